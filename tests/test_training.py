@@ -1,0 +1,111 @@
+import json
+import math
+
+import pytest
+import torch
+
+from textvae.errors import CheckpointError, TrainingDiverged
+from textvae.runs import load_run
+from textvae.training import Trainer, train
+from textvae.training.checkpoint import save_atomic
+
+
+def metrics(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        line.pop("seconds")
+    return lines
+
+
+def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
+    run = tmp_path / "run"
+    results = train(make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}}), run)
+    for name in ("config.json", "env.json", "vocab.txt", "metrics.jsonl", "results.json",
+                 "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl"):
+        assert key in results and math.isfinite(results[key]), key
+    assert json.loads((run / "results.json").read_text())["nll"] == results["nll"]
+    log = metrics(run)
+    assert [r["epoch"] for r in log] == [1, 2]
+    for key in ("rec", "kl", "elbo", "mi", "au", "kl_dims"):
+        assert key in log[-1]["valid"], key
+    assert log[0]["train"]["kl_weight"] < 1.0
+    env = json.loads((run / "env.json").read_text())
+    assert env["torch"] == torch.__version__
+
+
+def test_resume_continues_exactly(tiny_corpus, make_config, tmp_path):
+    cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}})
+    straight = train(cfg, tmp_path / "straight")
+    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert not (tmp_path / "crashed" / "results.json").exists()
+    resumed = train(cfg, tmp_path / "crashed", resume=True)
+    assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
+    assert straight == resumed
+
+
+def test_resume_rejects_an_incompatible_config(tiny_corpus, make_config, tmp_path):
+    cfg = make_config(tiny_corpus)
+    train(cfg, tmp_path / "run", stop_after=1)
+    other = make_config(tiny_corpus, model={"latent_dim": 8})
+    with pytest.raises(CheckpointError, match=r"incompatible config: model.latent_dim is 4 in the checkpoint but 8"):
+        train(other, tmp_path / "run", resume=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, make_config, tmp_path, monkeypatch):
+    cfg = make_config(tiny_corpus)
+    run = tmp_path / "run"
+    train(cfg, run, stop_after=1)
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    original = Trainer.train_step
+
+    def poisoned(self, batch):
+        self.model.decoder.out.weight.data.fill_(float("nan"))
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2.*last good checkpoint kept"):
+        train(cfg, run, resume=True)
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    assert load_run(run, "last").model is not None
+
+
+def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    save_atomic({"a": torch.ones(2)}, path)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError):
+        save_atomic({"a": torch.zeros(2)}, path)
+    assert torch.load(path, weights_only=True)["a"].tolist() == [1.0, 1.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tiny_corpus, make_config, tmp_path):
+    run = tmp_path / "run"
+    train(make_config(tiny_corpus), run, stop_after=1)
+    (run / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="best.pt: not a readable textvae checkpoint") as err:
+        load_run(run)
+    assert "\n" not in str(err.value)
+
+
+def test_lr_decays_and_reloads_best(tiny_corpus, make_config, tmp_path):
+    cfg = make_config(tiny_corpus, train={"epochs": 6, "lr": 50.0, "decay_epoch": 1, "load_best_epoch": 0,
+                                          "max_decay": 2})
+    train(cfg, tmp_path / "run")
+    log = metrics(tmp_path / "run")
+    decays = [r["decay"] for r in log if "decay" in r]
+    assert decays, "a learning rate of 50 must produce a bad epoch"
+    assert decays[0] == {"count": 1, "lr": 25.0}
+    assert log[-1]["lr"] <= 25.0
+
+
+def test_lstm_lm_trains_and_reports_zero_kl(tiny_corpus, make_config, tmp_path):
+    results = train(make_config(tiny_corpus, model={"kind": "lstm-lm"}), tmp_path / "lm")
+    assert results["kl"] == 0.0 and results["au"] == 0
+    assert results["nll"] == pytest.approx(results["elbo"], rel=1e-5)

@@ -1,0 +1,83 @@
+"""``textvae recipe``, ``textvae train``: resolve a config, train, evaluate on test, write results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import recipes
+from ..config import RunConfig, apply_overrides, read_mapping
+from .common import cli_errors, print_table
+
+RESULT_KEYS = ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "iw_ppl", "mi_estimator")
+
+SetOption = typer.Option(None, "--set", help="Override a config key, e.g. --set train.epochs=5 "
+                         "or --set strategy.des_std=1.1 (repeatable).")
+
+
+def run_training(config: RunConfig, out: Path, data_dir: Optional[Path], resume: bool) -> None:
+    from ..training import train
+
+    typer.echo(f"run folder: {out}")
+    results = train(config, out, data_dir=data_dir, resume=resume)
+    if results:
+        print_table({k: results[k] for k in RESULT_KEYS if k in results},
+                    title=f"test results ({config.eval.split}, best epoch {results['best_epoch']}):")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @cli_errors
+    def recipe(
+        dataset: Optional[str] = typer.Argument(None, help="Recipe dataset, e.g. demo, ptb, yahoo."),
+        strategy: Optional[str] = typer.Argument(None, help="Recipe strategy, e.g. vae, scale-vae."),
+        seed: Optional[int] = typer.Option(None, help="Random seed (default: the recipe's)."),
+        overrides: Optional[list[str]] = SetOption,
+        prior: Optional[str] = typer.Option(None, help="Prior to run the strategy under, e.g. decoupled."),
+        out: Optional[Path] = typer.Option(None, help="Run folder (default runs/DATASET/STRATEGY/seedN)."),
+        data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
+        resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+        list_: bool = typer.Option(False, "--list", help="List the recipe datasets and strategies."),
+        dry_run: bool = typer.Option(False, help="Print the resolved config and stop."),
+    ):
+        """Train and evaluate DATASET x STRATEGY with the paper's hyper-parameters."""
+        if list_ or dataset is None or strategy is None:
+            typer.echo("datasets:   " + " ".join(recipes.datasets()))
+            typer.echo("strategies: " + " ".join(recipes.strategies()))
+            if not list_:
+                raise typer.Exit(code=2)
+            return
+        extra = list(overrides or [])
+        if prior is not None:
+            extra.insert(0, f'prior={{name = "{prior}"}}')
+        config = recipes.resolve(dataset, strategy, extra, seed)
+        typer.echo(json.dumps(config.to_dict(), indent=2))
+        if dry_run:
+            return
+        out = out or Path("runs") / dataset / (strategy if prior is None else f"{strategy}+{prior}") / f"seed{config.seed}"
+        run_training(config, out, data_dir, resume)
+
+    @app.command()
+    @cli_errors
+    def train(
+        config_file: Optional[Path] = typer.Argument(None, help="A TOML/JSON run config (RunConfig keys)."),
+        overrides: Optional[list[str]] = SetOption,
+        out: Optional[Path] = typer.Option(None, help="Run folder (default runs/NAME)."),
+        data_dir: Optional[Path] = typer.Option(None, help="Data root."),
+        resume: Optional[Path] = typer.Option(None, help="Continue this run folder from its last checkpoint."),
+    ):
+        """Train from a config file, or resume a run folder with --resume RUN_DIR."""
+        if resume is not None:
+            config = RunConfig.load(resume / "config.json")
+            if overrides:
+                config = RunConfig.from_dict(apply_overrides(config.to_dict(), overrides), where=str(resume))
+            run_training(config, resume, data_dir, resume=True)
+            return
+        if config_file is None:
+            typer.echo("error: give a CONFIG file or --resume RUN_DIR", err=True)
+            raise typer.Exit(code=2)
+        config = RunConfig.from_dict(apply_overrides(read_mapping(config_file), overrides or []), where=str(config_file))
+        run_training(config, out or Path("runs") / config.name, data_dir, resume=False)

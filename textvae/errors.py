@@ -1,0 +1,37 @@
+"""User-facing errors: one line, naming the file, line or key at fault.
+
+The CLI prints ``str(err)`` of any :class:`TextVAEError` without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class TextVAEError(Exception):
+    """An error caused by the user's input (data, config, checkpoint), not by a bug."""
+
+
+class ConfigError(TextVAEError):
+    pass
+
+
+class DataError(TextVAEError):
+    pass
+
+
+class CheckpointError(TextVAEError):
+    pass
+
+
+class TrainingDiverged(TextVAEError):
+    pass
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean ...?)' suffix listing close matches, or '' when none are close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

@@ -1,0 +1,114 @@
+"""The LSTM language VAE (He et al. 2019) and the LSTM-LM baseline.
+
+Both implement the evaluator's latent-variable protocol (see :mod:`textvae.evaluation`):
+``posterior(batch)``, ``log_likelihood(batch, z)`` and ``log_prior(z)``, all in the prior's space.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from ..priors import Prior
+from ..strategies import StrategyStack
+from ..types import Batch, LossTerms, Posterior, StepContext
+from .decoder import LSTMDecoder
+from .encoder import LSTMEncoder
+
+EVAL_CONTEXT = StepContext(training=False)
+
+
+def init_he2019(module: nn.Module) -> None:
+    """U(-0.01, 0.01) for every weight, U(-0.1, 0.1) for embeddings (He et al. 2019)."""
+    for name, param in module.named_parameters():
+        if "embed" in name:
+            nn.init.uniform_(param, -0.1, 0.1)
+        else:
+            nn.init.uniform_(param, -0.01, 0.01)
+
+
+class TextVAE(nn.Module):
+    """Encoder, decoder, prior and strategy stack. ``forward`` returns unweighted loss terms."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int, prior: Prior, strategy: StrategyStack):
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.encoder = LSTMEncoder(vocab_size, config.embed_dim, config.enc_hidden, config.latent_dim)
+        self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
+                                   config.dec_dropout_in, config.dec_dropout_out)
+        if config.init == "he2019":
+            init_he2019(self.encoder)
+            init_he2019(self.decoder)
+        self.prior = prior
+        self.strategy = strategy
+        strategy.attach(self)
+
+    def forward(self, batch: Batch, ctx: StepContext) -> LossTerms:
+        posterior = self.strategy.transform_posterior(self.encoder(batch), ctx)
+        decoder_posterior = self.strategy.decoder_posterior(posterior, ctx)
+        eps = torch.randn_like(posterior.mu)
+        z_kl = posterior.mu + posterior.std * eps
+        z = decoder_posterior.mu + decoder_posterior.std * eps
+        rec = self.decoder.nll(batch.tokens, batch.lengths, z)
+        kl, kl_dims = self.prior.kl(posterior, z_kl)
+        return LossTerms(rec=rec, kl=kl, kl_dims=kl_dims, posterior=posterior, z=z_kl,
+                         n_targets=batch.n_targets())
+
+    # ---- evaluator protocol: everything in the prior's space -------------------------------
+    def posterior(self, batch: Batch) -> Posterior:
+        """Eval-form q(z|x) expressed in the prior's space (Scale-VAE: N(mu, sigma^2 / f^2))."""
+        post = self.strategy.decoder_posterior(self.strategy.transform_posterior(self.encoder(batch), EVAL_CONTEXT),
+                                               EVAL_CONTEXT)
+        scale = self.strategy.prior_space_scale()
+        if scale is None:
+            return post
+        return Posterior(post.mu / scale, post.logvar - 2 * torch.log(scale))
+
+    def to_decoder_space(self, z: Tensor) -> Tensor:
+        scale = self.strategy.prior_space_scale()
+        return z if scale is None else z * scale
+
+    def log_likelihood(self, batch: Batch, z: Tensor) -> Tensor:
+        """log p(x | z) for prior-space z [B, K, D] -> [B, K]."""
+        return self.decoder.log_likelihood(batch, self.to_decoder_space(z))
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        return self.prior.log_prob(z)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Latents for generation, in decoder space (Scale-VAE: f * z with z ~ p(z))."""
+        device = next(self.parameters()).device
+        z0 = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        return self.to_decoder_space(self.prior.from_base(z0))
+
+
+class LSTMLanguageModel(nn.Module):
+    """The LSTM-LM baseline: the VAE decoder without z. Its NLL is exact; KL is zero by definition."""
+
+    latent_dim = 0
+
+    def __init__(self, config: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, 0,
+                                   config.dec_dropout_in, config.dec_dropout_out)
+        if config.init == "he2019":
+            init_he2019(self.decoder)
+        self.strategy = StrategyStack([])
+
+    def forward(self, batch: Batch, ctx: StepContext) -> LossTerms:
+        rec = self.decoder.nll(batch.tokens, batch.lengths, None)
+        zero = torch.zeros_like(rec)
+        return LossTerms(rec=rec, kl=zero, kl_dims=None, posterior=None, z=None, n_targets=batch.n_targets())
+
+    def posterior(self, batch: Batch) -> Posterior:
+        empty = torch.zeros(batch.size, 0, device=batch.tokens.device)
+        return Posterior(empty, empty)
+
+    def log_likelihood(self, batch: Batch, z: Tensor) -> Tensor:
+        return self.decoder.log_likelihood(batch, z)
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        return torch.zeros(z.shape[:-1], device=z.device)

@@ -1,0 +1,3 @@
+from ..registry import Registry
+
+PRIORS = Registry("prior", "textvae.priors")

@@ -1,0 +1,63 @@
+"""Recipes: TOML deltas layered into a :class:`RunConfig`.
+
+``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
+``datasets/<dataset>/<strategy>.toml`` -> ``--set key=value``. Each file lists only what differs from
+the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
+dataset-specific layer then only adjusts parameters of that stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig, apply_overrides, deep_merge, read_mapping
+from .errors import ConfigError, suggest
+
+RECIPES_DIR = Path(os.environ.get("TEXTVAE_RECIPES", Path(__file__).resolve().parents[1] / "recipes"))
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def datasets() -> list[str]:
+    return _names(RECIPES_DIR / "datasets")
+
+
+def strategies() -> list[str]:
+    return _names(RECIPES_DIR / "strategies")
+
+
+def _layer(path: Path) -> dict[str, Any]:
+    return read_mapping(path) if path.is_file() else {}
+
+
+def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None,
+                 seed: int | None = None) -> dict[str, Any]:
+    if not RECIPES_DIR.is_dir():
+        raise ConfigError(f"{RECIPES_DIR}: recipes folder not found (set TEXTVAE_RECIPES)")
+    if dataset not in datasets():
+        raise ConfigError(f"unknown recipe dataset '{dataset}'" + suggest(dataset, datasets())
+                          + f"; available: {', '.join(datasets())}")
+    if strategy not in strategies():
+        raise ConfigError(f"unknown recipe strategy '{strategy}'" + suggest(strategy, strategies())
+                          + f"; available: {', '.join(strategies())}")
+    d = _layer(RECIPES_DIR / "defaults.toml")
+    d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / f"{dataset}.toml"))
+    strategy_layer = _layer(RECIPES_DIR / "strategies" / f"{strategy}.toml")
+    if "strategies" in strategy_layer:
+        d["strategies"] = {}
+    d = deep_merge(d, strategy_layer)
+    d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / dataset / f"{strategy}.toml"))
+    d["name"] = f"{dataset}/{strategy}"
+    if seed is not None:
+        d["seed"] = seed
+    return apply_overrides(d, overrides or [])
+
+
+def resolve(dataset: str, strategy: str, overrides: list[str] | None = None, seed: int | None = None) -> RunConfig:
+    """The validated config of recipe ``dataset`` x ``strategy``."""
+    where = f"recipe {dataset}/{strategy}"
+    return RunConfig.from_dict(resolve_dict(dataset, strategy, overrides, seed), where=where)

@@ -1,0 +1,71 @@
+"""Name -> (class, config dataclass) registries for strategies and priors.
+
+Checkpoints and configs store registry names and plain parameters, never pickled classes.
+Third-party packages can add entries through the ``textvae.strategies`` / ``textvae.priors``
+entry-point groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from .config import from_dict
+from .errors import ConfigError, suggest
+
+
+@dataclass
+class Entry:
+    cls: type
+    config_cls: type
+    help: str
+
+
+class Registry:
+    def __init__(self, kind: str, entry_point_group: str):
+        self.kind = kind
+        self.group = entry_point_group
+        self._entries: dict[str, Entry] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str, config: type) -> Callable[[type], type]:
+        def deco(cls: type) -> type:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            doc = (cls.__doc__ or "").strip().splitlines()
+            self._entries[name] = Entry(cls, config, doc[0] if doc else "")
+            cls.registry_name = name
+            return cls
+
+        return deco
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            ep.load()
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return list(self._entries)
+
+    def entry(self, name: str, where: str = "") -> Entry:
+        self._load_plugins()
+        if name not in self._entries:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}unknown {self.kind} '{name}'" + suggest(name, self._entries))
+        return self._entries[name]
+
+    def param_names(self, name: str) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.entry(name).config_cls)]
+
+    def config(self, name: str, params: dict[str, Any], where: str = ""):
+        entry = self.entry(name, where)
+        return from_dict(entry.config_cls, params, where=where or f"{self.kind} {name}")
+
+    def build(self, name: str, params: dict[str, Any], where: str = "", **kwargs):
+        entry = self.entry(name, where)
+        return entry.cls(self.config(name, params, where), **kwargs)

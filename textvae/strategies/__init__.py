@@ -1,0 +1,17 @@
+"""Anti-collapse strategies. Each lives in its own module and registers itself on import."""
+
+from . import beta_vae, kl_annealing, vae  # noqa: F401
+from . import beta_tcvae  # noqa: F401
+from . import beta_vae_b  # noqa: F401
+from . import factor_vae  # noqa: F401
+from .base import Strategy, StrategyStack
+from .registry import STRATEGIES
+
+
+def build_stack(spec: dict[str, dict], latent_dim: int, where: str = "strategies") -> StrategyStack:
+    return StrategyStack(
+        [STRATEGIES.build(name, params, where=f"{where}.{name}", latent_dim=latent_dim) for name, params in spec.items()]
+    )
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyStack", "build_stack"]

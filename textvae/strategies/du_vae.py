@@ -1,0 +1,80 @@
+"""DU-VAE: diversity and uncertainty (Shen et al. 2021, IJCAI, "Regularizing Variational Autoencoder with
+Diversity and Uncertainty Awareness"; DU ``modules/encoders/enc_lstm.py``, ``encoder.py``;
+SPEC_NOTES §5.11, pitfalls 12-13). Hook: ``transform_posterior``.
+
+1. BatchNorm on the posterior mean whose trainable scale w is used as gamma * w / RMS(w), so its
+   root-mean-square is always gamma (direction learnable, norm fixed); learnable shift (init 0).
+   The reference rescales ``w.data`` in place before each forward pass; here the rescaling is part of
+   the graph, which gives the same update to first order without mutating parameters in forward.
+2. A variance floor: var <- var_raw + delta_rate / (2 pi e), so each dimension's entropy is >= log(delta_rate) / 2.
+3. Inverted dropout (drop fraction ``p_drop``) on the floor-free variance in training; dropped
+   dimensions fall to the floor and pay more KL. The KL is computed on this variance in training;
+   evaluation uses the deterministic posterior (no dropout, floor applied, running BN statistics).
+
+2 and 3 are gated, as in the reference, on the KL weight having reached 1 (``ctx.kl_weight``, which is
+1.0 in evaluation); BN always applies (batches of one pass through it unnormalised in training).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..types import Posterior, StepContext
+from .base import Strategy
+from .bn_vae import normalise_mean
+from .registry import STRATEGIES
+
+
+@dataclass
+class DUVAEConfig:
+    gamma: float = 0.5
+    """Root-mean-square of the BatchNorm scale (README Yelp setting 0.5; Table 1 Yahoo 0.6)."""
+    p_drop: float = 0.2
+    """Fraction of variance entries dropped (the paper's keep rate 0.8 = 1 - p_drop)."""
+    delta_rate: float = 1.0
+    """alpha of the variance floor alpha / (2 pi e); 0 disables the floor."""
+
+    def __post_init__(self) -> None:
+        if self.gamma <= 0:
+            raise ConfigError(f"strategies.du-vae: gamma must be > 0, got {self.gamma}")
+        if not 0.0 <= self.p_drop < 1.0:
+            raise ConfigError(f"strategies.du-vae: p_drop must be in [0, 1), got {self.p_drop}")
+        if self.delta_rate < 0:
+            raise ConfigError(f"strategies.du-vae: delta_rate must be >= 0, got {self.delta_rate}")
+        if self.p_drop > 0 and self.delta_rate == 0:
+            # A dropped variance would be exactly 0: log-variance -inf.
+            raise ConfigError("strategies.du-vae: p_drop > 0 needs a variance floor (delta_rate > 0)")
+
+
+@STRATEGIES.register("du-vae", config=DUVAEConfig)
+class DUVAE(Strategy):
+    """DU-VAE: BN on the mean with a fixed-RMS trainable scale, a variance floor and dropout on the variance (Shen et al. 2021)."""
+
+    paper = "Shen et al. 2021, Regularizing Variational Autoencoder with Diversity and Uncertainty Awareness"
+
+    def __init__(self, config: DUVAEConfig, latent_dim: int):
+        super().__init__(config, latent_dim)
+        self.stats = nn.BatchNorm1d(latent_dim, affine=False)
+        self.weight = nn.Parameter(torch.full((latent_dim,), config.gamma))
+        self.bias = nn.Parameter(torch.zeros(latent_dim))
+
+    def scale(self) -> Tensor:
+        """The BatchNorm scale in use: the trainable weight renormalised to RMS gamma."""
+        return self.config.gamma * self.weight / self.weight.pow(2).mean().sqrt()
+
+    def transform_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
+        training = self.training and ctx.training
+        mu = normalise_mean(self.stats, posterior.mu, self.scale(), self.bias, training)
+        if ctx.kl_weight < 1.0:
+            return Posterior(mu, posterior.logvar)
+        var = posterior.logvar.exp()
+        if training and self.config.p_drop > 0:
+            var = F.dropout(var, self.config.p_drop, training=True)
+        floor = self.config.delta_rate / (2 * math.pi * math.e)
+        return Posterior(mu, torch.log(var + floor))

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..errors import ConfigError
+from ..types import Batch, LossTerms, Objective, StepContext
+from .base import Strategy
+from .registry import STRATEGIES
+
+
+@dataclass
+class FactorVAEConfig:
+    gamma: float = 10.0
+    """Weight of the discriminator's total-correlation estimate in the VAE objective."""
+    disc_hidden: int = 1000
+    disc_layers: int = 5
+    """Hidden layers of the discriminator MLP (Kim & Mnih: 5 x 1000, LeakyReLU 0.2)."""
+    disc_lr: float = 1e-4
+    """Learning rate of the discriminator's own Adam optimiser (betas 0.5, 0.9 as Kim & Mnih)."""
+
+
+def permute_dims(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Shuffle every latent dimension independently across the batch: samples of prod_d q(z_d)."""
+    b, d = z.shape
+    order = torch.argsort(torch.rand(b, d, device=z.device, generator=generator), dim=0)
+    return torch.gather(z, 0, order)
+
+
+def discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequential:
+    """Two logits per z: index 0 'drawn from q(z)', index 1 'drawn from prod_d q(z_d)'."""
+    modules: list[nn.Module] = []
+    width = latent_dim
+    for _ in range(layers):
+        modules += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+        width = hidden
+    modules.append(nn.Linear(width, 2))
+    return nn.Sequential(*modules)
+
+
+@STRATEGIES.register("factor-vae", config=FactorVAEConfig)
+class FactorVAE(Strategy):
+    """Adds gamma * TC(z), estimated by a permutation discriminator trained with its own optimiser (Kim & Mnih 2018)."""
+
+    paper = "Kim & Mnih 2018, Disentangling by factorising"
+
+    def __init__(self, config: FactorVAEConfig, latent_dim: int):
+        super().__init__(config, latent_dim)
+        if config.disc_hidden < 1 or config.disc_layers < 0:
+            raise ConfigError(
+                f"strategies.factor-vae: disc_hidden must be >= 1 and disc_layers >= 0, got "
+                f"disc_hidden={config.disc_hidden}, disc_layers={config.disc_layers}"
+            )
+        self.discriminator = discriminator(latent_dim, config.disc_hidden, config.disc_layers)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.disc_lr, betas=(0.5, 0.9))
+        self.last_disc_loss = float("nan")
+
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """Parameters this strategy updates itself: the VAE optimiser must leave them out."""
+        return list(self.discriminator.parameters())
+
+    def total_correlation(self, z: Tensor) -> Tensor:
+        """Density-ratio estimate E[log D(z) / (1 - D(z))] with the discriminator held fixed."""
+        # Detached weights: the VAE loss moves the encoder through z, never the discriminator.
+        frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
+        logits = functional_call(self.discriminator, frozen, (z,))
+        return (logits[:, 0] - logits[:, 1]).mean()
+
+    def adjust(self, objective: Objective, terms: LossTerms, batch: Batch, ctx: StepContext) -> None:
+        tc = self.total_correlation(terms.z)
+        objective.extras["tc"] = (self.config.gamma, tc)
+        objective.logs["tc"] = float(tc.detach())
+
+    def discriminator_loss(self, z: Tensor) -> Tensor:
+        """Cross-entropy of telling z (class 0) from its dimension-wise permutation (class 1)."""
+        joint = self.discriminator(z)
+        marginals = self.discriminator(permute_dims(z))
+        zeros = torch.zeros(z.size(0), dtype=torch.long, device=z.device)
+        return 0.5 * (F.cross_entropy(joint, zeros) + F.cross_entropy(marginals, zeros + 1))
+
+    def after_step(self, terms: LossTerms, ctx: StepContext) -> None:
+        # The permuted samples come from the same batch (detached), not from a second batch as in
+        # Kim & Mnih's Algorithm 2: the hook sees one batch, and permuting it already breaks the
+        # dependence between dimensions.
+        if terms.z is None or terms.z.size(0) < 2:
+            return
+        with torch.enable_grad():
+            loss = self.discriminator_loss(terms.z.detach())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self.last_disc_loss = float(loss.detach())
+
+    def log_scalars(self) -> dict[str, float | list[float]]:
+        return {"disc_loss": self.last_disc_loss}
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,3 @@
+from ..registry import Registry
+
+STRATEGIES = Registry("strategy", "textvae.strategies")

@@ -1,0 +1,67 @@
+"""Checkpoints: one file with everything needed to resume exactly, written atomically.
+
+Loading uses ``torch.load(weights_only=True)``: a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+
+
+def save_atomic(state: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: one line, no traceback
+        raise CheckpointError(f"{path}: not a readable textvae checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+
+
+# Config sections that must match for a checkpoint to load into a model.
+ARCHITECTURE_KEYS = ("model", "prior", "strategies")
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    for section in ARCHITECTURE_KEYS:
+        a, b = saved.get(section), current.get(section)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    raise CheckpointError(
+                        f"{path}: checkpoint from an incompatible config: {section}.{key} is "
+                        f"{a.get(key)!r} in the checkpoint but {b.get(key)!r} in the config"
+                    )
+        raise CheckpointError(f"{path}: checkpoint from an incompatible config: '{section}' differs")
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise CheckpointError(f"{path}: checkpoint does not fit the model: {detail}") from None

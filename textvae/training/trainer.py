@@ -1,0 +1,285 @@
+"""The training loop of He et al. (2019): SGD, clip 5, per-epoch validation -ELBO, best/last
+checkpoints, halve the learning rate and reload the best checkpoint after ``decay_epoch`` bad epochs
+(from ``load_best_epoch`` on), stop after ``max_decay`` decays or ``epochs``.
+
+Everything a resumed run needs is in ``checkpoints/last.pt``; the per-epoch batch order is a pure
+function of (seed, epoch), so an interrupted run resumed from its last checkpoint continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import RunConfig
+from ..data import Corpus, load_corpus, make_batches
+from ..errors import CheckpointError, TrainingDiverged
+from ..models import build_model
+from ..types import Batch, LossTerms, StepContext
+from .checkpoint import check_compatible, load_checkpoint, load_model_state, save_atomic
+from .environment import environment, pick_device
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    lr: float = 1.0
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    decays: int = 0
+    finished: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_optimizer(model: torch.nn.Module, config: RunConfig, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in vae_parameters(model) if p.requires_grad]
+    if config.train.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=config.train.momentum)
+
+
+def vae_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Parameters the VAE optimiser updates: all except strategies' own auxiliary networks."""
+    auxiliary = set()
+    for strategy in model.strategy:
+        auxiliary.update(id(p) for p in strategy.auxiliary_parameters())
+    return [p for p in model.parameters() if id(p) not in auxiliary]
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None,
+                 corpus: Corpus | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(config.train.device)
+        self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
+        seed_everything(config.seed)
+        self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
+        self.state = TrainState(lr=config.train.lr)
+        self.optimizer = build_optimizer(self.model, config, self.state.lr)
+        train = self.corpus.splits["train"]
+        bs = config.data.batch_size
+        self.ctx = StepContext(steps_per_epoch=len(train) / bs, n_train=len(train), batch_size=bs,
+                               total_steps=config.train.epochs * len(train) / bs)
+        self.valid_batches = self._eval_batches("valid")
+
+    # ---- paths --------------------------------------------------------------------------------
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def _eval_batches(self, split: str) -> list[Batch]:
+        d = self.config.data
+        return make_batches(self.corpus.splits[split], d.batch_size, d.batching)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "config": self.config.to_dict(),
+            "vocab_size": len(self.corpus.vocab),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": {k: v for k, v in vars(self.state).items() if k != "history"},
+            "rng": rng_state(),
+        }
+
+    def save(self, name: str) -> None:
+        save_atomic(self._checkpoint(), self.ckpt_dir / f"{name}.pt")
+
+    def resume(self) -> None:
+        path = self.ckpt_dir / "last.pt"
+        ckpt = load_checkpoint(path, self.device)
+        check_compatible(ckpt["config"], self.config.to_dict(), path)
+        if ckpt["vocab_size"] != len(self.corpus.vocab):
+            raise CheckpointError(f"{path}: checkpoint has a vocabulary of {ckpt['vocab_size']} words, "
+                                  f"the corpus {len(self.corpus.vocab)}")
+        load_model_state(self.model, ckpt["model"], path)
+        self.state = TrainState(**ckpt["state"])
+        self.optimizer = build_optimizer(self.model, self.config, self.state.lr)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+
+    def _reload_best(self) -> None:
+        path = self.ckpt_dir / "best.pt"
+        load_model_state(self.model, load_checkpoint(path, self.device)["model"], path)
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.config.train.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self, batch: Batch) -> LossTerms:
+        ctx = self.ctx
+        ctx.kl_weight = self.model.strategy.kl_weight(ctx)
+        owner = self.model.strategy.train_step_owner()
+        if owner is not None:
+            return owner.train_step(self, batch, ctx)
+        self.model.train()
+        with self._autocast():
+            terms = self.model(batch, ctx)
+            objective = self.model.strategy.objective(terms, batch, ctx)
+            loss = objective.total()
+        self.check_finite(loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae_parameters(self.model), self.config.train.clip_grad)
+        self.optimizer.step()
+        return terms
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            last = self.ckpt_dir / "last.pt"
+            kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint had been written yet"
+            raise TrainingDiverged(f"training diverged: loss is {loss.item()} at epoch {self.ctx.epoch + 1}, "
+                                   f"step {self.ctx.step}; {kept}")
+
+    def run_epoch(self) -> dict[str, float]:
+        cfg = self.config
+        epoch = self.state.epoch
+        self.ctx.epoch, self.ctx.training = epoch, True
+        batches = make_batches(self.corpus.splits["train"], cfg.data.batch_size, cfg.data.batching,
+                               shuffle=True, seed=cfg.seed * 1000 + epoch)
+        batches = [b for b in batches if b.size >= cfg.data.min_batch_size]
+        self.model.strategy.on_epoch_start(self.ctx)
+        totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+                   disable=not cfg.train.progress, unit="batch")
+        for batch in bar:
+            batch = batch.to(self.device)
+            self.ctx.step = self.state.step
+            terms = self.train_step(batch)
+            self.model.strategy.after_step(terms, self.ctx)
+            self.state.step += 1
+            totals["rec"] += float(terms.rec.detach().sum())
+            totals["kl"] += float(terms.kl.detach().sum())
+            totals["n"] += batch.size
+            totals["targets"] += batch.n_targets()
+            if totals["n"]:
+                bar.set_postfix(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
+                                w=f"{self.ctx.kl_weight:.2f}", refresh=False)
+        self.ctx.training = False
+        self.model.strategy.on_epoch_end(self.ctx)
+        n = max(totals["n"], 1)
+        rec, kl = totals["rec"] / n, totals["kl"] / n
+        return {"rec": rec, "kl": kl, "elbo": rec + kl,
+                "ppl": math.exp((totals["rec"] + totals["kl"]) / max(totals["targets"], 1)),
+                "kl_weight": self.ctx.kl_weight}
+
+    def validate(self) -> dict[str, Any]:
+        from ..evaluation import epoch_diagnostics
+
+        return epoch_diagnostics(self.model, [b.to(self.device) for b in self.valid_batches],
+                                 full=self.config.train.diagnostics)
+
+    def fit(self, stop_after: int | None = None) -> TrainState:
+        """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / "metrics.jsonl"
+        if self.state.epoch == 0:
+            self.model.strategy.on_fit_start(self.ctx)
+            log_path.write_text("")
+        epochs_this_call = 0
+        while not self.state.finished and self.state.epoch < cfg.train.epochs:
+            start = time.perf_counter()
+            train_metrics = self.run_epoch()
+            valid = self.validate()
+            self.state.epoch += 1
+            improved = valid["elbo"] < self.state.best_loss
+            if improved:
+                self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = valid["elbo"], self.state.epoch, 0
+            else:
+                self.state.bad_epochs += 1
+            record = {"epoch": self.state.epoch, "step": self.state.step, "lr": self.state.lr,
+                      "seconds": round(time.perf_counter() - start, 3), "train": train_metrics, "valid": valid,
+                      "strategy": self.model.strategy.log_scalars(), "best": improved}
+            if improved:
+                self.save("best")
+            if (not improved and self.state.bad_epochs >= cfg.train.decay_epoch
+                    and self.state.epoch >= cfg.train.load_best_epoch):
+                self.state.decays += 1
+                self.state.lr *= cfg.train.lr_decay
+                self.state.bad_epochs = 0
+                self._reload_best()
+                self.optimizer = build_optimizer(self.model, cfg, self.state.lr)
+                record["decay"] = {"count": self.state.decays, "lr": self.state.lr}
+                self.state.finished = self.state.decays >= cfg.train.max_decay
+            self.save("last")
+            with log_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            self.state.history.append(record)
+            if cfg.train.progress:
+                tqdm.write(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
+                           f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
+            epochs_this_call += 1
+            if stop_after is not None and epochs_this_call >= stop_after and not self.state.finished:
+                break
+        return self.state
+
+
+def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
+          stop_after: int | None = None, evaluate_test: bool = True) -> dict[str, Any]:
+    """Train a run into ``run_dir`` and evaluate its best checkpoint on the test split.
+
+    Writes config.json, env.json, vocab.txt, metrics.jsonl, checkpoints/{best,last}.pt and results.json.
+    Returns the test results (empty when ``stop_after`` interrupted the run).
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        saved = run_dir / "config.json"
+        if not saved.is_file():
+            raise CheckpointError(f"{run_dir}: no config.json to resume from")
+        resumed = RunConfig.load(saved)
+        check_compatible(resumed.to_dict(), config.to_dict(), saved)
+    trainer = Trainer(config, run_dir, data_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        trainer.resume()
+    else:
+        config.save(run_dir / "config.json")
+        trainer.corpus.vocab.save(run_dir / "vocab.txt")
+        (run_dir / "env.json").write_text(json.dumps(environment(trainer.device), indent=2) + "\n")
+    state = trainer.fit(stop_after=stop_after)
+    if not (state.finished or state.epoch >= config.train.epochs) or not evaluate_test:
+        return {}
+    from ..evaluation import evaluate_run_model
+
+    trainer._reload_best()
+    results = evaluate_run_model(trainer.model, trainer._eval_batches(config.eval.split), config.eval,
+                                 seed=config.seed, progress=config.train.progress)
+    results.update({"split": config.eval.split, "best_epoch": state.best_epoch, "epochs": state.epoch})
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results

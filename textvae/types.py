@@ -1,0 +1,133 @@
+"""Small value types shared by the model, priors, strategies, trainer and evaluator."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class Batch:
+    """Sentences as ``<s> w1 .. wT </s>`` ids, right-padded with ``pad_id`` (0).
+
+    ``lengths`` counts both boundary tokens, so a sentence predicts ``lengths - 1`` targets.
+    """
+
+    tokens: Tensor  # [B, L] long
+    lengths: Tensor  # [B] long (on CPU as well as on the device of tokens)
+    labels: Tensor | None = None
+    index: Tensor | None = None  # positions of these sentences in their split
+
+    @property
+    def size(self) -> int:
+        return self.tokens.size(0)
+
+    @property
+    def padded(self) -> bool:
+        return bool((self.lengths != self.tokens.size(1)).any())
+
+    def n_targets(self) -> int:
+        """Predicted tokens: words plus ``</s>``, never ``<s>`` and never padding."""
+        return int((self.lengths - 1).sum())
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.tokens.to(device, non_blocking=True),
+            self.lengths,
+            None if self.labels is None else self.labels.to(device),
+            self.index,
+        )
+
+
+@dataclass
+class Posterior:
+    """Diagonal Gaussian q(z|x) = N(mu, exp(logvar))."""
+
+    mu: Tensor  # [B, D]
+    logvar: Tensor  # [B, D]
+
+    @property
+    def std(self) -> Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, n: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Reparameterised samples: [B, D] when ``n`` is None, else [B, n, D]."""
+        shape = self.mu.shape if n is None else (self.mu.size(0), n, self.mu.size(1))
+        eps = torch.randn(shape, device=self.mu.device, dtype=self.mu.dtype, generator=generator)
+        if n is None:
+            return self.mu + self.std * eps
+        return self.mu.unsqueeze(1) + self.std.unsqueeze(1) * eps
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log q(z|x) for z of shape [B, D] or [B, K, D]; returns [B] or [B, K]."""
+        mu, logvar = self.mu, self.logvar
+        if z.dim() == 3:
+            mu, logvar = mu.unsqueeze(1), logvar.unsqueeze(1)
+        return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+
+    def entropy(self) -> Tensor:
+        """Closed-form entropy per example, [B]."""
+        return 0.5 * (1.0 + LOG_2PI + self.logvar).sum(-1)
+
+    def kl_standard_normal(self) -> Tensor:
+        """Per-dimension KL(q || N(0, I)), [B, D]."""
+        return 0.5 * (self.mu.pow(2) + self.logvar.exp() - self.logvar - 1.0)
+
+    def detach(self) -> "Posterior":
+        return Posterior(self.mu.detach(), self.logvar.detach())
+
+
+@dataclass
+class StepContext:
+    """Where training stands; schedules are pure functions of these numbers."""
+
+    step: int = 0  # optimizer updates done before this one
+    epoch: int = 0  # 0-based
+    steps_per_epoch: float = 1.0  # nominal N_train / batch_size, as the reference code uses
+    n_train: int = 1
+    batch_size: int = 32
+    total_steps: float = 1.0  # nominal steps over all epochs (cyclical schedules)
+    training: bool = True
+    kl_weight: float = 1.0  # set by the strategy stack before the forward pass
+
+
+@dataclass
+class LossTerms:
+    """Unweighted per-sentence terms returned by the model.
+
+    ``rec`` and ``kl`` are what the reported -ELBO means: ``rec + kl`` with weight 1, whatever the
+    strategy. ``kl_dims`` holds the per-dimension KL when the prior has it in closed form.
+    """
+
+    rec: Tensor  # [B] reconstruction NLL summed over targets
+    kl: Tensor  # [B]
+    kl_dims: Tensor | None  # [B, D] or None
+    posterior: Posterior | None  # the posterior the KL is computed on
+    z: Tensor | None  # the latent fed to the decoder, [B, D]
+    n_targets: int
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class Objective:
+    """What the optimiser minimises: ``mean(rec) + kl_weight * mean(kl) + sum(w * extra)``.
+
+    Strategies edit a fresh Objective built from :class:`LossTerms`; reported metrics never read it.
+    """
+
+    rec: Tensor  # [B]
+    kl: Tensor  # [B]
+    kl_weight: float
+    extras: dict[str, tuple[float, Tensor]] = field(default_factory=dict)
+    logs: dict[str, float] = field(default_factory=dict)
+
+    def total(self) -> Tensor:
+        loss = self.rec.mean() + self.kl_weight * self.kl.mean()
+        for weight, term in self.extras.values():
+            loss = loss + weight * term
+        return loss
