@@ -19,7 +19,7 @@ def metrics(run_dir):
 
 def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
     run = tmp_path / "run"
-    results = train(make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}}), run)
+    results = train(make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 2}}), run)
     for name in ("config.json", "env.json", "vocab.txt", "metrics.jsonl", "results.json",
                  "checkpoints/best.pt", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
@@ -94,15 +94,20 @@ def test_corrupt_checkpoint_is_a_one_line_error(tiny_corpus, make_config, tmp_pa
     assert "\n" not in str(err.value)
 
 
-def test_lr_decays_and_reloads_best(tiny_corpus, make_config, tmp_path):
-    cfg = make_config(tiny_corpus, train={"epochs": 6, "lr": 50.0, "decay_epoch": 1, "load_best_epoch": 0,
-                                          "max_decay": 2})
-    train(cfg, tmp_path / "run")
+def test_lr_decays_and_reloads_best(tiny_corpus, make_config, tmp_path, monkeypatch):
+    cfg = make_config(tiny_corpus, train={"epochs": 8, "decay_epoch": 2, "load_best_epoch": 3, "max_decay": 2})
+    scores = iter([10.0, 11.0, 12.0, 13.0, 9.0, 9.5, 9.6, 9.7])
+    reloads = []
+    monkeypatch.setattr(Trainer, "validate", lambda self: {"elbo": next(scores), "rec": 0.0, "kl": 0.0})
+    original = Trainer._reload_best
+    monkeypatch.setattr(Trainer, "_reload_best", lambda self: (reloads.append(self.state.epoch), original(self)))
+    train(cfg, tmp_path / "run", evaluate_test=False)
     log = metrics(tmp_path / "run")
-    decays = [r["decay"] for r in log if "decay" in r]
-    assert decays, "a learning rate of 50 must produce a bad epoch"
-    assert decays[0] == {"count": 1, "lr": 25.0}
-    assert log[-1]["lr"] <= 25.0
+    # epochs 2, 3 are bad but the decay waits for epoch >= 3; epoch 6, 7 are bad -> second decay -> stop
+    assert [r.get("decay") for r in log] == [None, None, {"count": 1, "lr": 0.5}, None, None, None,
+                                             {"count": 2, "lr": 0.25}]
+    assert reloads == [3, 7]
+    assert [r["best"] for r in log] == [True, False, False, False, True, False, False]
 
 
 def test_lstm_lm_trains_and_reports_zero_kl(tiny_corpus, make_config, tmp_path):

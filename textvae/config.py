@@ -27,10 +27,12 @@ from .errors import ConfigError, suggest
 @dataclass
 class DataConfig:
     corpus: str = "demo"
-    """Registered corpus name (``textvae data list``) or a directory of train/valid/test files."""
+    """Registered corpus name (``textvae data list``), a directory of train/valid/test files
+    (``.txt``, ``.csv``, ``.jsonl``), or ``hf:NAME[:CONFIG]`` for ``datasets.load_dataset(NAME, CONFIG)``."""
     tokenizer: Literal["word", "sentencepiece"] = "word"
     vocab_file: str | None = None
-    """Word vocabulary file (one token per line, line index = id); built from train when unset."""
+    """Word vocabulary file (one token per line, line index = id); built from train when unset.
+    With ``tokenizer = "sentencepiece"``: a ``vocab.txt`` with its ``tokenizer.model`` beside it (a run's)."""
     sp_vocab_size: int = 8000
     batching: Literal["bucket", "padded"] = "bucket"
     """``bucket``: identical-length batches, no padding (the reference code's); ``padded``: masked."""
@@ -54,6 +56,10 @@ class ModelConfig:
     dec_dropout_out: float = 0.5
     init: Literal["he2019", "pytorch"] = "he2019"
     """``he2019``: U(-0.01, 0.01) weights, U(-0.1, 0.1) embeddings; ``pytorch``: library defaults."""
+    encoder_init: Literal["he2019", "pytorch"] | None = None
+    """Encoder-only override of ``init``: the BN-VAE and DU-VAE reference encoders keep PyTorch's
+    defaults (SPEC_NOTES pitfall 9); with He init their posterior means start with a batch variance
+    below BatchNorm's eps, so the KL floor does not hold early in training."""
 
 
 @dataclass
@@ -86,6 +92,8 @@ class EvalConfig:
     au_threshold: float = 0.01
     split: Literal["train", "valid", "test"] = "test"
     batch_size: int = 128
+    limit: int | None = None
+    """Evaluate only the first N sentences of the split (quick studies; reported in results.json)."""
 
 
 @dataclass

@@ -3,7 +3,9 @@
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
 ``datasets/<dataset>/<strategy>.toml`` -> ``--set key=value``. Each file lists only what differs from
 the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
-dataset-specific layer then only adjusts parameters of that stack.
+dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
+``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
+(e.g. a shorter KL warm-up for a short demo run).
 """
 
 from __future__ import annotations
@@ -45,11 +47,16 @@ def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None
         raise ConfigError(f"unknown recipe strategy '{strategy}'" + suggest(strategy, strategies())
                           + f"; available: {', '.join(strategies())}")
     d = _layer(RECIPES_DIR / "defaults.toml")
-    d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / f"{dataset}.toml"))
+    dataset_layer = _layer(RECIPES_DIR / "datasets" / f"{dataset}.toml")
+    strategy_defaults = dataset_layer.pop("strategy_defaults", {})
+    d = deep_merge(d, dataset_layer)
     strategy_layer = _layer(RECIPES_DIR / "strategies" / f"{strategy}.toml")
     if "strategies" in strategy_layer:
         d["strategies"] = {}
     d = deep_merge(d, strategy_layer)
+    for name, params in strategy_defaults.items():
+        if name in d["strategies"]:
+            d["strategies"][name] = {**d["strategies"][name], **params}
     d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / dataset / f"{strategy}.toml"))
     d["name"] = f"{dataset}/{strategy}"
     if seed is not None:

@@ -2,7 +2,8 @@
 
 from .batching import make_batches
 from .catalog import CATALOG, load_corpus, resolve_data_root
-from .corpus import Corpus, Split, encode_texts, load_corpus_dir
+from .corpus import Corpus, Split, encode_texts
+from .loading import load_corpus_dir
 from .vocab import Vocab
 
 __all__ = ["CATALOG", "Corpus", "Split", "Vocab", "encode_texts", "load_corpus", "load_corpus_dir",

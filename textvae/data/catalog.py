@@ -1,7 +1,11 @@
-"""Registered corpora and where their files live.
+"""Registered corpora: where their files live and how a user obtains them.
 
 The data root is ``--data-dir``, else ``$TEXTVAE_DATA``, else ``~/.cache/textvae`` (or
-``$XDG_CACHE_HOME/textvae``). ``demo`` ships inside the repository under ``data/demo``.
+``$XDG_CACHE_HOME/textvae``); corpus NAME lives in ``<root>/NAME`` and encoded corpora are cached in
+``<root>/cache``. ``demo`` ships inside the repository under ``data/demo``.
+
+``data.corpus`` is a registered name, a directory of split files, or ``hf:NAME[:CONFIG]`` for a
+dataset loaded with ``datasets.load_dataset(NAME, CONFIG)`` (a hub id, or a local dataset folder).
 """
 
 from __future__ import annotations
@@ -12,9 +16,38 @@ from pathlib import Path
 
 from ..config import DataConfig
 from ..errors import DataError, suggest
-from .corpus import Corpus, load_corpus_dir
+from .cache import CACHE_DIR
+from .corpus import Corpus
+from .loading import load_corpus_dir, load_hub_corpus
+from .tables import HUB_PREFIX
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+
+PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
+SYNTHETIC_URL = ("https://raw.githubusercontent.com/jxhe/vae-lagging-encoder/"
+                 "15c41770cf032c6b1d8b3e3e1a0a4be5de9e478f/synthetic-data/synthetic_data.txt")
+HE_DRIVE_ID = "1yH3Ufj20R06OX1prPMPS6E3fKSG_2MqN"
+"""He et al.'s ``datasets.tar.gz`` (jxhe/vae-lagging-encoder ``prepare_data.py``): Yahoo, Yelp."""
+LI_SHORT_YELP_DRIVE_ID = "18h8UYr801qr-USCYRzZySi_DSbUkHW71"
+"""Li et al.'s short-Yelp tarball (bohanli/vae-pretraining-encoder ``prepare_data.py``)."""
+
+
+def drive_instructions(file_id: str, what: str, folder: str, name: str) -> str:
+    # Google Drive answers large files with an HTML confirmation page, not the file: no stable
+    # direct URL exists, so the user fetches the tarball in a browser.
+    return (f"the original release is {what}, Google Drive file https://drive.google.com/file/d/{file_id} "
+            f"(no direct download URL: Drive asks for a confirmation in a browser); download and extract it, "
+            f"then run: textvae data prepare {name} --from {folder}")
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file of a public release: a plain file saved as ``save_as``, or a ``.zip``/``.tar.gz``
+    archive whose ``members`` (member path -> file name in the corpus folder) are extracted."""
+
+    url: str
+    save_as: str | None = None
+    members: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -25,8 +58,13 @@ class CorpusInfo:
     """How a user gets the files (printed when the corpus is missing)."""
     vocab_file: str | None = None
     sha256: dict[str, str] = field(default_factory=dict)
-    """Published sha256 of files, keyed by file name, verified by ``textvae data prepare``."""
+    """Published sha256 of files, keyed by file name in the corpus folder, verified by prepare/download."""
     embedded: bool = False
+    downloads: tuple[Download, ...] = ()
+    """What ``textvae data download`` fetches; empty when the release has no direct URL."""
+    split_file: str | None = None
+    """A single released file that ``prepare`` cuts, in file order, into ``split_sizes`` lines."""
+    split_sizes: tuple[int, int, int] = (0, 0, 0)
 
 
 CATALOG: dict[str, CorpusInfo] = {
@@ -41,18 +79,21 @@ CATALOG: dict[str, CorpusInfo] = {
         CorpusInfo(
             "ptb",
             "Penn Treebank, Mikolov LM version (42k/3.4k/3.8k sentences, 10k vocab)",
-            "textvae data prepare ptb --from DIR  (DIR holds train.txt valid.txt test.txt or ptb.*.txt)",
+            "textvae data download ptb (Mikolov's simple-examples.tgz), or textvae data prepare ptb --from DIR "
+            "(DIR holds train.txt valid.txt test.txt or ptb.*.txt)",
             sha256={
                 "train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
                 "valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
                 "test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
             },
+            downloads=(Download(PTB_URL, members={f"simple-examples/data/ptb.{s}.txt": f"{s}.txt"
+                                                  for s in ("train", "valid", "test")}),),
         ),
         CorpusInfo(
             "yahoo",
             "Yahoo Answers (Yang et al. 2017 / He et al. 2019): 100k/10k/10k documents, 20k vocab",
-            "textvae data download yahoo, or textvae data prepare yahoo --from DIR "
-            "(DIR holds yahoo.train.txt yahoo.valid.txt yahoo.test.txt)",
+            drive_instructions(HE_DRIVE_ID, "He et al.'s datasets.tar.gz", "datasets/yahoo_data", "yahoo")
+            + " (yahoo.train.txt yahoo.valid.txt yahoo.test.txt)",
             sha256={
                 "valid.txt": "3247ac3ffcc4d4bfd6216f2aaa617f6706cdc4081874da39245fe156825898d1",
                 "test.txt": "ad843c4363adbdd07d8055d9bf121e5f23c285760df43a0031b89d8538293075",
@@ -61,14 +102,15 @@ CATALOG: dict[str, CorpusInfo] = {
         CorpusInfo(
             "yelp",
             "Yelp reviews (Yang et al. 2017 / He et al. 2019): 100k/10k/10k, 20k vocab, labeled",
-            "textvae data download yelp, or textvae data prepare yelp --from DIR "
-            "(DIR holds yelp.train.txt yelp.valid.txt yelp.test.txt)",
+            drive_instructions(HE_DRIVE_ID, "He et al.'s datasets.tar.gz", "datasets/yelp_data", "yelp")
+            + " (yelp.train.txt yelp.valid.txt yelp.test.txt)",
         ),
         CorpusInfo(
             "short-yelp",
             "Short Yelp sentiment (Li et al. 2019): 100k/10k/10k labeled sentences, vocab 8,411",
-            "textvae data prepare short-yelp --from DIR "
-            "(DIR holds short_yelp.{train,valid,test}.txt or train/valid/test.txt, and vocab.txt)",
+            drive_instructions(LI_SHORT_YELP_DRIVE_ID, "Li et al.'s short-Yelp tarball", "short_yelp_data",
+                               "short-yelp")
+            + " (short_yelp.{train,valid,test}.txt or train/valid/test.txt, and vocab.txt)",
             vocab_file="vocab.txt",
             sha256={
                 "valid.txt": "34240114bd7b8b8b016c2ea033aaf7efefbc4e5be5aa7c53f95e03260c631521",
@@ -78,8 +120,13 @@ CATALOG: dict[str, CorpusInfo] = {
         ),
         CorpusInfo(
             "synthetic",
-            "He et al. synthetic sequences (early release: 10k x 10 tokens, vocab 1000)",
-            "textvae data prepare synthetic --from DIR  (DIR holds synthetic_data.txt, split 8k/1k/1k)",
+            "He et al. synthetic sequences (early release: 10k x 10 tokens, vocab 1000; split 8k/1k/1k)",
+            "textvae data download synthetic (from jxhe/vae-lagging-encoder at commit 15c4177), or "
+            "textvae data prepare synthetic --from DIR  (DIR holds synthetic_data.txt)",
+            sha256={"synthetic_data.txt": "0546b145c919872dc6149a39ad9c072f2c0a8ff9b2a68d3fc5efa60714940a05"},
+            downloads=(Download(SYNTHETIC_URL, save_as="synthetic_data.txt"),),
+            split_file="synthetic_data.txt",
+            split_sizes=(8000, 1000, 1000),
         ),
     ]
 }
@@ -102,18 +149,25 @@ def corpus_dir(name: str, data_dir: str | Path | None = None) -> Path:
 
 
 def load_corpus(config: DataConfig, data_dir: str | Path | None = None) -> Corpus:
-    """Load a registered corpus by name, or any directory of train/valid/test files by path."""
+    """Load a registered corpus by name, a directory of train/valid/test files by path, or ``hf:NAME``."""
     name = config.corpus
+    cache = resolve_data_root(data_dir) / CACHE_DIR
+    # A word vocabulary shipped with the corpus does not apply to a sentencepiece model trained on it.
+    use_shipped_vocab = config.tokenizer == "word"
+    if name.startswith(HUB_PREFIX):
+        return load_hub_corpus(name[len(HUB_PREFIX):], config, cache)
     if name in CATALOG:
         root = corpus_dir(name, data_dir)
         if not root.is_dir():
             raise DataError(f"corpus '{name}' is not in {root.parent}: get it with: {CATALOG[name].obtain}")
         info = CATALOG[name]
         vocab = root / info.vocab_file if info.vocab_file and (root / info.vocab_file).is_file() else None
-        return load_corpus_dir(root, config, name=name, vocab_file=vocab)
+        return load_corpus_dir(root, config, name=name, vocab_file=vocab if use_shipped_vocab else None,
+                               cache_dir=cache)
     path = Path(name).expanduser()
     if path.is_dir():
         vocab = path / "vocab.txt"
-        return load_corpus_dir(path, config, vocab_file=vocab if vocab.is_file() else None)
+        shipped = vocab if vocab.is_file() and use_shipped_vocab else None
+        return load_corpus_dir(path, config, vocab_file=shipped, cache_dir=cache)
     raise DataError(f"data.corpus: unknown corpus '{name}'" + suggest(name, CATALOG)
-                    + f"; registered: {', '.join(CATALOG)}; or give a directory")
+                    + f"; registered: {', '.join(CATALOG)}; or give a directory, or hf:NAME for a datasets hub dataset")

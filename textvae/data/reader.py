@@ -1,4 +1,8 @@
-"""Strict reading of corpus files: one example per line, optionally ``label<TAB>text``."""
+"""Strict reading of corpus files: one example per line, optionally ``label<TAB>text``.
+
+A split may also be a CSV or JSON(-lines) table with a ``text`` and an optional ``label`` column,
+read through ``datasets`` (:mod:`textvae.data.tables`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,38 @@ from pathlib import Path
 
 from ..errors import DataError
 
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+SPLIT_SUFFIXES = (".txt",) + TABLE_SUFFIXES
+
 
 @dataclass
 class RawSplit:
     texts: list[str]
     labels: list[str] | None
+
+
+def read_split(path: Path, limit: int | None = None, cache_dir: Path | None = None) -> RawSplit:
+    """A ``.txt`` split file, or a CSV/JSON table (``cache_dir``: where ``datasets`` keeps its copy)."""
+    if path.suffix in TABLE_SUFFIXES:
+        from .tables import read_table
+
+        return read_table(path, limit, cache_dir)
+    return read_lines(path, limit=limit)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a missing or empty file, or bytes that are not UTF-8, are errors naming the line."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        lineno = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}:{lineno}: line is not valid UTF-8 (byte {e.start - line_start})") from None
 
 
 def read_lines(path: Path, labeled: bool | None = None, limit: int | None = None) -> RawSplit:
@@ -20,32 +51,24 @@ def read_lines(path: Path, labeled: bool | None = None, limit: int | None = None
     Errors name the file and line: missing or empty file, a line that is not UTF-8, a labeled line
     without its label, an empty example.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty")
+    lines = read_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     texts: list[str] = []
     labels: list[str] = []
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     for lineno, line in enumerate(lines, start=1):
         if limit is not None and len(texts) >= limit:
             break
-        try:
-            s = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{lineno}: line is not valid UTF-8 (byte {e.start})") from None
+        line = line.rstrip("\r")
         if labeled is None:
-            labeled = "\t" in s
+            labeled = "\t" in line
         if labeled:
-            label, sep, text = s.partition("\t")
+            label, sep, text = line.partition("\t")
             if not sep or not label.strip():
                 raise DataError(f"{path}:{lineno}: labeled file, but this line has no 'label<TAB>text' label")
             labels.append(label.strip())
         else:
-            text = s
+            text = line
         if not text.split():
             raise DataError(f"{path}:{lineno}: empty example")
         texts.append(text.strip())

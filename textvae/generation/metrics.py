@@ -26,6 +26,7 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
 from ..data import Vocab, encode_texts, make_batches
+from ..errors import ConfigError
 
 BLEU_ORDER = 4
 
@@ -135,6 +136,8 @@ def lm_perplexity(lm: torch.nn.Module, vocab: Vocab, texts: list[str], batch_siz
 
     Texts are encoded with the LM's vocabulary (unknown words -> ``<unk>``), never truncated.
     """
+    if lm.latent_dim:
+        raise ConfigError("the scoring model must be a language model (model.kind 'lstm-lm'), not a VAE")
     device = next(lm.parameters()).device
     split = encode_texts(vocab, texts)
     nll, targets = 0.0, 0

@@ -38,18 +38,18 @@ def decode_latents(model: torch.nn.Module, vocab: Vocab, z: Tensor, config: Deco
 @torch.no_grad()
 def sample_texts(model: torch.nn.Module, vocab: Vocab, n: int, config: DecodingConfig | None = None,
                  seed: int = 0, batch_size: int = 256) -> list[str]:
-    """``n`` sentences from the model's prior (an LSTM-LM samples without a latent)."""
+    """``n`` sentences from the model's prior (an LSTM-LM samples without a latent).
+
+    All ``n`` latents are drawn first, so greedy and beam outputs do not depend on ``batch_size``;
+    sampled words do (same seed and batch size -> same texts).
+    """
     config = config or DecodingConfig()
     generator = make_generator(seed, _device(model))
-    texts: list[str] = []
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
-        if model.latent_dim:
-            z = model.sample_latent(m, generator=generator)
-        else:
-            z = torch.zeros(m, 0, device=_device(model))
-        texts.extend(decode_latents(model, vocab, z, config, batch_size, generator))
-    return texts
+    if model.latent_dim:
+        z = model.sample_latent(n, generator=generator)
+    else:
+        z = torch.zeros(n, 0, device=_device(model))
+    return decode_latents(model, vocab, z, config, batch_size, generator)
 
 
 def posterior_means(model: torch.nn.Module, vocab: Vocab, texts: list[str], batch_size: int,

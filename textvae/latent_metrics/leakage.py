@@ -65,8 +65,12 @@ def leakage_table(points: list[LeakagePoint]) -> list[dict]:
     return [asdict(p) for p in points]
 
 
-def plot_leakage(curves: dict[str, list[LeakagePoint]], path: str | Path, title: str = "Latent leakage") -> Path:
-    """One line per model (label -> points) of score against threshold, written as an image file."""
+def plot_leakage(curves: dict[str, list[LeakagePoint]], path: str | Path, title: str = "Latent leakage",
+                 styles: dict[str, dict] | None = None) -> Path:
+    """One line per model (label -> points) of score against threshold, written as an image file.
+
+    ``styles`` maps a label to extra matplotlib line properties (colour, linestyle).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -75,7 +79,8 @@ def plot_leakage(curves: dict[str, list[LeakagePoint]], path: str | Path, title:
     ax = fig.add_subplot()
     for label, points in curves.items():
         shown = [p for p in points if p.score is not None]
-        ax.plot([p.threshold for p in shown], [p.score for p in shown], marker="o", label=label)
+        style = {"marker": "o", **(styles or {}).get(label, {})}
+        ax.plot([p.threshold for p in shown], [p.score for p in shown], label=label, **style)
     ax.set_xlabel("threshold tau on log N(f(z); 0, I)")
     ax.set_ylabel("leakage score (mean log q(z) - log N(f(z)))")
     ax.set_title(title)

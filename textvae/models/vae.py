@@ -38,8 +38,9 @@ class TextVAE(nn.Module):
         self.encoder = LSTMEncoder(vocab_size, config.embed_dim, config.enc_hidden, config.latent_dim)
         self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
                                    config.dec_dropout_in, config.dec_dropout_out)
-        if config.init == "he2019":
+        if (config.encoder_init or config.init) == "he2019":
             init_he2019(self.encoder)
+        if config.init == "he2019":
             init_he2019(self.decoder)
         self.prior = prior
         self.strategy = strategy

@@ -1,9 +1,9 @@
 """Raw texts -> posterior statistics of a trained model (the representation the probes read).
 
-Texts get the run's own word preprocessing: whitespace split, words outside the run's vocabulary
-become ``<unk>`` (the benchmark corpora are already lower-cased, so no case folding happens), and
-only the first ``max_length`` words of a longer text are kept. An empty or all-whitespace string
-is the empty sentence ``<s> </s>``.
+Texts get the run's own preprocessing, that of :func:`textvae.data.encode_texts`: for a word
+vocabulary a whitespace split, words outside the vocabulary become ``<unk>`` (the benchmark corpora
+are already lower-cased, so no case folding happens), and only the first ``max_length`` tokens of a
+longer text are kept. An empty or all-whitespace string is the empty sentence ``<s> </s>``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import RunConfig
 from ..data import Vocab, encode_texts, make_batches
 from ..types import Posterior
 
 DEFAULT_MAX_LENGTH = 200
-"""Words kept per text when neither the caller nor the run's ``data.max_length`` says otherwise."""
+"""Tokens kept per text when neither the caller nor the run's ``data.max_length`` says otherwise."""
+
+
+def input_max_length(config: RunConfig) -> int:
+    """Tokens kept of a user's text: the run's ``data.max_length``, else :data:`DEFAULT_MAX_LENGTH`."""
+    return config.data.max_length or DEFAULT_MAX_LENGTH
 
 
 def as_text_list(X: Any) -> list[str]:

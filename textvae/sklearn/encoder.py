@@ -4,9 +4,9 @@ Follows scikit-learn's estimator rules: ``__init__`` only stores its arguments, 
 work (load a run folder, or train a recipe on the texts it is given) and sets trailing-underscore
 attributes, ``transform`` maps a list of strings to an ``(n, n_features)`` float64 array.
 
-Input handling (see :mod:`textvae.probing.features`): the run's own word preprocessing (whitespace
-split, out-of-vocabulary words -> ``<unk>``); texts longer than ``max_length`` words keep their first
-``max_length`` words; ``""`` is the empty sentence; a non-string element raises ``TypeError``.
+Input handling (see :mod:`textvae.probing.features`): the run's own tokenizer (whitespace words for
+word vocabularies, out-of-vocabulary words -> ``<unk>``); texts longer than ``max_length`` tokens keep
+their first ``max_length``; ``""`` is the empty sentence; a non-string element raises ``TypeError``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..config import RunConfig
 from ..data import Vocab
 from ..errors import ConfigError
 from ..models import build_model
-from ..probing.features import DEFAULT_MAX_LENGTH, as_text_list, encode_posteriors
+from ..probing.features import as_text_list, encode_posteriors, input_max_length
 
 FEATURES = ("mean", "sample", "mean+logvar")
 
@@ -41,7 +41,7 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
     overrides : ``key=value`` config overrides for ``recipe`` (``textvae recipe --set`` syntax).
     features : ``mean`` (posterior mean, the linear-probe protocol), ``sample`` (one posterior
         sample per text, seeded by ``random_state``) or ``mean+logvar`` (both, 2 x latent_dim columns).
-    max_length : words kept per text; None uses the run's ``data.max_length``, else 200.
+    max_length : tokens kept per text; None uses the run's ``data.max_length``, else 200.
     batch_size : texts per encoder forward pass.
     device : torch device, e.g. ``cpu`` or ``cuda``.
     random_state : seed for ``features="sample"`` and for recipe training.
@@ -110,7 +110,7 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
         self.vocab_ = vocab
         self.config_ = config
         self.latent_dim_ = int(model.latent_dim)
-        self.max_length_ = self.max_length or config.data.max_length or DEFAULT_MAX_LENGTH
+        self.max_length_ = self.max_length or input_max_length(config)
 
     # ---- transforming ----------------------------------------------------------------------------
     def transform(self, X: Any) -> np.ndarray:
@@ -153,7 +153,6 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
         if model is not None:
             state["_model_state"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             state["config_"] = self.config_.to_dict()
-            state["vocab_"] = list(self.vocab_.itos)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -161,7 +160,6 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if model_state is not None:
             self.config_ = RunConfig.from_dict(state["config_"], where="pickled TextVAEEncoder")
-            self.vocab_ = Vocab(state["vocab_"])
             model = build_model(self.config_, len(self.vocab_))
             model.load_state_dict(model_state)
             self.model_ = model.to(self.device).eval()

@@ -4,6 +4,13 @@ from . import beta_vae, kl_annealing, vae  # noqa: F401
 from . import beta_tcvae  # noqa: F401
 from . import beta_vae_b  # noqa: F401
 from . import factor_vae  # noqa: F401
+from . import cyclical  # noqa: F401
+from . import free_bits  # noqa: F401
+from . import delta_vae  # noqa: F401
+from . import bn_vae  # noqa: F401
+from . import du_vae  # noqa: F401
+from . import scale_vae  # noqa: F401
+from . import infovae_mmd  # noqa: F401
 from .base import Strategy, StrategyStack
 from .registry import STRATEGIES
 

@@ -40,7 +40,7 @@ def minibatch_weighted_sampling(z: Tensor, posterior: Posterior, n_data: int) ->
 
 @STRATEGIES.register("beta-tcvae", config=BetaTCVAEConfig)
 class BetaTCVAE(Strategy):
-    """KL split into alpha * MI + beta * TC + gamma * dimension-wise KL, estimated by minibatch weighted sampling (Chen et al. 2018)."""
+    """KL split into alpha MI + beta TC + gamma dimension-wise KL, by minibatch weighted sampling (Chen et al. 2018)."""
 
     paper = "Chen et al. 2018, Isolating sources of disentanglement in VAEs"
 

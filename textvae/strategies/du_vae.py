@@ -54,7 +54,7 @@ class DUVAEConfig:
 
 @STRATEGIES.register("du-vae", config=DUVAEConfig)
 class DUVAE(Strategy):
-    """DU-VAE: BN on the mean with a fixed-RMS trainable scale, a variance floor and dropout on the variance (Shen et al. 2021)."""
+    """DU-VAE: BN on the mean with a fixed-RMS scale, a variance floor, dropout on the variance (Shen et al. 2021)."""
 
     paper = "Shen et al. 2021, Regularizing Variational Autoencoder with Diversity and Uncertainty Awareness"
 

@@ -89,8 +89,10 @@ class FactorVAE(Strategy):
         # dependence between dimensions.
         if terms.z is None or terms.z.size(0) < 2:
             return
+        # z may come out of a bfloat16 autocast region; the discriminator's own update runs outside it.
+        z = terms.z.detach().to(self.discriminator[0].weight.dtype)
         with torch.enable_grad():
-            loss = self.discriminator_loss(terms.z.detach())
+            loss = self.discriminator_loss(z)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

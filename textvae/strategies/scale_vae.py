@@ -11,15 +11,19 @@ records f for every batch of every epoch). Generation samples f_bar * z with z ~
 Decisions the paper leaves open, as options (defaults in brackets):
 * ``detach_f`` [true]: f is a constant for the gradient, as f_bar is after ``f_epo`` anyway.
 * ``std_estimator`` ["sample"]: unbiased (torch's default) or population std over the batch.
-* ``eps`` [1e-6] added to the std and ``f_max`` [1e3] cap f for dimensions whose means barely vary.
+* ``eps`` [1e-8] added to the std and ``f_max`` [1e5] cap f for dimensions whose means do not vary.
+  The cap must sit well above the factors of a healthy start: with He et al.'s initialisation the
+  means' batch std is about 1e-4 (measured: 5e-5 to 2.5e-4 for the PTB to Yahoo architectures), i.e.
+  f of several thousand, which a cap of 1e3 would cut.
 * A training batch of one sentence has no std: it uses the evaluation factor and is not recorded.
 
 Evaluation uses the evaluation factor: f_bar, the mean f of the last completed epoch (a buffer saved
 in checkpoints); before the first epoch has ended, the mean f of the batches seen so far; before any
 training, 1. The evaluator's NLL/KL/MI/AU are those of the consistent generative model
 p(z') = N(0, diag f_bar^2), p(x | z'): ``TextVAE.posterior`` maps q to the prior's space,
-N(mu, sigma^2 / f_bar^2). The training KL (unscaled posterior) is ``LossTerms.kl`` — the trainer's
-per-epoch train/valid "kl" from ``model(batch, ctx)`` — and is reported beside the evaluator's KL.
+N(mu, sigma^2 / f_bar^2). The training KL, on the unscaled posterior, is ``LossTerms.kl``: the
+trainer logs it per epoch as ``train.kl`` (while ``valid.kl`` comes from the evaluator's pass), and
+``model(batch, StepContext(training=False)).kl`` gives it on any held-out batch.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ class ScaleVAEConfig:
     """Epochs during which each batch uses its own factor; later epochs use the previous epoch's mean."""
     detach_f: bool = True
     std_estimator: Literal["sample", "population"] = "sample"
-    eps: float = 1e-6
-    f_max: float = 1e3
+    eps: float = 1e-8
+    f_max: float = 1e5
 
     def __post_init__(self) -> None:
         if self.des_std <= 0:
@@ -58,7 +62,7 @@ class ScaleVAEConfig:
 
 @STRATEGIES.register("scale-vae", config=ScaleVAEConfig)
 class ScaleVAE(Strategy):
-    """Scale-VAE: the decoder sees means scaled to a desired batch std; the KL uses the unscaled posterior (Song et al. 2024)."""
+    """Scale-VAE: the decoder sees means scaled to a desired batch std, the KL the unscaled posterior (Song et al. 2024)."""
 
     paper = "Song et al. 2024, Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -40,6 +41,11 @@ class TrainState:
     decays: int = 0
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def progress_interval() -> float:
+    """Redraw often on a terminal, rarely into a log file."""
+    return 0.2 if sys.stderr.isatty() else 30.0
 
 
 def seed_everything(seed: int) -> None:
@@ -99,9 +105,9 @@ class Trainer:
     def ckpt_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
-    def _eval_batches(self, split: str) -> list[Batch]:
+    def _eval_batches(self, split: str, limit: int | None = None) -> list[Batch]:
         d = self.config.data
-        return make_batches(self.corpus.splits[split], d.batch_size, d.batching)
+        return make_batches(self.corpus.splits[split].head(limit), d.batch_size, d.batching)
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
@@ -176,7 +182,7 @@ class Trainer:
         self.model.strategy.on_epoch_start(self.ctx)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
-                   disable=not cfg.train.progress, unit="batch")
+                   disable=not cfg.train.progress, unit="batch", mininterval=progress_interval())
         for batch in bar:
             batch = batch.to(self.device)
             self.ctx.step = self.state.step
@@ -194,8 +200,9 @@ class Trainer:
         self.model.strategy.on_epoch_end(self.ctx)
         n = max(totals["n"], 1)
         rec, kl = totals["rec"] / n, totals["kl"] / n
+        nats_per_target = (totals["rec"] + totals["kl"]) / max(totals["targets"], 1)
         return {"rec": rec, "kl": kl, "elbo": rec + kl,
-                "ppl": math.exp((totals["rec"] + totals["kl"]) / max(totals["targets"], 1)),
+                "ppl": math.exp(nats_per_target) if nats_per_target < 700 else math.inf,
                 "kl_weight": self.ctx.kl_weight}
 
     def validate(self) -> dict[str, Any]:
@@ -278,8 +285,9 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
     from ..evaluation import evaluate_run_model
 
     trainer._reload_best()
-    results = evaluate_run_model(trainer.model, trainer._eval_batches(config.eval.split), config.eval,
+    results = evaluate_run_model(trainer.model, trainer._eval_batches(config.eval.split, config.eval.limit), config.eval,
                                  seed=config.seed, progress=config.train.progress)
-    results.update({"split": config.eval.split, "best_epoch": state.best_epoch, "epochs": state.epoch})
+    results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
+                    "epochs": state.epoch})
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

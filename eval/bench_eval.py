@@ -1,0 +1,137 @@
+"""Throughput of the importance-weighted NLL: sentences per second on the first PTB test sentences.
+
+    python eval/bench_eval.py                      # both sizes, K=100 and 500, CPU (+ CUDA if present)
+    python eval/bench_eval.py --sizes ptb-small --samples 100 --reference --threads 2
+
+``--reference`` also times a faithful re-implementation of He et al.'s ``calc_iwnll`` loop (one
+sentence per batch, 100 samples per forward pass through nn.LSTM and a full cross-entropy, the
+encoder re-run for every pass) on the same sentences and model, so the speed ratio and the
+agreement of the estimates (up to Monte-Carlo noise) come from one run. ``--precision bfloat16``
+adds the evaluator in bfloat16 autocast, compared with float32 on the same latent samples.
+
+Models are randomly initialised (He et al. init) unless ``--run`` names a trained run folder (its
+model replaces ``--sizes``); speed does not depend on the weights, but precision effects do:
+check them on a trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from textvae.config import DataConfig, ModelConfig, RunConfig
+from textvae.data import encode_texts, load_corpus, make_batches
+from textvae.evaluation import iw_log_likelihood
+from textvae.evaluation.protocol import evaluation_mode, make_generator
+from textvae.models import build_model
+from textvae.runs import load_run
+from textvae.types import Batch
+
+SIZES = {
+    "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
+    "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
+}
+REFERENCE_SAMPLES_PER_PASS = 100
+
+
+@dataclass
+class Timing:
+    label: str
+    seconds: float
+    log_px: torch.Tensor  # [N] float64
+
+    def row(self, n: int) -> str:
+        return f"{self.label:<34} {n / self.seconds:9.2f} sent/s   mean NLL {-self.log_px.mean().item():9.4f}"
+
+
+def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> torch.Tensor:
+    """He et al. ``nll_iw`` with batch size 1: per pass, encode, sample 100 z, score them."""
+    generator = make_generator(seed, next(model.parameters()).device)
+    out = []
+    for batch in batches:
+        for row in range(batch.size):
+            length = int(batch.lengths[row])
+            sentence = Batch(batch.tokens[row : row + 1, :length], batch.lengths[row : row + 1])
+            log_w = []
+            for _ in range(math.ceil(samples / REFERENCE_SAMPLES_PER_PASS)):
+                posterior = model.encoder(sentence)
+                z = posterior.sample(REFERENCE_SAMPLES_PER_PASS, generator=generator)  # [1, ns, D]
+                tokens = sentence.tokens.expand(REFERENCE_SAMPLES_PER_PASS, -1)
+                lengths = sentence.lengths.expand(REFERENCE_SAMPLES_PER_PASS)
+                log_lik = -model.decoder.nll(tokens, lengths, z[0]).unsqueeze(0)
+                log_w.append(log_lik + model.prior.log_prob(z) - posterior.log_prob(z))
+            out.append(torch.logsumexp(torch.cat(log_w, dim=1)[:, :samples], dim=1) - math.log(samples))
+    return torch.cat(out).double().cpu()
+
+
+def timed(label: str, fn) -> Timing:
+    start = time.perf_counter()
+    log_px = fn()
+    return Timing(label, time.perf_counter() - start, log_px)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="/work/shared/data/ptb", help="directory with train/valid/test.txt")
+    parser.add_argument("--sentences", type=int, default=200)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--run", default=None, help="a trained run folder to benchmark instead of --sizes")
+    parser.add_argument("--samples", nargs="+", type=int, default=[100, 500])
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="cuda is skipped when absent")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
+    parser.add_argument("--reference", action="store_true", help="also time He et al.'s one-sentence loop")
+    parser.add_argument("--max-tokens", type=int, default=200_000)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    corpus = load_corpus(DataConfig(corpus=args.data))
+    run = load_run(args.run) if args.run else None
+    vocab = run.vocab if run else corpus.vocab
+    test = encode_texts(vocab, corpus.splits["test"].texts[: args.sentences])
+    batches = make_batches(test, batch_size=32, mode="padded")
+    n = len(test.ids)
+    print(f"{n} sentences, {test.n_targets()} targets (mean {test.n_targets() / n:.2f}), vocab {len(vocab)}, "
+          f"threads {torch.get_num_threads()}")
+
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    for size in [args.run] if run else args.sizes:
+        for device in devices:
+            if run:
+                model = run.model.to(device)
+            else:
+                torch.manual_seed(args.seed)
+                config = RunConfig()
+                config.model = ModelConfig(**SIZES[size])
+                model = build_model(config, len(vocab)).to(device)
+            on_device = [b.to(device) for b in batches]
+            for samples in args.samples:
+                dims = f"{model.decoder.embed.embedding_dim}/{model.decoder.hidden}"
+                print(f"--- {size} ({dims}, z {model.latent_dim}), {device}, K={samples}")
+                results = []
+                with evaluation_mode(model):
+                    for precision in args.precision:
+                        results.append(timed(f"textvae {precision}", lambda: iw_log_likelihood(
+                            model, on_device, samples=samples, max_tokens=args.max_tokens, seed=args.seed,
+                            precision=precision)))
+                    if args.reference:
+                        results.append(timed("reference (He et al. loop)",
+                                             lambda: reference_log_px(model, on_device, samples, args.seed)))
+                for result in results:
+                    print(result.row(n))
+                base = results[0]
+                for other in results[1:]:
+                    diff = other.log_px - base.log_px
+                    print(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the time, "
+                          f"mean log p diff {diff.mean().item():+.5f} (sd/sqrt(n) {diff.std().item() / math.sqrt(n):.5f}, "
+                          f"max |diff| {diff.abs().max().item():.5f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``textvae eval`` and ``textvae plot`` on a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from textvae.cli.main import app
+from textvae.training import train
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def run_dir(tiny_corpus, make_config, tmp_path):
+    run = tmp_path / "run"
+    train(make_config(tiny_corpus, train={"epochs": 2}), run, evaluate_test=False)
+    return run
+
+
+def test_eval_prints_a_table_and_writes_json_beside_the_run(run_dir):
+    result = invoke("eval", run_dir, "--split", "valid", "--iw-samples", "7", "--mi-estimator", "per-batch",
+                    "--max-tokens", "50", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "nll" in result.output and "per-batch" in result.output
+    saved = json.loads((run_dir / "eval_valid.json").read_text())
+    assert saved["iw_samples"] == 7 and saved["mi_estimator"] == "per-batch" and saved["split"] == "valid"
+    assert saved["n_sentences"] == 20
+    for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "iw_ppl"):
+        assert isinstance(saved[key], (int, float)), key
+
+
+def test_eval_defaults_come_from_the_run_config_and_are_reproducible(run_dir, tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert invoke("eval", run_dir, "--limit", "5", "--out", first).exit_code == 0
+    assert invoke("eval", run_dir, "--limit", "5", "--out", second, "--no-progress").exit_code == 0
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert a == b
+    assert (a["split"], a["n_sentences"], a["iw_samples"], a["mi_estimator"]) == ("test", 5, 5, "whole-set")
+
+
+def test_eval_errors_are_one_line(tmp_path):
+    result = invoke("eval", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+    bad = invoke("eval", tmp_path, "--mi-estimator", "batch")
+    assert bad.exit_code == 2 and "whole-set" in bad.output
+
+
+def test_plot_draws_training_curves_of_several_runs(run_dir, tiny_corpus, make_config, tmp_path):
+    other = tmp_path / "other"
+    train(make_config(tiny_corpus, train={"epochs": 2, "diagnostics": False}), other, evaluate_test=False)
+    out = tmp_path / "curves.png"
+    result = invoke("plot", run_dir, other, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    single = invoke("plot", run_dir)
+    assert single.exit_code == 0 and (run_dir / "training_curves.png").is_file()
+
+
+def test_plot_names_a_missing_or_broken_metrics_file(run_dir, tmp_path):
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 2 and "metrics.jsonl: no such file" in result.output
+    (run_dir / "metrics.jsonl").write_text('{"epoch": 1, "valid": {}}\n{broken\n')
+    result = invoke("plot", run_dir)
+    assert result.exit_code == 2 and "metrics.jsonl:2: invalid JSON" in result.output

@@ -1,0 +1,25 @@
+"""Tiny untrained run folders for the generation, scikit-learn and probe tests (no trainer needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from textvae.config import RunConfig
+from textvae.data import load_corpus
+from textvae.models import build_model
+from textvae.training.checkpoint import save_atomic
+
+
+def save_run(config: RunConfig, run_dir: Path, seed: int = 0) -> Path:
+    """Build the config's model with random weights and save it as a run folder ``load_run`` reads."""
+    corpus = load_corpus(config.data)
+    torch.manual_seed(seed)
+    model = build_model(config, len(corpus.vocab))
+    run_dir.mkdir(parents=True)
+    config.save(run_dir / "config.json")
+    corpus.vocab.save(run_dir / "vocab.txt")
+    state = {"format": 1, "config": config.to_dict(), "vocab_size": len(corpus.vocab), "model": model.state_dict()}
+    save_atomic(state, run_dir / "checkpoints" / "best.pt")
+    return run_dir

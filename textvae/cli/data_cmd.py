@@ -1,0 +1,67 @@
+"""``textvae data list|prepare|download``: the registered corpora and getting them into the data root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..data.catalog import CATALOG, corpus_dir, resolve_data_root
+from ..data.download import download_corpus
+from ..data.prepare import PreparedFile, prepare_corpus
+from .common import cli_errors
+
+DataDirOption = typer.Option(None, "--data-dir", help="Data root (default $TEXTVAE_DATA or the user cache).")
+NoVerifyOption = typer.Option(False, "--no-verify", help="Accept files whose sha256 differs from the published one.")
+ForceOption = typer.Option(False, "--force", help="Replace the corpus if it is already in the data root.")
+
+
+def report(name: str, target: Path, files: list[PreparedFile], show_source: bool) -> None:
+    typer.echo(f"{name}: ready in {target}")
+    width = max(len(f.name) for f in files)
+    for f in files:
+        source = f"  <- {f.source}" if show_source else ""
+        typer.echo(f"  {f.name:<{width}}  {f.check}{source}")
+
+
+def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(no_args_is_help=True, help="Registered corpora: list them, prepare or download them.")
+    app.add_typer(data_app, name="data")
+
+    @data_app.command("list")
+    @cli_errors
+    def list_corpora(data_dir: Optional[Path] = DataDirOption):
+        """Each registered corpus, whether it is in the data root, and its folder."""
+        typer.echo(f"data root: {resolve_data_root(data_dir)}")
+        width = max(len(name) for name in CATALOG)
+        for name, info in CATALOG.items():
+            folder = corpus_dir(name, data_dir)
+            state = "present" if folder.is_dir() else "missing"
+            typer.echo(f"  {name:<{width}}  {state:<7}  {folder}")
+            typer.echo(f"  {'':<{width}}  {info.description}")
+
+    @data_app.command()
+    @cli_errors
+    def prepare(
+        name: str = typer.Argument(..., help="Registered corpus name (textvae data list)."),
+        source: Path = typer.Option(..., "--from", help="Folder holding the corpus files (published names are fine)."),
+        data_dir: Optional[Path] = DataDirOption,
+        no_verify: bool = NoVerifyOption,
+        force: bool = ForceOption,
+    ):
+        """Copy a corpus from local files into the data root, normalising names and checking sha256."""
+        target, files = prepare_corpus(name, source, data_dir, verify=not no_verify, force=force)
+        report(name, target, files, show_source=True)
+
+    @data_app.command()
+    @cli_errors
+    def download(
+        name: str = typer.Argument(..., help="Registered corpus name (textvae data list)."),
+        data_dir: Optional[Path] = DataDirOption,
+        no_verify: bool = NoVerifyOption,
+        force: bool = ForceOption,
+    ):
+        """Fetch a corpus from its original public release into the data root and check sha256."""
+        target, files = download_corpus(name, data_dir, verify=not no_verify, force=force, log=typer.echo)
+        report(name, target, files, show_source=False)

@@ -1,0 +1,82 @@
+"""``textvae eval``: IW-NLL, -ELBO, KL, PPL, MI and AU of a trained run on a split."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import cli_errors, print_table
+
+SHOWN = ("nll", "iw_ppl", "elbo", "rec", "kl", "kl_estimator", "ppl", "mi", "mi_estimator", "au", "n_sentences",
+         "n_targets", "iw_samples", "precision")
+
+
+class SplitName(str, Enum):
+    train = "train"
+    valid = "valid"
+    test = "test"
+
+
+class MIEstimatorName(str, Enum):
+    whole_set = "whole-set"
+    per_batch = "per-batch"
+
+
+class PrecisionName(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    @cli_errors
+    def eval_(
+        run_dir: Path = typer.Argument(..., help="A trained run folder."),
+        split: SplitName = typer.Option(SplitName.test, help="Split of the run's corpus to evaluate."),
+        iw_samples: Optional[int] = typer.Option(None, "--iw-samples", min=1,
+                                                 help="Importance samples per sentence (default: the run's eval.iw_samples)."),
+        mi_estimator: Optional[MIEstimatorName] = typer.Option(None, "--mi-estimator",
+                                                               help="Aggregate posterior over the whole set or per batch "
+                                                               "(default: the run's eval.mi_estimator)."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
+                                                 help="Sentences x samples x tokens per forward pass (memory budget)."),
+        limit: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N sentences of the split."),
+        precision: PrecisionName = typer.Option(PrecisionName.float32,
+                                                help="bfloat16: decoder matrix products in bfloat16 autocast (faster on "
+                                                "CPUs with AVX512-BF16 and on GPUs); sums stay float32+."),
+        seed: Optional[int] = typer.Option(None, help="Sampling seed (default: the run's seed)."),
+        checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
+        device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),
+        data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
+        progress: bool = typer.Option(True, help="Show progress bars."),
+        out: Optional[Path] = typer.Option(None, help="Results file (default RUN_DIR/eval_SPLIT.json)."),
+    ):
+        """Evaluate a run's checkpoint on a split; print a table and save the results as JSON."""
+        from ..data import encode_texts, load_corpus, make_batches
+        from ..evaluation import evaluate
+        from ..runs import load_run
+
+        run = load_run(run_dir, checkpoint, device)
+        config, data = run.config, run.config.data
+        texts = load_corpus(data, data_dir).splits[split.value].head(limit)
+        sentences = encode_texts(run.vocab, texts.texts, texts.labels, max_length=data.max_length)
+        results = evaluate(
+            run.model, make_batches(sentences, data.batch_size, data.batching),
+            iw_samples=iw_samples or config.eval.iw_samples,
+            max_tokens=max_tokens or config.eval.max_tokens,
+            mi_estimator=(mi_estimator.value if mi_estimator else config.eval.mi_estimator),
+            au_threshold=config.eval.au_threshold,
+            seed=config.seed if seed is None else seed,
+            precision=precision.value,
+            progress=progress,
+        )
+        results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})
+        out = out or run_dir / f"eval_{split.value}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print_table({k: results[k] for k in SHOWN}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
+        typer.echo(f"saved {out}")

@@ -1,0 +1,67 @@
+"""``textvae probe``: the Table-4 linear probe of a run's posterior means on short Yelp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError
+from .common import cli_errors
+
+
+def parse_list(value: str, what: str, cast=str) -> tuple:
+    try:
+        items = tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--{what}: expected a comma-separated list, got {value!r}") from None
+    if not items:
+        raise ConfigError(f"--{what}: empty list")
+    return items
+
+
+def format_row(name: str, accuracy: dict[str, float], subsets: tuple[int, ...]) -> str:
+    return f"| {name} | " + " | ".join(f"{accuracy[str(n)]:.1f}" for n in subsets) + " |"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @cli_errors
+    def probe(
+        run_dir: Path = typer.Argument(..., help="A trained run folder."),
+        data: str = typer.Option("short-yelp", help="Corpus name under the data root, or a folder with "
+                                 "train.N.txt, valid.txt and test.txt (label<TAB>text)."),
+        data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
+        subsets: Optional[str] = typer.Option(None, help="Labeled subset sizes, comma-separated "
+                                              "(train.N.txt; default 100,500,1000,2000,10000)."),
+        probes: Optional[str] = typer.Option(None, help="Classifiers, comma-separated "
+                                             "(default sgd-linear,sklearn-logreg)."),
+        seed: int = typer.Option(0, help="Seed of the SGD probe."),
+        checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
+        device: str = typer.Option("cpu", help="Torch device for encoding."),
+        out: Optional[Path] = typer.Option(None, help="Result file (default RUN_DIR/probe/DATA.json)."),
+    ):
+        """Linear classifiers on frozen posterior means: accuracy (%) on the full test set per labeled subset."""
+        from ..probing import PROBES, SUBSETS, load_probe_data, probe_data_dir, run_probe
+        from ..probing.features import input_max_length
+        from ..runs import load_run
+
+        sizes = SUBSETS if subsets is None else parse_list(subsets, "subsets", int)
+        names = PROBES if probes is None else parse_list(probes, "probes")
+        root = probe_data_dir(data, data_dir)
+        run = load_run(run_dir, checkpoint, device)
+        result = run_probe(run.model, run.vocab, load_probe_data(root, sizes), sizes, names, seed,
+                           max_length=input_max_length(run.config))
+        typer.echo(f"| {run.config.name} probe | " + " | ".join(str(n) for n in sizes) + " |")
+        typer.echo("|---|" + "---|" * len(sizes))
+        for name in names:
+            typer.echo(format_row(name, result[name]["accuracy"], sizes))
+        record = {"run": str(run_dir), "name": run.config.name, "checkpoint": str(run.checkpoint),
+                  "data": str(root), "seed": seed, "features": "posterior mean (frozen encoder)",
+                  "metric": "test accuracy (%)", "probes": result}
+        path = out or run_dir / "probe" / f"{Path(data).name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        typer.echo(f"saved to {path}")

@@ -1,0 +1,136 @@
+"""Importance-weighted log-likelihood: log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k|x)].
+
+Sentences are scored many at a time with many samples per forward pass. Batches of
+:class:`~textvae.types.Batch` are re-cut into chunks of sentences sorted longest first (so the
+LSTM decoder does no work on padding) whose size is set by a token budget; samples beyond the
+budget are drawn in passes and combined with a streaming log-sum-exp in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..types import Batch
+from .protocol import CountTargets, LatentVariableModel, batch_targets, make_generator, model_device, to_device
+
+Precision = Literal["float32", "bfloat16"]
+
+ROWS_PER_PASS = 4096
+"""Most sentence x sample rows in one decoder pass: matrix products are at full speed well below
+this, and more rows only cost memory (per-step activations are rows x vocabulary)."""
+
+
+@dataclass
+class Chunk:
+    batch: Any
+    positions: Tensor  # where its sentences go in the output, in input order
+    samples_per_pass: int
+
+
+def plan_chunks(batches: list[Any], samples: int, max_tokens: int, count_targets: CountTargets) -> list[Chunk]:
+    """Cut the work into passes of at most ``max_tokens`` = sentences x samples x targets.
+
+    Batches of :class:`Batch` are pooled, sorted by length (longest first) and re-cut; other batch
+    objects are kept whole and only their samples are split.
+    """
+    if batches and all(isinstance(b, Batch) for b in batches):
+        return _length_sorted_chunks(batches, samples, max_tokens)
+    chunks, offset = [], 0
+    for batch in batches:
+        size = _opaque_size(batch)
+        per_pass = max(1, min(samples, max_tokens // max(1, count_targets(batch))))
+        chunks.append(Chunk(batch, torch.arange(offset, offset + size), per_pass))
+        offset += size
+    return chunks
+
+
+def _opaque_size(batch: Any) -> int:
+    size = getattr(batch, "size", None)
+    if isinstance(size, int):
+        return size
+    return len(batch)
+
+
+def _length_sorted_chunks(batches: list[Batch], samples: int, max_tokens: int) -> list[Chunk]:
+    rows = [(b.tokens[i, : int(b.lengths[i])].cpu(), int(b.lengths[i])) for b in batches for i in range(b.size)]
+    order = sorted(range(len(rows)), key=lambda r: -rows[r][1])
+    chunks, start = [], 0
+    while start < len(order):
+        longest = rows[order[start]][1] - 1
+        per_pass = max(1, min(samples, max_tokens // max(1, longest)))
+        end, tokens = start, 0
+        while end < len(order):
+            targets = rows[order[end]][1] - 1
+            if end > start and ((tokens + targets) * per_pass > max_tokens or (end - start + 1) * per_pass > ROWS_PER_PASS):
+                break
+            tokens += targets
+            end += 1
+        members = order[start:end]
+        padded = torch.zeros(len(members), rows[members[0]][1], dtype=torch.long)
+        for r, m in enumerate(members):
+            padded[r, : rows[m][1]] = rows[m][0]
+        lengths = torch.tensor([rows[m][1] for m in members], dtype=torch.long)
+        chunks.append(Chunk(Batch(padded, lengths), torch.tensor(members), per_pass))
+        start = end
+    return chunks
+
+
+def iw_log_likelihood(
+    model: LatentVariableModel,
+    batches: Iterable[Any],
+    *,
+    samples: int = 500,
+    max_tokens: int = 200_000,
+    seed: int = 0,
+    count_targets: CountTargets = batch_targets,
+    precision: Precision = "float32",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Importance-weighted estimate of log p(x) per sentence, float64 [N], in the order of ``batches``.
+
+    Proposal: ``model.posterior``; ``samples`` = K (a model with ``latent_dim == 0`` uses one
+    sample: its weights are all log p(x)). ``precision="bfloat16"`` runs the model's
+    ``log_likelihood`` under bfloat16 autocast; it must still return float32 or wider, and the
+    log-sum-exp is always float64. Call inside :func:`~textvae.evaluation.evaluate` or with the
+    model in eval mode under ``torch.inference_mode()``.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    samples = samples if model.latent_dim else 1
+    device = model_device(model)
+    generator = generator or make_generator(seed, device)
+    chunks = plan_chunks(list(batches), samples, max_tokens, count_targets)
+    total = sum(len(c.positions) for c in chunks)
+    out = torch.empty(total, dtype=torch.float64)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext()
+    with tqdm(total=total, disable=not progress, unit="sent", desc=f"IW-NLL (K={samples})") as bar:
+        for chunk in chunks:
+            batch = to_device(chunk.batch, device)
+            out[chunk.positions] = _log_marginal(model, batch, samples, chunk.samples_per_pass, generator, autocast).cpu()
+            bar.update(len(chunk.positions))
+    return out
+
+
+def _log_marginal(model: LatentVariableModel, batch: Any, samples: int, per_pass: int,
+                  generator: torch.Generator, autocast) -> Tensor:
+    posterior = model.posterior(batch)
+    running: Tensor | None = None
+    for start in range(0, samples, per_pass):
+        z = posterior.sample(min(per_pass, samples - start), generator=generator)
+        with autocast:
+            log_lik = model.log_likelihood(batch, z)
+        if torch.finfo(log_lik.dtype).bits < 32:
+            raise TypeError(f"log_likelihood returned {log_lik.dtype}; the evaluator needs float32 or wider")
+        log_w = log_lik.double() + (model.log_prior(z) - posterior.log_prob(z)).double()
+        lse = torch.logsumexp(log_w, dim=1)
+        running = lse if running is None else torch.logaddexp(running, lse)
+    return running - math.log(samples)

@@ -1,0 +1,8 @@
+"""Representations of trained models: text -> posterior features, and the Table-4 linear probe."""
+
+from .features import as_text_list, encode_posteriors
+from .protocol import PROBES, SUBSETS, load_probe_data, probe_data_dir, run_probe
+from .sgd import SGDLinearProbe, SGDProbeConfig
+
+__all__ = ["PROBES", "SGDLinearProbe", "SGDProbeConfig", "SUBSETS", "as_text_list", "encode_posteriors",
+           "load_probe_data", "probe_data_dir", "run_probe"]

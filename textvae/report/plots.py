@@ -1,0 +1,62 @@
+"""Training curves: validation KL, MI, AU and -ELBO against epoch, from runs' metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed on servers and in tests
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..errors import ConfigError  # noqa: E402
+
+PANELS = (("kl", "KL (nats)"), ("mi", "MI (nats)"), ("au", "active units"), ("elbo", "-ELBO (nats)"))
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The per-epoch records of a run (one JSON object per line of metrics.jsonl)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file (is {run_dir} a textvae run folder?)")
+    records = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+    if not records:
+        raise ConfigError(f"{path}: no epochs logged yet")
+    return records
+
+
+def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
+    """One panel per validation metric (KL, MI, AU, -ELBO), one line per run; writes ``out``.
+
+    Runs logged without the collapse diagnostics (``train.diagnostics = false``) have no MI/AU
+    lines; the MI estimator of each run is named in its legend entry.
+    """
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
+    for run_dir in run_dirs:
+        records = read_metrics(run_dir)
+        estimator = next((r["valid"]["mi_estimator"] for r in records if "mi_estimator" in r.get("valid", {})), None)
+        label = str(run_dir) if estimator is None else f"{run_dir} (MI {estimator})"
+        for ax, (key, _) in zip(axes, PANELS):
+            points = [(r["epoch"], r["valid"][key]) for r in records if key in r.get("valid", {})]
+            if points:
+                epochs, values = zip(*points)
+                ax.plot(epochs, values, marker="o", markersize=3, label=label)
+    for ax, (_, title) in zip(axes, PANELS):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize="small")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
