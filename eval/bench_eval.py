@@ -3,6 +3,9 @@
     python eval/bench_eval.py                      # both sizes, K=100 and 500, CPU (+ CUDA if present)
     python eval/bench_eval.py --sizes ptb-small --samples 100 --reference --threads 2
 
+Rates are given per wall-clock second and per CPU second of this process; on a shared machine
+the latter (with ``--threads 1``) is the one that does not depend on other jobs.
+
 ``--reference`` also times a faithful re-implementation of He et al.'s ``calc_iwnll`` loop (one
 sentence per batch, 100 samples per forward pass through nn.LSTM and a full cross-entropy, the
 encoder re-run for every pass) on the same sentences and model, so the speed ratio and the
@@ -42,10 +45,12 @@ REFERENCE_SAMPLES_PER_PASS = 100
 class Timing:
     label: str
     seconds: float
+    cpu_seconds: float  # this process's CPU time: robust to other jobs on a shared machine
     log_px: torch.Tensor  # [N] float64
 
     def row(self, n: int) -> str:
-        return f"{self.label:<34} {n / self.seconds:9.2f} sent/s   mean NLL {-self.log_px.mean().item():9.4f}"
+        return (f"{self.label:<28} {n / self.seconds:8.2f} sent/s wall  {n / self.cpu_seconds:8.2f} sent/CPU-s   "
+                f"mean NLL {-self.log_px.mean().item():9.4f}")
 
 
 def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> torch.Tensor:
@@ -69,9 +74,9 @@ def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> to
 
 
 def timed(label: str, fn) -> Timing:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     log_px = fn()
-    return Timing(label, time.perf_counter() - start, log_px)
+    return Timing(label, time.perf_counter() - start, time.process_time() - cpu_start, log_px)
 
 
 def main() -> None:
@@ -128,7 +133,8 @@ def main() -> None:
                 base = results[0]
                 for other in results[1:]:
                     diff = other.log_px - base.log_px
-                    print(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the time, "
+                    print(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the wall time, "
+                          f"{other.cpu_seconds / base.cpu_seconds:.2f}x the CPU time, "
                           f"mean log p diff {diff.mean().item():+.5f} (sd/sqrt(n) {diff.std().item() / math.sqrt(n):.5f}, "
                           f"max |diff| {diff.abs().max().item():.5f})")
 

@@ -29,6 +29,12 @@ def write_corpus(root: Path, n_train: int = 60, n_eval: int = 20, labeled: bool 
     return root
 
 
+@pytest.fixture(autouse=True)
+def isolated_data_root(tmp_path_factory, monkeypatch):
+    """Corpus caches and prepared data go to a temp folder, never the user's cache."""
+    monkeypatch.setenv("TEXTVAE_DATA", str(tmp_path_factory.mktemp("data_root")))
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "corpus")

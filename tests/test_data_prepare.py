@@ -67,6 +67,19 @@ def test_prepare_copies_the_vocab_file_and_reports_unknown_checksums(tmp_path, m
     assert len(corpus.vocab) == 5 and corpus.splits["train"].labels == ["1", "1"]
 
 
+def test_prepare_copies_the_probe_subsets_when_present(tmp_path, monkeypatch):
+    published("short-yelp", monkeypatch, sha256={})
+    labeled = {f"{s}.txt": b"1\tgood food\n" for s in SPLITS}
+    source = write_files(tmp_path / "src", {**labeled, "short_yelp.train.100.txt": b"0\tbad place\n",
+                                            "train.500.txt": b"1\tnice\n"})
+    target, _ = prepare_corpus("short-yelp", source, tmp_path / "root")
+    assert (target / "train.100.txt").read_bytes() == b"0\tbad place\n"
+    assert (target / "train.500.txt").is_file() and not (target / "train.1000.txt").exists()
+    (source / "train.2000.txt").write_text("1\tgood\n\tno label\n")
+    with pytest.raises(DataError, match="train.2000.txt:2"):
+        prepare_corpus("short-yelp", source, tmp_path / "root2")
+
+
 def test_sha256_mismatch_names_the_file_unless_no_verify(tmp_path, monkeypatch):
     published("ptb", monkeypatch, sha256={"valid.txt": sha(b"the published valid split\n")})
     source = write_files(tmp_path / "src", {f"{s}.txt": d for s, d in SPLITS.items()})

@@ -53,6 +53,16 @@ def test_resume_rejects_an_incompatible_config(tiny_corpus, make_config, tmp_pat
         train(other, tmp_path / "run", resume=True)
 
 
+def test_runs_saved_before_a_config_key_existed_still_load(tiny_corpus, make_config, tmp_path):
+    run = tmp_path / "run"
+    train(make_config(tiny_corpus, {"kl-annealing": {}}), run, stop_after=1)
+    config = json.loads((run / "config.json").read_text())
+    del config["model"]["encoder_init"]  # as written by an older textvae
+    config["strategies"]["kl-annealing"] = {}
+    (run / "config.json").write_text(json.dumps(config))
+    assert load_run(run, "last").config.model.encoder_init is None
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, make_config, tmp_path, monkeypatch):
     cfg = make_config(tiny_corpus)
     run = tmp_path / "run"

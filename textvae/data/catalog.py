@@ -65,6 +65,9 @@ class CorpusInfo:
     split_file: str | None = None
     """A single released file that ``prepare`` cuts, in file order, into ``split_sizes`` lines."""
     split_sizes: tuple[int, int, int] = (0, 0, 0)
+    extra_files: tuple[str, ...] = ()
+    """Further files copied by ``prepare`` when present (``<name>.`` prefixes dropped), e.g. the
+    labeled probe subsets of short Yelp."""
 
 
 CATALOG: dict[str, CorpusInfo] = {
@@ -112,7 +115,13 @@ CATALOG: dict[str, CorpusInfo] = {
                                "short-yelp")
             + " (short_yelp.{train,valid,test}.txt or train/valid/test.txt, and vocab.txt)",
             vocab_file="vocab.txt",
+            extra_files=tuple(f"train.{n}.txt" for n in (100, 500, 1000, 2000, 10000)),
             sha256={
+                "train.100.txt": "eb17b8855e8307badf3f4a50b467268ae21c3ec471a9d2f7a152eceff5e7a91c",
+                "train.500.txt": "a11eb4bdea7bc5e58d1d316744c61d42da5a7467e4babef51c2cc5d839565a05",
+                "train.1000.txt": "ceba2d95fd4ea802d2b0f873d34aff5289a453e7c3ecd63669c7186d2a077fb6",
+                "train.2000.txt": "f91ae9deaffee1943c6308f9b723dab00bb87fa10c39a5fe7ec9fb9a1197716f",
+                "train.10000.txt": "db61555383043e4032443c9a04bffe2129c8e181f596e437c9c9b56292578c06",
                 "valid.txt": "34240114bd7b8b8b016c2ea033aaf7efefbc4e5be5aa7c53f95e03260c631521",
                 "test.txt": "56dc9c763128e315b167870ba6714c0f528b335855b7cc469ab3018457daddeb",
                 "vocab.txt": "552cad81f06191dd85b10f820e8ff142846b5d594e591cf709edba7a88c7bcac",

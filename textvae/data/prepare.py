@@ -57,7 +57,7 @@ def prepare_corpus(name: str, source: Path, data_dir: str | Path | None = None, 
     for dest, path in files.items():  # bad lines are reported in the user's own files, before copying
         if dest == info.vocab_file:
             Vocab.load(path)
-        elif dest == info.split_file:
+        elif dest == info.split_file or dest in info.extra_files:
             read_lines(path)
         else:
             read_split(path, cache_dir=root / CACHE_DIR / "datasets")
@@ -94,6 +94,11 @@ def source_files(info: CorpusInfo, source: Path) -> dict[str, Path]:
         files[f"{split}{path.suffix}"] = path
     if info.vocab_file is not None and (source / info.vocab_file).is_file():
         files[info.vocab_file] = source / info.vocab_file
+    for extra in info.extra_files:
+        matches = [source / extra] + sorted(source.glob(f"*.{extra}"))
+        found = next((m for m in matches if m.is_file()), None)
+        if found is not None:
+            files[extra] = found
     return files
 
 

@@ -5,6 +5,7 @@ Loading uses ``torch.load(weights_only=True)``: a checkpoint is data, never code
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -43,7 +44,24 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 ARCHITECTURE_KEYS = ("model", "prior", "strategies")
 
 
+def normalized(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with every default filled in, so that a key added to textvae after a run was
+    saved compares equal to its default instead of orphaning the run."""
+    from ..config import RunConfig
+    from ..priors import PRIORS
+    from ..strategies import STRATEGIES
+
+    d = RunConfig.from_dict(config).to_dict()
+    d["strategies"] = {name: dataclasses.asdict(STRATEGIES.config(name, params))
+                       for name, params in d["strategies"].items()}
+    prior = dict(d["prior"])
+    name = prior.pop("name")
+    d["prior"] = {"name": name, **dataclasses.asdict(PRIORS.config(name, prior))}
+    return d
+
+
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    saved, current = normalized(saved), normalized(current)
     for section in ARCHITECTURE_KEYS:
         a, b = saved.get(section), current.get(section)
         if a == b:
