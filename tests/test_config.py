@@ -70,3 +70,11 @@ def test_unknown_recipe_names_suggest():
         recipes.resolve("demo", "kl-anealing")
     with pytest.raises(ConfigError, match="did you mean 'yahoo'"):
         recipes.resolve("yaho", "vae")
+
+
+def test_prior_layer_composes_with_any_strategy():
+    cfg = recipes.resolve("demo", "scale-vae", prior="decoupled")
+    assert cfg.prior["name"] == "decoupled" and cfg.train.prior_optimizer == "adam"
+    assert "scale-vae" in cfg.strategies
+    with pytest.raises(ConfigError, match="unknown prior 'decoupeld'"):
+        recipes.resolve("demo", "vae", prior="decoupeld")

@@ -124,3 +124,15 @@ def test_lstm_lm_trains_and_reports_zero_kl(tiny_corpus, make_config, tmp_path):
     results = train(make_config(tiny_corpus, model={"kind": "lstm-lm"}), tmp_path / "lm")
     assert results["kl"] == 0.0 and results["au"] == 0
     assert results["nll"] == pytest.approx(results["elbo"], rel=1e-5)
+
+
+def test_learned_prior_gets_its_own_adam_and_resumes_exactly(tiny_corpus, make_config, tmp_path):
+    cfg = make_config(tiny_corpus, {"kl-annealing": {"warm_up": 1}}, prior={"name": "decoupled", "blocks": 2},
+                      train={"prior_optimizer": "adam", "prior_lr": 1e-3})
+    trainer = Trainer(cfg, tmp_path / "probe")
+    main, flow = trainer.optimizers
+    assert isinstance(flow, torch.optim.Adam) and flow.param_groups[0]["lr"] == 1e-3
+    assert {id(p) for g in flow.param_groups for p in g["params"]} == {id(p) for p in trainer.model.prior.parameters()}
+    straight = train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "crashed", stop_after=1)
+    assert train(cfg, tmp_path / "crashed", resume=True) == straight

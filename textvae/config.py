@@ -66,6 +66,10 @@ class ModelConfig:
 class TrainConfig:
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = 1.0
+    prior_optimizer: Literal["same", "adam"] = "same"
+    """``adam``: a learned prior's parameters (the decoupled flow) get their own Adam optimiser with
+    ``prior_lr``; SGD at lr 1 destabilises the flow. Halved with the main lr at each decay."""
+    prior_lr: float = 1e-3
     momentum: float = 0.0
     clip_grad: float = 5.0
     epochs: int = 100

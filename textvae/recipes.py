@@ -1,7 +1,7 @@
 """Recipes: TOML deltas layered into a :class:`RunConfig`.
 
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
-``datasets/<dataset>/<strategy>.toml`` -> ``--set key=value``. Each file lists only what differs from
+``datasets/<dataset>/<strategy>.toml`` -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each file lists only what differs from
 the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
 dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
 ``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
@@ -36,8 +36,12 @@ def _layer(path: Path) -> dict[str, Any]:
     return read_mapping(path) if path.is_file() else {}
 
 
+def priors() -> list[str]:
+    return _names(RECIPES_DIR / "priors")
+
+
 def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None,
-                 seed: int | None = None) -> dict[str, Any]:
+                 seed: int | None = None, prior: str | None = None) -> dict[str, Any]:
     if not RECIPES_DIR.is_dir():
         raise ConfigError(f"{RECIPES_DIR}: recipes folder not found (set TEXTVAE_RECIPES)")
     if dataset not in datasets():
@@ -58,13 +62,16 @@ def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None
         if name in d["strategies"]:
             d["strategies"][name] = {**d["strategies"][name], **params}
     d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / dataset / f"{strategy}.toml"))
+    if prior is not None:
+        d = deep_merge(d, _layer(RECIPES_DIR / "priors" / f"{prior}.toml") or {"prior": {"name": prior}})
     d["name"] = f"{dataset}/{strategy}"
     if seed is not None:
         d["seed"] = seed
     return apply_overrides(d, overrides or [])
 
 
-def resolve(dataset: str, strategy: str, overrides: list[str] | None = None, seed: int | None = None) -> RunConfig:
-    """The validated config of recipe ``dataset`` x ``strategy``."""
+def resolve(dataset: str, strategy: str, overrides: list[str] | None = None, seed: int | None = None,
+            prior: str | None = None) -> RunConfig:
+    """The validated config of recipe ``dataset`` x ``strategy`` (under ``prior`` when given)."""
     where = f"recipe {dataset}/{strategy}"
-    return RunConfig.from_dict(resolve_dict(dataset, strategy, overrides, seed), where=where)
+    return RunConfig.from_dict(resolve_dict(dataset, strategy, overrides, seed, prior), where=where)

@@ -47,13 +47,11 @@ def register(app: typer.Typer) -> None:
         if list_ or dataset is None or strategy is None:
             typer.echo("datasets:   " + " ".join(recipes.datasets()))
             typer.echo("strategies: " + " ".join(recipes.strategies()))
+            typer.echo("priors:     " + " ".join(["standard-normal", *recipes.priors()]))
             if not list_:
                 raise typer.Exit(code=2)
             return
-        extra = list(overrides or [])
-        if prior is not None:
-            extra.insert(0, f'prior={{name = "{prior}"}}')
-        config = recipes.resolve(dataset, strategy, extra, seed)
+        config = recipes.resolve(dataset, strategy, list(overrides or []), seed, prior)
         typer.echo(json.dumps(config.to_dict(), indent=2))
         if dry_run:
             return

@@ -7,6 +7,9 @@ A prior is a density over the decoder's latent space with a map to a standard-no
 
 from __future__ import annotations
 
+import itertools
+
+import torch
 from torch import Tensor, nn
 
 from ..types import LOG_2PI, Posterior
@@ -37,9 +40,11 @@ class Prior(nn.Module):
         z0, logdet = self.to_base(z)
         return standard_normal_log_prob(z0) + logdet
 
-    def sample(self, n: int, device=None, generator=None):
-        import torch
-
+    def sample(self, n: int, device: torch.device | None = None,
+               generator: torch.Generator | None = None) -> Tensor:
+        """n draws from p(z); on the prior's own device unless ``device`` is given."""
+        if device is None:
+            device = next(itertools.chain(self.parameters(), self.buffers()), torch.empty(0)).device
         z0 = torch.randn(n, self.latent_dim, device=device, generator=generator)
         return self.from_base(z0)
 

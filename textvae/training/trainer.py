@@ -68,11 +68,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def build_optimizer(model: torch.nn.Module, config: RunConfig, lr: float) -> torch.optim.Optimizer:
+def build_optimizers(model: torch.nn.Module, config: RunConfig, lr: float) -> list[torch.optim.Optimizer]:
+    """The VAE optimiser, plus the learned prior's own Adam when ``train.prior_optimizer`` asks for it."""
+    t = config.train
     params = [p for p in vae_parameters(model) if p.requires_grad]
-    if config.train.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=config.train.momentum)
+    prior = getattr(model, "prior", None)
+    prior_params = [p for p in prior.parameters() if p.requires_grad] if prior is not None else []
+    separate = t.prior_optimizer == "adam" and prior_params
+    if separate:
+        ids = {id(p) for p in prior_params}
+        params = [p for p in params if id(p) not in ids]
+    main = torch.optim.Adam(params, lr=lr) if t.optimizer == "adam" else \
+        torch.optim.SGD(params, lr=lr, momentum=t.momentum)
+    if not separate:
+        return [main]
+    return [main, torch.optim.Adam(prior_params, lr=t.prior_lr * lr / t.lr)]
 
 
 def vae_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -93,7 +103,7 @@ class Trainer:
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
         self.state = TrainState(lr=config.train.lr)
-        self.optimizer = build_optimizer(self.model, config, self.state.lr)
+        self.optimizers = build_optimizers(self.model, config, self.state.lr)
         train = self.corpus.splits["train"]
         bs = config.data.batch_size
         self.ctx = StepContext(steps_per_epoch=len(train) / bs, n_train=len(train), batch_size=bs,
@@ -116,7 +126,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "vocab_size": len(self.corpus.vocab),
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
             "state": {k: v for k, v in vars(self.state).items() if k != "history"},
             "rng": rng_state(),
         }
@@ -133,8 +143,9 @@ class Trainer:
                                   f"the corpus {len(self.corpus.vocab)}")
         load_model_state(self.model, ckpt["model"], path)
         self.state = TrainState(**ckpt["state"])
-        self.optimizer = build_optimizer(self.model, self.config, self.state.lr)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizers = build_optimizers(self.model, self.config, self.state.lr)
+        for optimizer, state in zip(self.optimizers, ckpt["optimizers"], strict=True):
+            optimizer.load_state_dict(state)
         set_rng_state(ckpt["rng"])
 
     def _reload_best(self) -> None:
@@ -159,10 +170,12 @@ class Trainer:
             objective = self.model.strategy.objective(terms, batch, ctx)
             loss = objective.total()
         self.check_finite(loss)
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae_parameters(self.model), self.config.train.clip_grad)
-        self.optimizer.step()
+        for optimizer in self.optimizers:
+            optimizer.step()
         return terms
 
     def check_finite(self, loss: torch.Tensor) -> None:
@@ -241,7 +254,7 @@ class Trainer:
                 self.state.lr *= cfg.train.lr_decay
                 self.state.bad_epochs = 0
                 self._reload_best()
-                self.optimizer = build_optimizer(self.model, cfg, self.state.lr)
+                self.optimizers = build_optimizers(self.model, cfg, self.state.lr)
                 record["decay"] = {"count": self.state.decays, "lr": self.state.lr}
                 self.state.finished = self.state.decays >= cfg.train.max_decay
             self.save("last")
