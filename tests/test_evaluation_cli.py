@@ -26,11 +26,12 @@ def run_dir(tiny_corpus, make_config, tmp_path):
 
 def test_eval_prints_a_table_and_writes_json_beside_the_run(run_dir):
     result = invoke("eval", run_dir, "--split", "valid", "--iw-samples", "7", "--mi-estimator", "per-batch",
-                    "--max-tokens", "50", "--no-progress")
+                    "--max-tokens", "50", "--precision", "bfloat16", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "nll" in result.output and "per-batch" in result.output
     saved = json.loads((run_dir / "eval_valid.json").read_text())
     assert saved["iw_samples"] == 7 and saved["mi_estimator"] == "per-batch" and saved["split"] == "valid"
+    assert saved["precision"] == "bfloat16"
     assert saved["n_sentences"] == 20
     for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "iw_ppl"):
         assert isinstance(saved[key], (int, float)), key
@@ -42,7 +43,8 @@ def test_eval_defaults_come_from_the_run_config_and_are_reproducible(run_dir, tm
     assert invoke("eval", run_dir, "--limit", "5", "--out", second, "--no-progress").exit_code == 0
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     assert a == b
-    assert (a["split"], a["n_sentences"], a["iw_samples"], a["mi_estimator"]) == ("test", 5, 5, "whole-set")
+    assert (a["split"], a["n_sentences"], a["iw_samples"], a["mi_estimator"], a["precision"]) == (
+        "test", 5, 5, "whole-set", "float32")
 
 
 def test_eval_errors_are_one_line(tmp_path):

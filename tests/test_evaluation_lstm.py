@@ -64,13 +64,15 @@ def test_eval_mode_log_likelihood_equals_the_training_path(kind):
 
 
 def test_chunks_are_length_sorted_within_the_token_budget_and_cover_every_sentence():
-    chunks = plan_chunks(batches(), samples=10, max_tokens=200, count_targets=Batch.n_targets)
+    chunks = plan_chunks(batches(), samples=10, max_tokens=200, count_targets=Batch.n_targets, max_rows=40)
     positions = torch.cat([c.positions for c in chunks])
     assert sorted(positions.tolist()) == list(range(12))
     lengths = torch.cat([c.batch.lengths for c in chunks])
     assert lengths.tolist() == sorted(lengths.tolist(), reverse=True)
     for chunk in chunks:
+        assert chunk.batch.size * chunk.samples_per_pass <= 40
         assert chunk.batch.n_targets() * chunk.samples_per_pass <= 200 or chunk.batch.size == 1
+    assert len(chunks) > 1 and any(c.batch.size > 1 for c in chunks)
 
 
 def test_lm_nll_is_exact_and_in_input_order_under_any_chunking():
@@ -155,3 +157,14 @@ def test_epoch_diagnostics_draws_one_sample_per_sentence_and_no_importance_sampl
 def test_progress_bar_is_shown_on_request(capsys):
     evaluate(tiny_model("vae"), batches(), iw_samples=5, progress=True)
     assert "IW-NLL (K=5)" in capsys.readouterr().err
+
+
+def test_low_precision_probabilities_that_underflow_are_recomputed_in_float32():
+    from textvae.models.decoder import _target_log_probs
+
+    logits = torch.tensor([[0.0, -120.0, 2.0], [1.0, 1.0, 1.0]]).bfloat16()
+    targets = torch.tensor([[1], [0]])
+    exact = torch.log_softmax(logits.float(), dim=1).gather(1, targets).squeeze(1)
+    got = _target_log_probs(logits, targets)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, exact, atol=0.003, rtol=0)

@@ -23,8 +23,9 @@ def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
     for name in ("config.json", "env.json", "vocab.txt", "metrics.jsonl", "results.json",
                  "checkpoints/best.pt", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
-    for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl"):
+    for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "kl_train"):
         assert key in results and math.isfinite(results[key]), key
+    assert results["kl_train"] == pytest.approx(results["kl"], rel=1e-4, abs=1e-6)
     assert json.loads((run / "results.json").read_text())["nll"] == results["nll"]
     log = metrics(run)
     assert [r["epoch"] for r in log] == [1, 2]

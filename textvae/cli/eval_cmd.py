@@ -45,9 +45,9 @@ def register(app: typer.Typer) -> None:
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
                                                  help="Sentences x samples x tokens per forward pass (memory budget)."),
         limit: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N sentences of the split."),
-        precision: PrecisionName = typer.Option(PrecisionName.float32,
-                                                help="bfloat16: decoder matrix products in bfloat16 autocast (faster on "
-                                                "CPUs with AVX512-BF16 and on GPUs); sums stay float32+."),
+        precision: Optional[PrecisionName] = typer.Option(None, help="bfloat16: decoder matrix products in bfloat16 "
+                                                          "autocast (faster on CPUs with AVX512-BF16 and on GPUs); sums "
+                                                          "stay float32+ (default: the run's eval.precision)."),
         seed: Optional[int] = typer.Option(None, help="Sampling seed (default: the run's seed)."),
         checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
         device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             mi_estimator=(mi_estimator.value if mi_estimator else config.eval.mi_estimator),
             au_threshold=config.eval.au_threshold,
             seed=config.seed if seed is None else seed,
-            precision=precision.value,
+            precision=precision.value if precision else config.eval.precision,
             progress=progress,
         )
         results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})

@@ -12,7 +12,7 @@ from .. import recipes
 from ..config import RunConfig, apply_overrides, read_mapping
 from .common import cli_errors, print_table
 
-RESULT_KEYS = ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "iw_ppl", "mi_estimator")
+RESULT_KEYS = ("nll", "elbo", "rec", "kl", "kl_train", "mi", "au", "ppl", "iw_ppl", "mi_estimator")
 
 SetOption = typer.Option(None, "--set", help="Override a config key, e.g. --set train.epochs=5 "
                          "or --set strategy.des_std=1.1 (repeatable).")

@@ -69,7 +69,8 @@ def evaluate_run_model(model: LatentVariableModel, batches: Iterable[Any], confi
                        progress: bool = False) -> dict[str, Any]:
     """:func:`evaluate` with the settings of a run's ``eval`` config section."""
     return evaluate(model, batches, iw_samples=config.iw_samples, max_tokens=config.max_tokens,
-                    mi_estimator=config.mi_estimator, au_threshold=config.au_threshold, seed=seed, progress=progress)
+                    mi_estimator=config.mi_estimator, au_threshold=config.au_threshold, seed=seed,
+                    precision=config.precision, progress=progress)
 
 
 def epoch_diagnostics(

@@ -64,24 +64,23 @@ def _opaque_size(batch: Any) -> int:
 
 
 def _length_sorted_chunks(batches: list[Batch], samples: int, max_tokens: int, max_rows: int) -> list[Chunk]:
-    rows = [(b.tokens[i, : int(b.lengths[i])].cpu(), int(b.lengths[i])) for b in batches for i in range(b.size)]
-    order = sorted(range(len(rows)), key=lambda r: -rows[r][1])
+    sentences = [b.tokens[i, : int(b.lengths[i])].cpu() for b in batches for i in range(b.size)]
+    order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s]))
     chunks, start = [], 0
     while start < len(order):
-        longest = rows[order[start]][1] - 1
-        per_pass = max(1, min(samples, max_tokens // max(1, longest), max_rows))
-        end, tokens = start, 0
+        per_pass = max(1, min(samples, max_tokens // max(1, len(sentences[order[start]]) - 1), max_rows))
+        end, tokens = start + 1, len(sentences[order[start]]) - 1
         while end < len(order):
-            targets = rows[order[end]][1] - 1
-            if end > start and ((tokens + targets) * per_pass > max_tokens or (end - start + 1) * per_pass > max_rows):
+            targets = len(sentences[order[end]]) - 1
+            if (tokens + targets) * per_pass > max_tokens or (end - start + 1) * per_pass > max_rows:
                 break
             tokens += targets
             end += 1
         members = order[start:end]
-        padded = torch.zeros(len(members), rows[members[0]][1], dtype=torch.long)
-        for r, m in enumerate(members):
-            padded[r, : rows[m][1]] = rows[m][0]
-        lengths = torch.tensor([rows[m][1] for m in members], dtype=torch.long)
+        lengths = torch.tensor([len(sentences[m]) for m in members])
+        padded = torch.zeros(len(members), int(lengths[0]), dtype=torch.long)
+        for row, m in enumerate(members):
+            padded[row, : len(sentences[m])] = sentences[m]
         chunks.append(Chunk(Batch(padded, lengths), torch.tensor(members), per_pass))
         start = end
     return chunks

@@ -140,11 +140,15 @@ def _scan_log_likelihood(decoder: LSTMDecoder, tokens: Tensor, lengths: Tensor, 
     for t, sentences in enumerate(running):
         rows = sentences * k
         h, c = h[:rows], c[:rows]
-        gates = F.linear(h, lstm.weight_hh_l0).float().view(sentences, k, -1) + x_gates[:sentences, t].unsqueeze(1)
-        gates = gates.view(rows, -1) if z_gates is None else gates.view(rows, -1) + z_gates[:rows]
+        gates = F.linear(h, lstm.weight_hh_l0).float()
+        gates.view(sentences, k, -1).add_(x_gates[:sentences, t].unsqueeze(1))
+        if z_gates is not None:
+            gates.add_(z_gates[:rows])
         i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        for gate in (i, f, o):
+            gate.sigmoid_()
+        c = torch.addcmul(f * c, i, g.tanh_())
+        h = o * torch.tanh(c)
         log_p[:rows] += _target_log_probs(F.linear(h, decoder.out.weight), targets[:rows, t, None])
     out = torch.empty_like(log_p).view(b, k)
     out[order] = log_p.view(b, k)

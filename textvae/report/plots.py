@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed on servers and in tests
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..errors import ConfigError  # noqa: E402
 
@@ -40,6 +41,7 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     lines; the MI estimator of each run is named in its legend entry.
     """
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
+    drawn = set()
     for run_dir in run_dirs:
         records = read_metrics(run_dir)
         estimator = next((r["valid"]["mi_estimator"] for r in records if "mi_estimator" in r.get("valid", {})), None)
@@ -49,10 +51,15 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
             if points:
                 epochs, values = zip(*points)
                 ax.plot(epochs, values, marker="o", markersize=3, label=label)
-    for ax, (_, title) in zip(axes, PANELS):
+                drawn.add(key)
+    for ax, (key, title) in zip(axes, PANELS):
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+        if key not in drawn:
+            ax.text(0.5, 0.5, "not logged\n(train.diagnostics = false)", ha="center", va="center",
+                    transform=ax.transAxes, color="gray")
     axes[-1].legend(fontsize="small")
     fig.tight_layout()
     out = Path(out)

@@ -270,6 +270,22 @@ class Trainer:
         return self.state
 
 
+@torch.no_grad()
+def training_kl(model: torch.nn.Module, batches: list[Batch]) -> float:
+    """Mean KL per sentence as the training objective defines it (eval mode, weight 1).
+
+    It equals the evaluator's KL except where a strategy decodes from another distribution than
+    the one its KL is on: Scale-VAE's training KL is on the unscaled posterior, while the evaluator
+    scores the consistent generative model p(z') = N(0, diag f^2).
+    """
+    was_training = model.training
+    model.eval()
+    ctx = StepContext(training=False)
+    total = sum(float(model(b, ctx).kl.sum()) for b in batches)
+    model.train(was_training)
+    return total / max(sum(b.size for b in batches), 1)
+
+
 def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
           stop_after: int | None = None, evaluate_test: bool = True) -> dict[str, Any]:
     """Train a run into ``run_dir`` and evaluate its best checkpoint on the test split.
@@ -298,8 +314,10 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
     from ..evaluation import evaluate_run_model
 
     trainer._reload_best()
-    results = evaluate_run_model(trainer.model, trainer._eval_batches(config.eval.split, config.eval.limit), config.eval,
-                                 seed=config.seed, progress=config.train.progress)
+    test_batches = [b.to(trainer.device) for b in trainer._eval_batches(config.eval.split, config.eval.limit)]
+    results = evaluate_run_model(trainer.model, test_batches, config.eval, seed=config.seed,
+                                 progress=config.train.progress)
+    results["kl_train"] = training_kl(trainer.model, test_batches)
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
