@@ -133,9 +133,10 @@ def main() -> None:
                 base = results[0]
                 for other in results[1:]:
                     diff = other.log_px - base.log_px
+                    standard_error = diff.std().item() / math.sqrt(n)
                     print(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the wall time, "
                           f"{other.cpu_seconds / base.cpu_seconds:.2f}x the CPU time, "
-                          f"mean log p diff {diff.mean().item():+.5f} (sd/sqrt(n) {diff.std().item() / math.sqrt(n):.5f}, "
+                          f"mean log p diff {diff.mean().item():+.5f} (sd/sqrt(n) {standard_error:.5f}, "
                           f"max |diff| {diff.abs().max().item():.5f})")
 
 

@@ -49,7 +49,8 @@ class LinearGaussian:
     def sample(self, n: int, seed: int = 1) -> Tensor:
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=g, dtype=F64)
-        return z @ self.w.T + self.b + math.sqrt(self.noise_var) * torch.randn(n, self.b.numel(), generator=g, dtype=F64)
+        noise = torch.randn(n, self.b.numel(), generator=g, dtype=F64)
+        return z @ self.w.T + self.b + math.sqrt(self.noise_var) * noise
 
     def log_marginal(self, x: Tensor) -> Tensor:
         cov = self.w @ self.w.T + self.noise_var * torch.eye(self.b.numel(), dtype=F64)

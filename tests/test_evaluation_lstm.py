@@ -168,3 +168,8 @@ def test_low_precision_probabilities_that_underflow_are_recomputed_in_float32():
     got = _target_log_probs(logits, targets)
     assert torch.isfinite(got).all()
     assert torch.allclose(got, exact, atol=0.003, rtol=0)
+
+
+def test_an_empty_set_is_refused():
+    with pytest.raises(ValueError, match="no sentences"):
+        evaluate(tiny_model("vae"), [])

@@ -37,17 +37,17 @@ def register(app: typer.Typer) -> None:
     def eval_(
         run_dir: Path = typer.Argument(..., help="A trained run folder."),
         split: SplitName = typer.Option(SplitName.test, help="Split of the run's corpus to evaluate."),
-        iw_samples: Optional[int] = typer.Option(None, "--iw-samples", min=1,
-                                                 help="Importance samples per sentence (default: the run's eval.iw_samples)."),
-        mi_estimator: Optional[MIEstimatorName] = typer.Option(None, "--mi-estimator",
-                                                               help="Aggregate posterior over the whole set or per batch "
-                                                               "(default: the run's eval.mi_estimator)."),
-        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
-                                                 help="Sentences x samples x tokens per forward pass (memory budget)."),
+        iw_samples: Optional[int] = typer.Option(
+            None, "--iw-samples", min=1, help="Importance samples per sentence (default: the run's eval.iw_samples)."),
+        mi_estimator: Optional[MIEstimatorName] = typer.Option(
+            None, "--mi-estimator",
+            help="Aggregate posterior over the whole set or per batch (default: the run's eval.mi_estimator)."),
+        max_tokens: Optional[int] = typer.Option(
+            None, "--max-tokens", min=1, help="Sentences x samples x tokens per forward pass (memory budget)."),
         limit: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N sentences of the split."),
-        precision: Optional[PrecisionName] = typer.Option(None, help="bfloat16: decoder matrix products in bfloat16 "
-                                                          "autocast (faster on CPUs with AVX512-BF16 and on GPUs); sums "
-                                                          "stay float32+ (default: the run's eval.precision)."),
+        precision: Optional[PrecisionName] = typer.Option(
+            None, help="bfloat16: decoder matrix products in bfloat16 autocast (faster on CPUs with AVX512-BF16 "
+            "and on GPUs); sums stay float32+ (default: the run's eval.precision)."),
         seed: Optional[int] = typer.Option(None, help="Sampling seed (default: the run's seed)."),
         checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
         device: str = typer.Option("cpu", help="Torch device, e.g. cpu or cuda."),

@@ -49,7 +49,8 @@ def evaluate(
         generator = make_generator(seed, model_device(model))
         stats = posterior_pass(model, batches, generator=generator, reconstruct=True, kl_samples=kl_samples,
                                progress=progress)
-        result = {**_elbo_terms(stats, n_targets), **_collapse_diagnostics(stats, mi_estimator, au_threshold, generator)}
+        result = _elbo_terms(stats, n_targets)
+        result.update(_collapse_diagnostics(stats, mi_estimator, au_threshold, generator))
         log_px = iw_log_likelihood(model, batches, samples=iw_samples, max_tokens=max_tokens, generator=generator,
                                    count_targets=count_targets, precision=precision, progress=progress)
     nll_sum = -log_px.sum().item()
@@ -104,8 +105,6 @@ def epoch_diagnostics(
 
 
 def _elbo_terms(stats: PosteriorPass, n_targets: int) -> dict[str, Any]:
-    if stats.n_sentences == 0:
-        raise ValueError("no sentences to evaluate")
     rec_sum, kl_sum = stats.rec.sum().item(), stats.kl.sum().item()
     n = stats.n_sentences
     return {

@@ -103,7 +103,8 @@ def iw_log_likelihood(
     Proposal: ``model.posterior``; ``samples`` = K (a model with ``latent_dim == 0`` uses one
     sample: its weights are all log p(x)). ``precision="bfloat16"`` runs the model's
     ``log_likelihood`` under bfloat16 autocast; it must still return float32 or wider, and the
-    log-sum-exp is always float64. Call inside :func:`~textvae.evaluation.evaluate` or with the
+    log-sum-exp is always float64. A ``generator`` replaces ``seed`` (to continue a random stream).
+    Call inside :func:`~textvae.evaluation.evaluate` or with the
     model in eval mode under ``torch.inference_mode()``.
     """
     if samples < 1:
@@ -119,7 +120,8 @@ def iw_log_likelihood(
     with tqdm(total=total, disable=not progress, unit="sent", desc=f"IW-NLL (K={samples})") as bar:
         for chunk in chunks:
             batch = to_device(chunk.batch, device)
-            out[chunk.positions] = _log_marginal(model, batch, samples, chunk.samples_per_pass, generator, autocast).cpu()
+            log_px = _log_marginal(model, batch, samples, chunk.samples_per_pass, generator, autocast)
+            out[chunk.positions] = log_px.cpu()
             bar.update(len(chunk.positions))
     return out
 

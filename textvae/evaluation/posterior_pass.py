@@ -68,7 +68,9 @@ def posterior_pass(model: LatentVariableModel, batches: Iterable[Any], *, genera
         if reconstruct:
             z = posterior.sample(1, generator=generator)
             recs.append(-model.log_likelihood(batch, z).squeeze(1).double().cpu())
-        posteriors.append(Posterior(posterior.mu.float(), posterior.logvar.float()))
+        posteriors.append(posterior)
+    if not posteriors:
+        raise ValueError("no sentences to evaluate")
     return PosteriorPass(
         posteriors=posteriors,
         kl=torch.cat(kls),
