@@ -39,17 +39,10 @@ DATASET = "demo"
 
 
 def resolve_config(recipe: str, overrides: list[str], seed: int):
-    """defaults.toml -> datasets/demo.toml -> dpvae/RECIPE.toml (its stack replaces the default) -> overrides."""
-    from textvae.config import RunConfig, apply_overrides, deep_merge, read_mapping
+    """defaults -> datasets/demo.toml -> recipes/dpvae/RECIPE.toml (its stack replaces the default) -> overrides."""
+    from textvae import recipes
 
-    recipes = REPO / "recipes"
-    d = deep_merge(read_mapping(recipes / "defaults.toml"), read_mapping(recipes / "datasets" / f"{DATASET}.toml"))
-    layer = read_mapping(recipes / "dpvae" / f"{recipe}.toml")
-    if "strategies" in layer:
-        d["strategies"] = {}
-    d = deep_merge(d, layer)
-    d["name"], d["seed"] = f"dpvae/{recipe}", seed
-    return RunConfig.from_dict(apply_overrides(d, overrides), where=f"recipes/dpvae/{recipe}.toml")
+    return recipes.resolve(DATASET, f"dpvae/{recipe}", overrides, seed)
 
 
 def study_overrides(opts: argparse.Namespace, strategies: dict) -> list[str]:
@@ -75,15 +68,10 @@ def train_run(recipe: str, opts: argparse.Namespace) -> tuple[Path, float]:
 
 def train_language_model(opts: argparse.Namespace) -> tuple[Path, float]:
     """The LSTM-LM scoring generated sentences: the VAE decoder without z, same data and epochs."""
-    from textvae.config import RunConfig, apply_overrides, deep_merge, read_mapping
+    from textvae import recipes
     from textvae.training import train
 
-    recipes = REPO / "recipes"
-    d = deep_merge(read_mapping(recipes / "defaults.toml"), read_mapping(recipes / "datasets" / f"{DATASET}.toml"))
-    d["strategies"] = {}
-    d = deep_merge(d, read_mapping(recipes / "strategies" / "lstm-lm.toml"))
-    d["name"], d["seed"] = "dpvae/lstm-lm", opts.seed
-    config = RunConfig.from_dict(apply_overrides(d, study_overrides(opts, {})), where="lstm-lm")
+    config = recipes.resolve(DATASET, "lstm-lm", study_overrides(opts, {}), opts.seed)
     run_dir = opts.runs_dir / "lstm-lm"
     if (run_dir / "results.json").is_file() and not opts.retrain:
         return run_dir, math.nan

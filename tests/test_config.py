@@ -78,3 +78,10 @@ def test_prior_layer_composes_with_any_strategy():
     assert "scale-vae" in cfg.strategies
     with pytest.raises(ConfigError, match="unknown prior 'decoupeld'"):
         recipes.resolve("demo", "vae", prior="decoupeld")
+
+
+def test_grouped_recipes_resolve_by_path():
+    cfg = recipes.resolve("demo", "dpvae/factor-vae-dp")
+    assert cfg.prior["name"] == "decoupled" and "factor-vae" in cfg.strategies
+    with pytest.raises(ConfigError, match="unknown recipe strategy 'dpvae/nope'"):
+        recipes.resolve("demo", "dpvae/nope")

@@ -47,14 +47,16 @@ def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None
     if dataset not in datasets():
         raise ConfigError(f"unknown recipe dataset '{dataset}'" + suggest(dataset, datasets())
                           + f"; available: {', '.join(datasets())}")
-    if strategy not in strategies():
+    grouped = "/" in strategy  # a recipe outside strategies/, e.g. "dpvae/factor-vae-dp"
+    strategy_file = RECIPES_DIR / (f"{strategy}.toml" if grouped else f"strategies/{strategy}.toml")
+    if not strategy_file.is_file():
         raise ConfigError(f"unknown recipe strategy '{strategy}'" + suggest(strategy, strategies())
                           + f"; available: {', '.join(strategies())}")
     d = _layer(RECIPES_DIR / "defaults.toml")
     dataset_layer = _layer(RECIPES_DIR / "datasets" / f"{dataset}.toml")
     strategy_defaults = dataset_layer.pop("strategy_defaults", {})
     d = deep_merge(d, dataset_layer)
-    strategy_layer = _layer(RECIPES_DIR / "strategies" / f"{strategy}.toml")
+    strategy_layer = _layer(strategy_file)
     if "strategies" in strategy_layer:
         d["strategies"] = {}
     d = deep_merge(d, strategy_layer)
