@@ -71,3 +71,11 @@ def test_plot_names_a_missing_or_broken_metrics_file(run_dir, tmp_path):
     (run_dir / "metrics.jsonl").write_text('{"epoch": 1, "valid": {}}\n{broken\n')
     result = invoke("plot", run_dir)
     assert result.exit_code == 2 and "metrics.jsonl:2: invalid JSON" in result.output
+
+
+def test_plot_labels_are_the_shortest_distinguishing_suffixes(tmp_path):
+    from textvae.report.plots import run_labels
+
+    runs = [tmp_path / "a" / "bn-vae" / "seed1", tmp_path / "a" / "bn-vae" / "seed2", tmp_path / "b" / "vae" / "seed1"]
+    assert run_labels(runs) == ["bn-vae/seed1", "bn-vae/seed2", "vae/seed1"]
+    assert run_labels(runs[:1]) == ["seed1"]

@@ -34,6 +34,16 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return records
 
 
+def run_labels(run_dirs: list[Path]) -> list[str]:
+    """The shortest trailing path parts that tell the runs apart (``bn-vae/seed101``)."""
+    parts = [Path(r).resolve().parts for r in run_dirs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels) and (depth > 1 or len(labels) == 1):
+            return labels
+    return [str(r) for r in run_dirs]
+
+
 def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     """One panel per validation metric (KL, MI, AU, -ELBO), one line per run; writes ``out``.
 
@@ -42,10 +52,10 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     """
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
     drawn = set()
-    for run_dir in run_dirs:
+    for run_dir, name in zip(run_dirs, run_labels(run_dirs)):
         records = read_metrics(run_dir)
         estimator = next((r["valid"]["mi_estimator"] for r in records if "mi_estimator" in r.get("valid", {})), None)
-        label = str(run_dir) if estimator is None else f"{run_dir} (MI {estimator})"
+        label = name if estimator is None else f"{name} (MI {estimator})"
         for ax, (key, _) in zip(axes, PANELS):
             points = [(r["epoch"], r["valid"][key]) for r in records if key in r.get("valid", {})]
             if points:
@@ -60,8 +70,9 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
         if key not in drawn:
             ax.text(0.5, 0.5, "not logged\n(train.diagnostics = false)", ha="center", va="center",
                     transform=ax.transAxes, color="gray")
-    axes[-1].legend(fontsize="small")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize="small", frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) - 1) // 3), 1, 1))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
