@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one process each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--report-only", action="store_true", help="re-render the table from finished runs")
     opts = parser.parse_args()
 
     from textvae.report.tables import read_run, render_markdown
@@ -66,7 +67,7 @@ def main() -> None:
     opts.out.mkdir(parents=True, exist_ok=True)
     log = opts.out / "runs.jsonl"
     with ProcessPoolExecutor(max_workers=opts.jobs) as pool, log.open("a") as f:
-        for result in pool.map(run_one, jobs):
+        for result in [] if opts.report_only else pool.map(run_one, jobs):
             f.write(json.dumps(result) + "\n")
             f.flush()
             print(f"{result['strategy']:>12} seed {result['seed']}: nll {result['nll']:.2f} kl {result['kl']:.2f} "

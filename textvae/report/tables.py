@@ -74,14 +74,24 @@ def _pub(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
 
 
+EXTRA_COLUMNS = {"kl_train": "KL (training objective)"}
+
+
 def render_markdown(runs: list[RunResult], published: str = "table1", column: str = "yahoo",
                     metrics: list[str] | None = None) -> str:
-    """One row per (recipe, prior) in the published table's row order, then any extra recipes."""
+    """One row per (recipe, prior) in the published table's row order, then any extra recipes.
+
+    A ``kl_train`` column follows when some run's training-objective KL differs from the evaluator's
+    (Scale-VAE: unscaled posterior vs the consistent generative model).
+    """
     spec = load_published(published)
     metrics = metrics or spec["metrics"]
-    table = aggregate(runs, metrics)
+    extras = [key for key in EXTRA_COLUMNS
+              if any(key in r.results and abs(r.results[key] - r.results.get("kl", r.results[key])) > 1e-3 for r in runs)]
+    table = aggregate(runs, metrics + extras)
     digits = {"au": 1}
-    header = ["model", "seeds"] + [m.upper() for m in metrics] + [f"published {m.upper()} ({column})" for m in metrics]
+    header = (["model", "seeds"] + [m.upper() for m in metrics] + [EXTRA_COLUMNS[k] for k in extras]
+              + [f"published {m.upper()} ({column})" for m in metrics])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     published_rows = {row["recipe"]: row for row in spec["rows"]}
     order = [row["recipe"] for row in spec["rows"]]
@@ -93,7 +103,8 @@ def render_markdown(runs: list[RunResult], published: str = "table1", column: st
         if prior != "standard-normal":
             label += f" + {prior} prior"
         n = max((c[2] for c in cells.values()), default=0)
-        row = [label, str(n)] + [_fmt(cells.get(m), digits.get(m, 2)) for m in metrics] + [_pub(v) for v in pub]
+        row = ([label, str(n)] + [_fmt(cells.get(m), digits.get(m, 2)) for m in metrics + extras]
+               + [_pub(v) for v in pub])
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines.append(f"Published: {spec['source']}. Ours: mean ± sample std over seeds, test split, "
