@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from textvae.config import DataConfig
 from textvae.data import load_corpus
@@ -76,3 +77,24 @@ def test_overheads_compare_each_strategy_with_vae(bench, tiny_sizes, tiny_corpus
 def test_child_process_reports_json(bench, tiny_corpus):
     result = bench.run_child(spec_for(bench, tiny_corpus, batches=2, repeats=1))
     assert result["spec"]["size"] == "ptb-small" and result["batches"] == 2 and result["peak_rss_mib"] > 100
+
+
+def test_reference_step_computes_the_same_loss_as_textvae(bench, tiny_sizes, tiny_corpus, tmp_path):
+    spec = spec_for(bench, tiny_corpus)
+    trainer = bench.make_trainer(spec, "vae", load_corpus(bench.bench_config(spec).data), str(tmp_path / "run"))
+    model = trainer.model.eval()
+    reference = bench.ReferenceVAE(len(trainer.corpus.vocab), 8, 8, 8, 2, dropout=0.0)
+    pairs = {"enc_embed": model.encoder.embed, "enc_lstm": model.encoder.lstm, "enc_linear": model.encoder.to_posterior,
+             "dec_embed": model.decoder.embed, "trans_linear": model.decoder.init_cell,
+             "dec_lstm": model.decoder.lstm, "pred_linear": model.decoder.out}
+    for name, module in pairs.items():
+        getattr(reference, name).load_state_dict(module.state_dict())
+    batch = bench.sample_batches(trainer.corpus.splits["train"], 32, 1)[0]
+    torch.manual_seed(3)
+    loss, rec, kl = reference(batch.tokens)
+    torch.manual_seed(3)
+    terms = model(batch, trainer.ctx)
+    torch.testing.assert_close(rec, terms.rec)
+    torch.testing.assert_close(kl, terms.kl)
+    result = bench.measure_throughput(spec_for(bench, tiny_corpus, reference=True, repeats=1), str(tmp_path / "ref"))
+    assert result["tokens_per_s"] > 0

@@ -81,7 +81,8 @@ class TrainConfig:
     """Decays happen only from this epoch on."""
     device: str = "auto"
     amp: bool = False
-    """bfloat16 autocast on CUDA (ignored on CPU)."""
+    """bfloat16 autocast for the training step on CUDA and CPU: products and LSTMs in bfloat16, softmax,
+    loss and weights in float32 (CPU: worth it only with AVX512-BF16 or AMX; see eval/bench_train.py)."""
     diagnostics: bool = True
     """Per-epoch validation MI, AU and per-dimension KL in the metrics log."""
     progress: bool = True

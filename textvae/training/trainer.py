@@ -154,8 +154,8 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------------
     def _autocast(self):
-        if self.config.train.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.config.train.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def train_step(self, batch: Batch) -> LossTerms:
