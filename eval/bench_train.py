@@ -301,8 +301,11 @@ def machine() -> dict:
             "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        info["cpu"] = names[0] if names else platform.processor()
+        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        bf16 = "avx512_bf16" in fields.get("flags", "").split()
+        info["cpu"] = (f"{fields.get('model name', platform.processor())} (family {fields.get('cpu family')}, "
+                       f"model {fields.get('model')}, {'with' if bf16 else 'no'} AVX512-BF16)")
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
