@@ -76,3 +76,11 @@ def test_autocast_runs_products_low_and_softmax_in_float32():
     for g, want in zip(grads, expected):
         error = ((g - want).norm() / want.norm()).item()
         assert 1e-5 < error < 0.02  # bfloat16 products, not float32 ones, and still close
+
+
+def test_a_swapped_in_biased_output_layer_keeps_nll_consistent_with_logits():
+    decoder = make_decoder()
+    decoder.out = torch.nn.Linear(12, 30, bias=True).double()
+    tokens, lengths = torch.tensor([[1, 5, 6, 2]]), torch.tensor([4])
+    z = torch.randn(1, 3, dtype=torch.float64)
+    torch.testing.assert_close(decoder.nll(tokens, lengths, z), reference_nll(decoder, tokens, lengths, z))

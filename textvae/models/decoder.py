@@ -7,6 +7,10 @@ from torch import Tensor, nn
 from ..types import Batch
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class ProjectedNLL(torch.autograd.Function):
     """``cross_entropy(hidden @ weight.T, targets, reduction="none")``, computed on the logits' transpose.
 
@@ -22,8 +26,7 @@ class ProjectedNLL(torch.autograd.Function):
     def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor) -> Tensor:
         device = hidden.device.type
         ctx.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        logits_t = weight @ hidden.t()
-        logits_t = logits_t.to(torch.promote_types(logits_t.dtype, torch.float32))
+        logits_t = at_least_float32(weight @ hidden.t())
         target_logit = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
         shift = logits_t.amax(0)
         unnormalised_t = logits_t.sub_(shift).exp_()
@@ -96,6 +99,9 @@ class LSTMDecoder(nn.Module):
 
     def token_nll(self, hidden: Tensor, targets: Tensor) -> Tensor:
         """-log p(target | h) for hidden states [M, H] and targets [M]; returns [M] in float32."""
+        if not isinstance(self.out, nn.Linear) or self.out.bias is not None:
+            # An output layer swapped in from outside: stay consistent with ``logits``.
+            return F.cross_entropy(at_least_float32(self.logits(hidden)), targets, reduction="none")
         return ProjectedNLL.apply(hidden, self.out.weight, targets)
 
     def nll(self, tokens: Tensor, lengths: Tensor, z: Tensor | None) -> Tensor:
