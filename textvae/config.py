@@ -245,7 +245,7 @@ def validate(cfg: RunConfig, where: str) -> None:
 
 
 def deep_merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge; ``strategies`` is replaced in whole when the delta sets ``replace``."""
+    """Recursive dict merge: tables merge key by key, anything else in ``delta`` wins."""
     out = dict(base)
     for key, value in delta.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
