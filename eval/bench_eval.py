@@ -63,12 +63,13 @@ def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> to
             sentence = Batch(batch.tokens[row : row + 1, :length], batch.lengths[row : row + 1])
             log_w = []
             for _ in range(math.ceil(samples / REFERENCE_SAMPLES_PER_PASS)):
-                posterior = model.encoder(sentence)
+                posterior = model.posterior(sentence)  # with the strategy's transform (BN-VAE, ...)
                 z = posterior.sample(REFERENCE_SAMPLES_PER_PASS, generator=generator)  # [1, ns, D]
                 tokens = sentence.tokens.expand(REFERENCE_SAMPLES_PER_PASS, -1)
                 lengths = sentence.lengths.expand(REFERENCE_SAMPLES_PER_PASS)
-                log_lik = -model.decoder.nll(tokens, lengths, z[0]).unsqueeze(0)
-                log_w.append(log_lik + model.prior.log_prob(z) - posterior.log_prob(z))
+                z_decoder = model.to_decoder_space(z[0]) if hasattr(model, "to_decoder_space") else z[0]
+                log_lik = -model.decoder.nll(tokens, lengths, z_decoder).unsqueeze(0)
+                log_w.append(log_lik + model.log_prior(z) - posterior.log_prob(z))
             out.append(torch.logsumexp(torch.cat(log_w, dim=1)[:, :samples], dim=1) - math.log(samples))
     return torch.cat(out).double().cpu()
 
