@@ -85,6 +85,8 @@ class Spec:
     amp: bool = False
     strategies: list[str] = field(default_factory=list)
     reference: bool = False
+    onednn_cache: int | None = None
+    """ONEDNN_PRIMITIVE_CACHE_CAPACITY for the subprocess; None keeps oneDNN's default (1024)."""
 
 
 def load_avg() -> float:
@@ -285,8 +287,11 @@ def child(spec: Spec) -> None:
 
 def run_child(spec: Spec) -> dict:
     """Run ``spec`` in a fresh interpreter so its peak memory is its own."""
+    env = dict(os.environ)
+    if spec.onednn_cache is not None:
+        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(spec.onednn_cache)
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps(asdict(spec))],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"bench_train: {spec.size}/{spec.device} failed:\n{out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -321,6 +326,8 @@ def throughput_table(results: list[dict]) -> list[str]:
         spec = r["spec"]
         size, device, cpu = spec["size"], spec["device"], spec["device"] == "cpu"
         code = "He et al. step" if spec["reference"] else "textvae" + (" amp (bf16)" if spec["amp"] else "")
+        if spec.get("onednn_cache") is not None:
+            code += f", oneDNN cache {spec['onednn_cache']}"
         peak = r["peak_rss_mib"] if cpu else r["cuda_peak_mib"]
         memory = f"{peak:.0f} MiB {'RSS' if cpu else 'allocated'}"
         here = measured_reference.get((size, device))
@@ -370,6 +377,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed passes, median reported (default 3, --strategy 4 of each; --quick 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads on CPU")
+    parser.add_argument("--onednn-cache", nargs="+", type=int, default=None, metavar="N",
+                        help="also run textvae with ONEDNN_PRIMITIVE_CACHE_CAPACITY=N (memory against speed)")
     parser.add_argument("--quick", action="store_true", help="a small sample timed once: a smoke check, not a number")
     parser.add_argument("--out", default=None, help="write OUT.md and OUT.json (e.g. eval/results/bench_train)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -402,6 +411,8 @@ def main() -> None:
     for device in devices:
         for size in sizes:
             variants = [dict(amp=False)] + [dict(amp=True)] * args.amp
+            if not strategies:
+                variants += [dict(v, onednn_cache=n) for n in args.onednn_cache or [] for v in list(variants)]
             if args.reference and not strategies:
                 variants.append(dict(amp=False, reference=True))
             for variant in variants:

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -34,6 +35,7 @@ def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
     assert log[0]["train"]["kl_weight"] < 1.0
     env = json.loads((run / "env.json").read_text())
     assert env["torch"] == torch.__version__
+    assert env["onednn_primitive_cache_capacity"] == os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
 
 
 def test_resume_continues_exactly(tiny_corpus, make_config, tmp_path):

@@ -41,10 +41,12 @@ class ProjectedNLL(torch.autograd.Function):
         grad = grad.to(total.dtype)
         d_logits_t = unnormalised_t * (grad / total)
         d_logits_t.scatter_add_(0, targets.unsqueeze(0), -grad.unsqueeze(0))
-        dtype = ctx.autocast_dtype
-        with torch.autocast(hidden.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            grad_hidden = d_logits_t.t() @ weight if ctx.needs_input_grad[0] else None
-            grad_weight = d_logits_t @ hidden if ctx.needs_input_grad[1] else None
+        if ctx.autocast_dtype is not None:
+            # Cast once here: autocast would cast [V, M] and the weight again for each product
+            # (its cache holds only forward-pass casts of leaves).
+            d_logits_t, weight, hidden = (x.to(ctx.autocast_dtype) for x in (d_logits_t, weight, hidden))
+        grad_hidden = d_logits_t.t() @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = d_logits_t @ hidden if ctx.needs_input_grad[1] else None
         return grad_hidden, grad_weight, None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -32,6 +33,8 @@ def environment(device: torch.device) -> dict:
         "processor": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        # a process-wide memory/speed trade-off that changes what the run's timings mean
+        "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if device.type == "cuda":
