@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -74,6 +77,13 @@ def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> to
     return torch.cat(out).double().cpu()
 
 
+def markdown(line: str) -> str:
+    """A report line as Markdown: sections as headings, the fixed-width rows as code."""
+    if line.startswith("--- "):
+        return "\n## " + line[4:]
+    return f"    {line}" if line.startswith(("textvae", "reference", "  ")) else line
+
+
 def timed(label: str, fn) -> Timing:
     start, cpu_start = time.perf_counter(), time.process_time()
     log_px = fn()
@@ -93,9 +103,22 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="also write the report to OUT.md (e.g. eval/results/bench_eval)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    report: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        report.append(line)
+
+    command = "python " + " ".join(sys.argv)
+    say(f"# IW-NLL benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')})")
+    say("")
+    say(f"`{command}`; torch {torch.__version__}, {os.cpu_count()} CPUs, "
+        f"load 1-min {os.getloadavg()[0]:.2f} at the start")
+    say("")
 
     corpus = load_corpus(DataConfig(corpus=args.data))
     run = load_run(args.run) if args.run else None
@@ -103,7 +126,7 @@ def main() -> None:
     test = encode_texts(vocab, corpus.splits["test"].texts[: args.sentences])
     batches = make_batches(test, batch_size=32, mode="padded")
     n = len(test.ids)
-    print(f"{n} sentences, {test.n_targets()} targets (mean {test.n_targets() / n:.2f}), vocab {len(vocab)}, "
+    say(f"{n} sentences, {test.n_targets()} targets (mean {test.n_targets() / n:.2f}), vocab {len(vocab)}, "
           f"threads {torch.get_num_threads()}")
 
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
@@ -119,7 +142,7 @@ def main() -> None:
             on_device = [b.to(device) for b in batches]
             for samples in args.samples:
                 dims = f"{model.decoder.embed.embedding_dim}/{model.decoder.hidden}"
-                print(f"--- {size} ({dims}, z {model.latent_dim}), {device}, K={samples}")
+                say(f"--- {size} ({dims}, z {model.latent_dim}), {device}, K={samples}")
                 results = []
                 with evaluation_mode(model):
                     for precision in args.precision:
@@ -130,15 +153,21 @@ def main() -> None:
                         results.append(timed("reference (He et al. loop)",
                                              lambda: reference_log_px(model, on_device, samples, args.seed)))
                 for result in results:
-                    print(result.row(n))
+                    say(result.row(n))
                 base = results[0]
                 for other in results[1:]:
                     diff = other.log_px - base.log_px
                     standard_error = diff.std().item() / math.sqrt(n)
-                    print(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the wall time, "
+                    say(f"  {other.label} vs {base.label}: {other.seconds / base.seconds:.2f}x the wall time, "
                           f"{other.cpu_seconds / base.cpu_seconds:.2f}x the CPU time, "
                           f"mean log p diff {diff.mean().item():+.5f} (sd/sqrt(n) {standard_error:.5f}, "
                           f"max |diff| {diff.abs().max().item():.5f})")
+    say("")
+    say(f"load 1-min {os.getloadavg()[0]:.2f} at the end")
+    if args.out:
+        out = Path(args.out).with_suffix(".md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(markdown(line) for line in report) + "\n")
 
 
 if __name__ == "__main__":
