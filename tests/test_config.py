@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from textvae import recipes
@@ -85,3 +87,17 @@ def test_grouped_recipes_resolve_by_path():
     assert cfg.prior["name"] == "decoupled" and "factor-vae" in cfg.strategies
     with pytest.raises(ConfigError, match="unknown recipe strategy 'dpvae/nope'"):
         recipes.resolve("demo", "dpvae/nope")
+
+
+def test_saved_run_configs_drop_retired_keys_but_user_configs_refuse_them(tmp_path):
+    saved = RunConfig().to_dict()
+    saved["eval"]["batch_size"] = 128  # written by textvae before the key was retired
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    assert RunConfig.load(path).to_dict() == RunConfig().to_dict()
+    with pytest.raises(ConfigError, match="unknown key 'eval.batch_size'"):
+        RunConfig.from_dict(saved)
+    saved["eval"]["batch_sise"] = 1  # anything not retired is still an error in a saved config
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="eval.batch_sise"):
+        RunConfig.load(path)

@@ -99,7 +99,6 @@ class EvalConfig:
     """IW-NLL decoder matrix products in bfloat16 autocast: ~2.4x faster on CPUs with AVX512-BF16;
     sums and the log-sum-exp stay float32+ (eval/bench_eval.py measures the difference)."""
     split: Literal["train", "valid", "test"] = "test"
-    batch_size: int = 128
     limit: int | None = None
     """Evaluate only the first N sentences of the split (quick studies; reported in results.json)."""
 
@@ -130,9 +129,23 @@ class RunConfig:
         return cfg
 
     @classmethod
+    def from_saved(cls, d: dict[str, Any], where: str = "config") -> "RunConfig":
+        """A config textvae wrote into a run folder or checkpoint, perhaps in an older version:
+        keys textvae has since retired are dropped, everything else is checked as usual."""
+        d = {section: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(section, ())}
+             if isinstance(value, dict) else value for section, value in d.items()}
+        return cls.from_dict(d, where)
+
+    @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
+        """The config.json of a run folder."""
         path = Path(path)
-        return cls.from_dict(read_mapping(path), where=str(path))
+        return cls.from_saved(read_mapping(path), where=str(path))
+
+
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {"eval": ("batch_size",)}
+"""Keys older run folders hold that textvae no longer has (``eval.batch_size`` was never read:
+evaluation batches follow ``data.batch_size``, as in the reference code)."""
 
 
 def read_mapping(path: Path) -> dict[str, Any]:

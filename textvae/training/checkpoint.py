@@ -51,7 +51,7 @@ def normalized(config: dict[str, Any]) -> dict[str, Any]:
     from ..priors import PRIORS
     from ..strategies import STRATEGIES
 
-    d = RunConfig.from_dict(config).to_dict()
+    d = RunConfig.from_saved(config).to_dict()
     d["strategies"] = {name: dataclasses.asdict(STRATEGIES.config(name, params))
                        for name, params in d["strategies"].items()}
     prior = dict(d["prior"])
