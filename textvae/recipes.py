@@ -16,8 +16,9 @@ from typing import Any
 
 from .config import RunConfig, apply_overrides, deep_merge, read_mapping
 from .errors import ConfigError, suggest
+from .resources import shipped_dir
 
-RECIPES_DIR = Path(os.environ.get("TEXTVAE_RECIPES", Path(__file__).resolve().parents[1] / "recipes"))
+RECIPES_DIR = Path(os.environ.get("TEXTVAE_RECIPES", shipped_dir("recipes")))
 
 
 def _names(folder: Path) -> list[str]:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from ..config import DataConfig
 from ..errors import DataError, suggest
+from ..resources import shipped_dir
 from .cache import CACHE_DIR
 from .corpus import Corpus
 from .loading import load_corpus_dir, load_hub_corpus
 from .tables import HUB_PREFIX
 
-REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+REPO_DATA = shipped_dir("data")
 
 PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 SYNTHETIC_URL = ("https://raw.githubusercontent.com/jxhe/vae-lagging-encoder/"

@@ -16,8 +16,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..errors import ConfigError
+from ..resources import shipped_dir
 
-PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "eval" / "published"
+PUBLISHED_DIR = shipped_dir("published")
 
 
 @dataclass
