@@ -173,3 +173,16 @@ def test_low_precision_probabilities_that_underflow_are_recomputed_in_float32():
 def test_an_empty_set_is_refused():
     with pytest.raises(ValueError, match="no sentences"):
         evaluate(tiny_model("vae"), [])
+
+
+@pytest.mark.parametrize("pooled_rows", [1, 5, 10_000])
+def test_pooled_vocabulary_products_match_the_training_path(monkeypatch, pooled_rows):
+    from textvae.models import decoder
+
+    monkeypatch.setattr(decoder._DeferredVocabularyTerms, "POOLED_ROWS", pooled_rows)
+    model = tiny_model("vae").eval()
+    batch = make_batch([5, 9, 3, 9, 2])
+    z = torch.randn(5, 4, model.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(model.log_likelihood(batch, z), reference_log_likelihood(model, batch, z),
+                              atol=1e-4, rtol=0)
