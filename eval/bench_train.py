@@ -20,6 +20,12 @@ matrix products and LSTM in bfloat16, softmax, loss and weights in float32).
 The load column is the 1-minute load average before and after the timed passes; the benchmark's
 own threads are part of it (about 2 with ``--threads 2``).
 
+``--reference`` adds He et al.'s training step (re-implemented: ``nn.LSTM``, full cross-entropy)
+as a row of its own (its memory, its throughput in its own process) and, in every textvae
+subprocess after textvae's memory peak is taken, times it again in passes that alternate with
+textvae's on the same batches: the per-pair ratios do not drift with the machine's speed, which
+moved by ±15% between identical runs on the shared development machine.
+
 ``--strategy`` names registered strategies (run with their default parameters) or recipe
 strategies (``recipes/strategies/*.toml``; a name that is both is run as its recipe); ``all`` is
 every one of them. Each is timed on the same batches as plain ``vae``, alternating the two in one
@@ -86,6 +92,9 @@ class Spec:
     strategies: list[str] = field(default_factory=list)
     reference: bool = False
     onednn_cache: int | None = None
+    paired: bool = False
+    """Also time He et al.'s step in this process, alternating passes with textvae's (after textvae's
+    peak memory is taken), so that the speed ratio does not drift with the machine's load."""
     """ONEDNN_PRIMITIVE_CACHE_CAPACITY for the subprocess; None keeps oneDNN's default (1024)."""
 
 
@@ -204,15 +213,19 @@ def reference_step(model: ReferenceVAE, clip: float) -> Callable[[Batch], None]:
     return step
 
 
+def make_reference_step(spec: Spec, config: RunConfig, vocab_size: int) -> Callable[[Batch], None]:
+    torch.manual_seed(config.seed)
+    model = ReferenceVAE(vocab_size, *(SIZES[spec.size][k] for k in
+                                       ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(torch.device(spec.device))
+    return reference_step(model, config.train.clip_grad)
+
+
 def measure_throughput(spec: Spec, run_dir: str) -> dict:
     config = bench_config(spec)
     corpus = load_corpus(config.data)
     if spec.reference:
         device = torch.device(spec.device)
-        torch.manual_seed(config.seed)
-        model = ReferenceVAE(len(corpus.vocab), *(SIZES[spec.size][k] for k in
-                                                   ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(device)
-        step = reference_step(model, config.train.clip_grad)
+        step = make_reference_step(spec, config, len(corpus.vocab))
     else:
         trainer = make_trainer(spec, "vae", corpus, run_dir)
         device, step = trainer.device, trainer_step(trainer)
@@ -236,6 +249,14 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     }
     if device.type == "cuda":
         result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    if spec.paired and not spec.reference:
+        reference = make_reference_step(spec, config, len(corpus.vocab))
+        run_pass(reference, batches, device)
+        ratios = []
+        for _ in range(spec.repeats):
+            ours = run_pass(step, batches, device)
+            ratios.append(run_pass(reference, batches, device) / ours)
+        result["paired_speedups"] = ratios
     return result
 
 
@@ -320,8 +341,9 @@ def throughput_table(results: list[dict]) -> list[str]:
     measured_reference = {(r["spec"]["size"], r["spec"]["device"]): r["tokens_per_s"]
                           for r in results if r["spec"]["reference"]}
     lines = ["| config | device | code | tokens/s (median) | runs | ms/step | peak memory | vs He et al. step here "
-             "| vs issue's reference | issue 2 target | load 1-min |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|---|---|"]
+             "| vs He et al. step, alternating passes (median; each) | vs issue's reference | issue 2 target "
+             "| load 1-min |",
+             "|---|---|---|---:|---|---:|---:|---:|---|---:|---|---|"]
     for r in results:
         spec = r["spec"]
         size, device, cpu = spec["size"], spec["device"], spec["device"] == "cpu"
@@ -332,6 +354,8 @@ def throughput_table(results: list[dict]) -> list[str]:
         memory = f"{peak:.0f} MiB {'RSS' if cpu else 'allocated'}"
         here = measured_reference.get((size, device))
         versus_here = f"{r['tokens_per_s'] / here:.2f}x" if here and not spec["reference"] else ""
+        paired = r.get("paired_speedups")
+        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)) if paired else ""
         versus_issue, target = "", ""
         if cpu and spec["threads"] == 2:
             versus_issue = f"{r['tokens_per_s'] / REFERENCE_TOKENS_PER_S[size]:.2f}x of {REFERENCE_TOKENS_PER_S[size]}"
@@ -341,7 +365,7 @@ def throughput_table(results: list[dict]) -> list[str]:
         runs = ", ".join(f"{t:.0f}" for t in r["runs_tokens_per_s"])
         load = "→".join(f"{x:.2f}" for x in r["load"])
         lines.append(f"| {size} | {device} | {code} | {r['tokens_per_s']:.0f} | {runs} | {r['step_ms']:.1f} | {memory} "
-                     f"| {versus_here} | {versus_issue} | {target} | {load} |")
+                     f"| {versus_here} | {versus_paired} | {versus_issue} | {target} | {load} |")
     return lines
 
 
@@ -414,7 +438,7 @@ def main() -> None:
             if not strategies:
                 variants += [dict(v, onednn_cache=n) for n in args.onednn_cache or [] for v in list(variants)]
             if args.reference and not strategies:
-                variants.append(dict(amp=False, reference=True))
+                variants = [dict(v, paired=True) for v in variants] + [dict(amp=False, reference=True)]
             for variant in variants:
                 spec = Spec(size, device, args.data, args.train_lines, batches, repeats, args.threads,
                             strategies=strategies or [], **variant)

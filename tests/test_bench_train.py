@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,14 @@ def test_reference_step_computes_the_same_loss_as_textvae(bench, tiny_sizes, tin
     torch.testing.assert_close(kl, terms.kl)
     result = bench.measure_throughput(spec_for(bench, tiny_corpus, reference=True, repeats=1), str(tmp_path / "ref"))
     assert result["tokens_per_s"] > 0
+
+
+def test_paired_runs_time_the_reference_in_alternation_after_the_memory_peak(bench, tiny_sizes, tiny_corpus, tmp_path):
+    spec = spec_for(bench, tiny_corpus, paired=True, repeats=3)
+    result = bench.measure_throughput(spec, str(tmp_path / "run"))
+    assert len(result["paired_speedups"]) == 3 and all(x > 0 for x in result["paired_speedups"])
+    row = bench.throughput_table([{"spec": asdict(spec), **result}])[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[8].startswith(f"{statistics.median(result['paired_speedups']):.2f}x; ")
+    assert "paired_speedups" not in bench.measure_throughput(spec_for(bench, tiny_corpus, repeats=1),
+                                                             str(tmp_path / "plain"))
