@@ -11,6 +11,18 @@ def at_least_float32(x: Tensor) -> Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def column_nll(logits_t: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """-log softmax(logits)[target] for transposed logits [V, M] and targets [M].
+
+    Overwrites ``logits_t`` with ``exp(logits - max)`` (what the softmax gradient needs) and returns
+    the NLL [M] with the column sums of that buffer [M].
+    """
+    target_logit = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
+    shift = logits_t.amax(0)
+    total = logits_t.sub_(shift).exp_().sum(0)
+    return shift + total.log() - target_logit, total
+
+
 class ProjectedNLL(torch.autograd.Function):
     """``cross_entropy(hidden @ weight.T, targets, reduction="none")``, computed on the logits' transpose.
 
@@ -26,13 +38,10 @@ class ProjectedNLL(torch.autograd.Function):
     def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor) -> Tensor:
         device = hidden.device.type
         ctx.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        logits_t = at_least_float32(weight @ hidden.t())
-        target_logit = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
-        shift = logits_t.amax(0)
-        unnormalised_t = logits_t.sub_(shift).exp_()
-        total = unnormalised_t.sum(0)
+        unnormalised_t = at_least_float32(weight @ hidden.t())
+        nll, total = column_nll(unnormalised_t, targets)
         ctx.save_for_backward(hidden, weight, targets, unnormalised_t, total)
-        return shift + total.log() - target_logit
+        return nll
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
@@ -202,8 +211,9 @@ class _DeferredVocabularyTerms:
     Low precision scores every step as it comes (row-major logits and the fused softmax of
     :func:`_target_log_probs`). In float32 the hidden states of consecutive steps are pooled into
     products of at least ``POOLED_ROWS`` rows in the ``weight @ h.T`` layout with an in-place
-    log-sum-exp, as :class:`ProjectedNLL` does: MKL runs that product faster than per-step
-    ``h @ weight.T`` products (measured on the PTB-small evaluator: 17% less time in the product).
+    log-sum-exp (:func:`column_nll`, as :class:`ProjectedNLL` does): MKL runs that product faster
+    than per-step ``h @ weight.T`` products (PTB-small evaluator: +10% sentences/s, median of 6
+    alternating runs).
     """
 
     POOLED_ROWS = 2048
@@ -229,11 +239,8 @@ class _DeferredVocabularyTerms:
         rows = torch.cat([torch.arange(len(h), device=h.device) for h in self.hidden])
         hidden, targets = torch.cat(self.hidden), torch.cat(self.targets)
         self.hidden, self.targets = [], []
-        logits_t = self.weight @ hidden.t()
-        target_logits = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
-        shift = logits_t.amax(0)
-        log_normaliser = shift + logits_t.sub_(shift).exp_().sum(0).log()
-        self.log_p.index_add_(0, rows, (target_logits - log_normaliser).to(self.log_p.dtype))
+        nll, _ = column_nll(self.weight @ hidden.t(), targets)
+        self.log_p.index_add_(0, rows, -nll.to(self.log_p.dtype))
 
 
 def _target_log_probs(logits: Tensor, targets: Tensor) -> Tensor:
