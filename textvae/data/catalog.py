@@ -22,7 +22,7 @@ from .corpus import Corpus
 from .loading import load_corpus_dir, load_hub_corpus
 from .tables import HUB_PREFIX
 
-REPO_DATA = shipped_dir("data")
+EMBEDDED_DATA = shipped_dir("data")
 
 PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 SYNTHETIC_URL = ("https://raw.githubusercontent.com/jxhe/vae-lagging-encoder/"
@@ -154,7 +154,7 @@ def resolve_data_root(data_dir: str | Path | None = None) -> Path:
 def corpus_dir(name: str, data_dir: str | Path | None = None) -> Path:
     info = CATALOG[name]
     if info.embedded:
-        return REPO_DATA / name
+        return EMBEDDED_DATA / name
     return resolve_data_root(data_dir) / name
 
 
