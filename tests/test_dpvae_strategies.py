@@ -170,15 +170,19 @@ def test_discriminator_parameters_are_auxiliary():
     assert len(vae_params) + len(aux) == len(list(model.parameters()))
 
 
-def test_after_step_trains_the_discriminator_to_detect_correlation():
+def test_auxiliary_loss_trains_the_discriminator_to_detect_correlation():
     torch.manual_seed(0)
     strategy = factor_model(disc_lr=1e-2).strategy.items[0]
+    optimizer = strategy.auxiliary_optimizer().build(strategy.auxiliary_parameters())
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.param_groups[0]["betas"] == (0.5, 0.9)
     source = torch.randn(256, 1)
     z = torch.cat([source, source + 0.05 * torch.randn(256, 1), torch.randn(256, 2)], dim=1)
     terms = LossTerms(rec=torch.zeros(256), kl=torch.zeros(256), kl_dims=None, posterior=None, z=z, n_targets=1)
     before = strategy.discriminator_loss(z).item()
     for _ in range(150):
-        strategy.after_step(terms, StepContext())
+        optimizer.zero_grad()
+        strategy.auxiliary_loss(terms, StepContext()).backward()
+        optimizer.step()
     after = strategy.discriminator_loss(z).item()
     assert before == pytest.approx(math.log(2), abs=0.05)
     assert after < 0.3
@@ -186,28 +190,19 @@ def test_after_step_trains_the_discriminator_to_detect_correlation():
     assert strategy.total_correlation(z).item() > 1.0  # the density-ratio TC estimate sees the dependence
 
 
-def test_optimizer_state_travels_in_the_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    model = factor_model()
-    strategy = model.strategy.items[0]
-    terms, _ = objective_for(model, tiny_batch(), StepContext())
-    for _ in range(3):
-        strategy.after_step(terms, StepContext())
-    torch.save(model.state_dict(), tmp_path / "ckpt.pt")
-    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    assert any(key.endswith("_extra_state") for key in state)
+def test_discriminator_optimiser_is_an_auxiliary_group_that_never_decays(tiny_corpus, make_config, tmp_path):
+    from textvae.training import Trainer
 
-    fresh = factor_model()
-    fresh.load_state_dict(state)
-    restored = fresh.strategy.items[0].optimizer.state_dict()
-    original = strategy.optimizer.state_dict()
-    assert restored["state"][0]["step"].item() == 3
-    torch.testing.assert_close(restored["state"][0]["exp_avg"], original["state"][0]["exp_avg"])
-    # and the restored optimiser still drives the restored discriminator's parameters
-    fresh_strategy = fresh.strategy.items[0]
-    before = [p.detach().clone() for p in fresh_strategy.discriminator.parameters()]
-    fresh_strategy.after_step(terms, StepContext())
-    assert any(not torch.equal(a, p) for a, p in zip(before, fresh_strategy.discriminator.parameters()))
+    cfg = make_config(tiny_corpus, {"factor-vae": {"disc_hidden": 8, "disc_layers": 1}})
+    trainer = Trainer(cfg, tmp_path / "run")
+    group = trainer.groups["auxiliary/factor-vae"]
+    assert {id(p) for p in group.params} == {id(p) for p in trainer.model.strategy.items[0].discriminator.parameters()}
+    assert group.spec.kind == "adam" and not group.spec.decays
+    assert "auxiliary/factor-vae" in trainer.groups.state_dict()
+    before = group.optimizer
+    trainer.groups.rebuild_decayed(trainer.model, cfg.train, 0.5)
+    assert trainer.groups["auxiliary/factor-vae"].optimizer is before
+    assert trainer.groups["encoder"].optimizer.param_groups[0]["lr"] == 0.5
 
 
 def test_factor_vae_bad_sizes_are_config_errors():
@@ -252,7 +247,7 @@ def test_discriminator_update_accepts_low_precision_latents():
     strategy = factor_model(disc_layers=0).strategy.items[0]
     z = torch.randn(16, 4).to(torch.bfloat16)
     terms = LossTerms(rec=torch.zeros(16), kl=torch.zeros(16), kl_dims=None, posterior=None, z=z, n_targets=1)
-    before = strategy.discriminator[0].weight.detach().clone()
-    strategy.after_step(terms, StepContext())
-    assert strategy.discriminator[0].weight.dtype == torch.float32
-    assert not torch.equal(before, strategy.discriminator[0].weight)
+    loss = strategy.auxiliary_loss(terms, StepContext())
+    assert loss.dtype == torch.float32 and strategy.discriminator[0].weight.dtype == torch.float32
+    loss.backward()
+    assert strategy.discriminator[0].weight.grad.abs().sum() > 0

@@ -23,7 +23,7 @@ def metrics(run_dir):
 def test_discriminator_stays_out_of_the_vae_optimiser(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, FACTOR, prior=DECOUPLED)
     trainer = Trainer(cfg, tmp_path / "run")
-    optimised = {id(p) for optimizer in trainer.optimizers for group in optimizer.param_groups for p in group["params"]}
+    optimised = {id(p) for p in trainer.groups.parameters(trainer.groups.main)}
     discriminator = trainer.model.strategy.items[0].discriminator
     assert not optimised & {id(p) for p in discriminator.parameters()}
     assert {id(p) for p in trainer.model.prior.parameters()} <= optimised

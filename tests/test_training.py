@@ -133,7 +133,7 @@ def test_learned_prior_gets_its_own_adam_and_resumes_exactly(tiny_corpus, make_c
     cfg = make_config(tiny_corpus, {"kl-annealing": {"warm_up": 1}}, prior={"name": "decoupled", "blocks": 2},
                       train={"prior_optimizer": "adam", "prior_lr": 1e-3})
     trainer = Trainer(cfg, tmp_path / "probe")
-    main, flow = trainer.optimizers
+    flow = trainer.groups["prior"].optimizer
     assert isinstance(flow, torch.optim.Adam) and flow.param_groups[0]["lr"] == 1e-3
     assert {id(p) for g in flow.param_groups for p in g["params"]} == {id(p) for p in trainer.model.prior.parameters()}
     straight = train(cfg, tmp_path / "straight")

@@ -72,6 +72,10 @@ class TrainConfig:
     prior_lr: float = 1e-3
     momentum: float = 0.0
     clip_grad: float = 5.0
+    """Gradient-norm clip (0: none)."""
+    clip_scope: Literal["global", "per-module"] = "global"
+    """``global``: one norm over encoder, decoder and prior, as He et al.; ``per-module``: each of them
+    clipped to ``clip_grad`` on its own (as separate optimisers with their own clipping would)."""
     epochs: int = 100
     decay_epoch: int = 5
     """Bad validation epochs before the learning rate is halved (and the best checkpoint reloaded)."""
@@ -113,6 +117,8 @@ class RunConfig:
     """``{"name": ..., **params}``; params are checked against the prior's own config class."""
     strategies: dict[str, dict[str, Any]] = field(default_factory=lambda: {"vae": {}})
     """Ordered stack ``{strategy-name: {param: value}}``; each checked against its config class."""
+    procedure: dict[str, Any] = field(default_factory=lambda: {"name": "default"})
+    """How a batch becomes updates: ``{"name": ..., **params}`` (``default``, ``aggressive``)."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -242,6 +248,7 @@ def from_dict(cls: type, d: dict[str, Any], where: str = "config", prefix: str =
 def validate(cfg: RunConfig, where: str) -> None:
     """Resolve strategy and prior names and check their parameters against their config classes."""
     from .priors import PRIORS
+    from .procedures import PROCEDURES
     from .strategies import STRATEGIES
 
     if not cfg.strategies:
@@ -255,6 +262,12 @@ def validate(cfg: RunConfig, where: str) -> None:
     PRIORS.config(name, prior, where=f"{where}: prior")
     if cfg.model.kind == "lstm-lm" and list(cfg.strategies) != ["vae"]:
         raise ConfigError(f"{where}: model.kind 'lstm-lm' has no latent variable; strategies must be {{vae = {{}}}}")
+    procedure = dict(cfg.procedure)
+    name = procedure.pop("name", "default")
+    PROCEDURES.config(name, procedure, where=f"{where}: procedure")
+    if cfg.model.kind == "lstm-lm" and name != "default":
+        raise ConfigError(f"{where}: procedure.name '{name}' trains an inference network; model.kind 'lstm-lm' "
+                          "has none")
 
 
 def deep_merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,16 @@ class StepContext:
     total_steps: float = 1.0  # nominal steps over all epochs (cyclical schedules)
     training: bool = True
     kl_weight: float = 1.0  # set by the strategy stack before the forward pass
+    stage: int = 0  # index into the stack's stages(); epoch and step count from the stage's start
+
+
+@dataclass
+class Stage:
+    """One stage of a run: its own schedules, learning rate and early stopping."""
+
+    name: str
+    epochs: int | None = None
+    """Epoch budget of the stage; None: ``train.epochs``."""
 
 
 @dataclass
@@ -131,3 +141,20 @@ class Objective:
         for weight, term in self.extras.values():
             loss = loss + weight * term
         return loss
+
+
+@dataclass
+class OptimizerSpec:
+    """How to build one group's optimiser; strategies return one for their auxiliary network."""
+
+    kind: str = "sgd"  # "sgd" | "adam"
+    lr: float = 1.0
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    decays: bool = True
+    """Halved (and rebuilt) with the main learning rate at each decay."""
+
+    def build(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if self.kind == "adam":
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)

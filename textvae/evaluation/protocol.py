@@ -67,12 +67,18 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
 
 @contextmanager
 def evaluation_mode(model: Any) -> Iterator[None]:
-    """Eval mode (no dropout, BatchNorm running statistics) and no autograd; the mode is restored."""
+    """Eval mode (no dropout, BatchNorm running statistics) and no autograd; the mode is restored.
+
+    ``inference_mode`` unless the model computes its posterior with gradients (SA-VAE's SVI refines
+    q(z|x) at test time too): then ``no_grad``, inside which such a strategy enables gradients itself.
+    """
     was_training = getattr(model, "training", None)
     if was_training is not None:
         model.eval()
+    strategy = getattr(model, "strategy", None)
+    no_autograd = torch.no_grad() if getattr(strategy, "needs_grad_in_eval", False) else torch.inference_mode()
     try:
-        with torch.inference_mode():
+        with no_autograd:
             yield
     finally:
         if was_training:

@@ -47,7 +47,8 @@ class TextVAE(nn.Module):
         strategy.attach(self)
 
     def forward(self, batch: Batch, ctx: StepContext) -> LossTerms:
-        posterior = self.strategy.transform_posterior(self.encoder(batch), ctx)
+        posterior = self.strategy.refine_posterior(self.strategy.transform_posterior(self.encoder(batch), ctx),
+                                                   batch, ctx)
         decoder_posterior = self.strategy.decoder_posterior(posterior, ctx)
         eps = torch.randn_like(posterior.mu)
         z_kl = posterior.mu + posterior.std * eps
@@ -60,8 +61,8 @@ class TextVAE(nn.Module):
     # ---- evaluator protocol: everything in the prior's space -------------------------------
     def posterior(self, batch: Batch) -> Posterior:
         """Eval-form q(z|x) expressed in the prior's space (Scale-VAE: N(mu, sigma^2 / f^2))."""
-        post = self.strategy.decoder_posterior(self.strategy.transform_posterior(self.encoder(batch), EVAL_CONTEXT),
-                                               EVAL_CONTEXT)
+        post = self.strategy.transform_posterior(self.encoder(batch), EVAL_CONTEXT)
+        post = self.strategy.decoder_posterior(self.strategy.refine_posterior(post, batch, EVAL_CONTEXT), EVAL_CONTEXT)
         scale = self.strategy.prior_space_scale()
         if scale is None:
             return post

@@ -10,17 +10,26 @@ hook                        used for
 ``on_fit_start(ctx)``       load pretrained weights, reset modules (encoder pretraining)
 ``kl_weight(ctx)``          a multiplicative factor on the KL weight (annealing, cyclical, beta)
 ``transform_posterior``     change q(z|x) itself (BN-VAE, DU-VAE, delta-VAE); the KL uses it
+``refine_posterior``        change q(z|x) with the batch in hand (SA-VAE's per-sentence SVI); runs
+                            after ``transform_posterior``, in training and in evaluation
 ``decoder_posterior``       the distribution the decoder's z is drawn from (Scale-VAE)
-``to_prior_space`` /
-``from_prior_space``        the elementwise affine map between decoder space and prior space that
+``prior_space_scale()``     per-dimension a with z_decoder = a * z_prior, the elementwise map that
                             makes the generative model consistent (Scale-VAE's f); evaluation and
                             generation use it
 ``adjust(objective, ...)``  reweight or replace objective terms, add extra terms (free bits, MMD)
-``after_step(terms, ctx)``  bookkeeping or auxiliary optimiser steps after the VAE update
+``after_step(terms, ctx)``  bookkeeping after the VAE update
+``auxiliary_parameters()``  a network trained on its own loss (FactorVAE's discriminator), with
+``auxiliary_optimizer()``,  the optimiser it asks for; the trainer owns, checkpoints and steps that
+``auxiliary_loss(...)``     optimiser after every VAE update
 ``on_epoch_start/end``      epoch-level state (Scale-VAE's averaged factor)
-``train_step``              replace the default update (at most one per stack)
+``on_validation``           after each epoch's validation, with its metrics (mode switches)
+``stages()`` /              a run in several stages (encoder pretraining, then the VAE); the trainer
+``on_stage_start``          restarts schedules and early stopping at each stage
 ``log_scalars()``           values for the metrics log
 ==========================  =====================================================================
+
+How a batch becomes updates is not a strategy's business but a procedure's
+(:mod:`textvae.procedures`).
 
 Hooks see :class:`~textvae.types.StepContext`; ``ctx.training`` is False in evaluation, where
 every strategy must act deterministically (its "eval form").
@@ -32,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from ..types import Batch, LossTerms, Objective, Posterior, StepContext
+from ..types import Batch, LossTerms, Objective, Posterior, Stage, StepContext
 
 if TYPE_CHECKING:
     from ..models.vae import TextVAE
@@ -42,6 +51,9 @@ class Strategy(nn.Module):
     paper: str = ""
     requires_analytic_kl: bool = False
     registry_name: str = ""
+    needs_grad_in_eval: bool = False
+    """True when the eval-form posterior is computed with gradients (SA-VAE's SVI): the evaluator then
+    runs this model under ``no_grad`` instead of the faster ``inference_mode``."""
 
     def __init__(self, config, latent_dim: int):
         super().__init__()
@@ -72,6 +84,9 @@ class Strategy(nn.Module):
     def transform_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
         return posterior
 
+    def refine_posterior(self, posterior: Posterior, batch: Batch, ctx: StepContext) -> Posterior:
+        return posterior
+
     def decoder_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
         return posterior
 
@@ -91,14 +106,27 @@ class Strategy(nn.Module):
     def on_epoch_end(self, ctx: StepContext) -> None:
         pass
 
+    def on_validation(self, metrics: dict, ctx: StepContext) -> None:
+        pass
+
+    def stages(self) -> list[Stage] | None:
+        """The run's stages when this strategy needs more than one (at most one strategy per stack)."""
+        return None
+
+    def on_stage_start(self, stage: int, ctx: StepContext) -> None:
+        pass
+
     def auxiliary_parameters(self) -> list[nn.Parameter]:
-        """Parameters this strategy optimises itself (a discriminator); the VAE optimiser skips them."""
+        """Parameters trained on :meth:`auxiliary_loss` (a discriminator); the VAE's groups skip them."""
         return []
 
-    has_train_step: bool = False
+    def auxiliary_optimizer(self):
+        """The :class:`~textvae.training.optim.OptimizerSpec` for :meth:`auxiliary_parameters`."""
+        raise NotImplementedError(f"strategy {self.registry_name} has auxiliary parameters but no optimiser")
 
-    def train_step(self, trainer, batch: Batch, ctx: StepContext) -> LossTerms:
-        raise NotImplementedError
+    def auxiliary_loss(self, terms: LossTerms, ctx: StepContext) -> Tensor | None:
+        """The loss the auxiliary network is updated on after each VAE update (None: skip this step)."""
+        return None
 
     def log_scalars(self) -> dict[str, float | list[float]]:
         return {}
@@ -110,11 +138,15 @@ class StrategyStack(nn.Module):
     def __init__(self, strategies: list[Strategy]):
         super().__init__()
         self.items = nn.ModuleList(strategies)
-        steppers = [s.registry_name for s in strategies if s.has_train_step]
-        if len(steppers) > 1:
+        staged = [s.registry_name for s in strategies if s.stages() is not None]
+        if len(staged) > 1:
             from ..errors import ConfigError
 
-            raise ConfigError(f"strategies {steppers} each replace the training step; use one of them")
+            raise ConfigError(f"strategies {staged} each split the run into stages; use one of them")
+
+    @property
+    def needs_grad_in_eval(self) -> bool:
+        return any(s.needs_grad_in_eval for s in self.items)
 
     def __iter__(self):
         return iter(self.items)
@@ -142,6 +174,11 @@ class StrategyStack(nn.Module):
     def transform_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
         for s in self.items:
             posterior = s.transform_posterior(posterior, ctx)
+        return posterior
+
+    def refine_posterior(self, posterior: Posterior, batch: Batch, ctx: StepContext) -> Posterior:
+        for s in self.items:
+            posterior = s.refine_posterior(posterior, batch, ctx)
         return posterior
 
     def decoder_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
@@ -175,8 +212,20 @@ class StrategyStack(nn.Module):
         for s in self.items:
             s.on_epoch_end(ctx)
 
-    def train_step_owner(self) -> Strategy | None:
-        return next((s for s in self.items if s.has_train_step), None)
+    def on_validation(self, metrics: dict, ctx: StepContext) -> None:
+        for s in self.items:
+            s.on_validation(metrics, ctx)
+
+    def stages(self) -> list[Stage]:
+        for s in self.items:
+            stages = s.stages()
+            if stages is not None:
+                return stages
+        return [Stage("train")]
+
+    def on_stage_start(self, stage: int, ctx: StepContext) -> None:
+        for s in self.items:
+            s.on_stage_start(stage, ctx)
 
     def log_scalars(self) -> dict[str, float | list[float]]:
         out: dict[str, float | list[float]] = {}

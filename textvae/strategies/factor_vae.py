@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +8,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..errors import ConfigError
-from ..types import Batch, LossTerms, Objective, StepContext
+from ..types import Batch, LossTerms, Objective, OptimizerSpec, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 
@@ -57,12 +56,13 @@ class FactorVAE(Strategy):
                 f"disc_hidden={config.disc_hidden}, disc_layers={config.disc_layers}"
             )
         self.discriminator = discriminator(latent_dim, config.disc_hidden, config.disc_layers)
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.disc_lr, betas=(0.5, 0.9))
         self.last_disc_loss = float("nan")
 
     def auxiliary_parameters(self) -> list[nn.Parameter]:
-        """Parameters this strategy updates itself: the VAE optimiser must leave them out."""
         return list(self.discriminator.parameters())
+
+    def auxiliary_optimizer(self) -> OptimizerSpec:
+        return OptimizerSpec(kind="adam", lr=self.config.disc_lr, betas=(0.5, 0.9), decays=False)
 
     def total_correlation(self, z: Tensor) -> Tensor:
         """Density-ratio estimate E[log D(z) / (1 - D(z))] with the discriminator held fixed."""
@@ -83,26 +83,17 @@ class FactorVAE(Strategy):
         zeros = torch.zeros(z.size(0), dtype=torch.long, device=z.device)
         return 0.5 * (F.cross_entropy(joint, zeros) + F.cross_entropy(marginals, zeros + 1))
 
-    def after_step(self, terms: LossTerms, ctx: StepContext) -> None:
+    def auxiliary_loss(self, terms: LossTerms, ctx: StepContext) -> Tensor | None:
         # The permuted samples come from the same batch (detached), not from a second batch as in
         # Kim & Mnih's Algorithm 2: the hook sees one batch, and permuting it already breaks the
         # dependence between dimensions.
         if terms.z is None or terms.z.size(0) < 2:
-            return
+            return None
         # z may come out of a bfloat16 autocast region; the discriminator's own update runs outside it.
         z = terms.z.detach().to(self.discriminator[0].weight.dtype)
-        with torch.enable_grad():
-            loss = self.discriminator_loss(z)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+        loss = self.discriminator_loss(z)
         self.last_disc_loss = float(loss.detach())
+        return loss
 
     def log_scalars(self) -> dict[str, float | list[float]]:
         return {"disc_loss": self.last_disc_loss}
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])

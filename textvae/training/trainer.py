@@ -25,15 +25,23 @@ from ..config import RunConfig
 from ..data import Corpus, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
 from ..models import build_model
-from ..types import Batch, LossTerms, StepContext
+from ..procedures import build_procedure
+from ..types import Batch, LossTerms, Objective, StepContext
 from .checkpoint import check_compatible, load_checkpoint, load_model_state, save_atomic
 from .environment import environment, pick_device
+from .optim import OptimizerGroups
+
+CHECKPOINT_FORMAT = 2
+"""1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
 
 
 @dataclass
 class TrainState:
-    epoch: int = 0  # epochs completed
+    epoch: int = 0  # epochs completed, all stages together
     step: int = 0
+    stage: int = 0
+    stage_epoch: int = 0  # epochs completed in the current stage: the schedules' clock
+    stage_step: int = 0
     lr: float = 1.0
     best_loss: float = math.inf
     best_epoch: int = -1
@@ -68,32 +76,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def build_optimizers(model: torch.nn.Module, config: RunConfig, lr: float) -> list[torch.optim.Optimizer]:
-    """The VAE optimiser, plus the learned prior's own Adam when ``train.prior_optimizer`` asks for it."""
-    t = config.train
-    params = [p for p in vae_parameters(model) if p.requires_grad]
-    prior = getattr(model, "prior", None)
-    prior_params = [p for p in prior.parameters() if p.requires_grad] if prior is not None else []
-    separate = t.prior_optimizer == "adam" and prior_params
-    if separate:
-        ids = {id(p) for p in prior_params}
-        params = [p for p in params if id(p) not in ids]
-    main = torch.optim.Adam(params, lr=lr) if t.optimizer == "adam" else \
-        torch.optim.SGD(params, lr=lr, momentum=t.momentum)
-    if not separate:
-        return [main]
-    return [main, torch.optim.Adam(prior_params, lr=t.prior_lr * lr / t.lr)]
-
-
-def vae_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """Parameters the VAE optimiser updates: all except strategies' own auxiliary networks."""
-    auxiliary = set()
-    for strategy in model.strategy:
-        auxiliary.update(id(p) for p in strategy.auxiliary_parameters())
-    return [p for p in model.parameters() if id(p) not in auxiliary]
-
-
 class Trainer:
+    """The loop around a training procedure; procedures see it through the narrow
+    :class:`~textvae.procedures.TrainingLoop` view (compute, backward_step, groups, random_batch,
+    valid_batches, model, ctx)."""
+
     def __init__(self, config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None,
                  corpus: Corpus | None = None):
         self.config = config
@@ -102,13 +89,19 @@ class Trainer:
         self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
+        self.procedure = build_procedure(config.procedure)
+        self.procedure.check(self.model, "procedure")
+        self.stages = self.model.strategy.stages()
         self.state = TrainState(lr=config.train.lr)
-        self.optimizers = build_optimizers(self.model, config, self.state.lr)
+        self.groups = OptimizerGroups(self.model, config.train, self.state.lr)
         train = self.corpus.splits["train"]
         bs = config.data.batch_size
         self.ctx = StepContext(steps_per_epoch=len(train) / bs, n_train=len(train), batch_size=bs,
                                total_steps=config.train.epochs * len(train) / bs)
-        self.valid_batches = self._eval_batches("valid")
+        self.valid_batches = [b.to(self.device) for b in self._eval_batches("valid")]
+        self._epoch_batches: list[Batch] = []
+        self._draws = random.Random()
+        self._objective_logs: dict[str, list[float]] = {}
 
     # ---- paths --------------------------------------------------------------------------------
     @property
@@ -122,11 +115,12 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
         return {
-            "format": 1,
+            "format": CHECKPOINT_FORMAT,
             "config": self.config.to_dict(),
             "vocab_size": len(self.corpus.vocab),
             "model": self.model.state_dict(),
-            "optimizers": [o.state_dict() for o in self.optimizers],
+            "optimizers": self.groups.state_dict(),
+            "procedure": self.procedure.state_dict(),
             "state": {k: v for k, v in vars(self.state).items() if k != "history"},
             "rng": rng_state(),
         }
@@ -138,72 +132,109 @@ class Trainer:
         path = self.ckpt_dir / "last.pt"
         ckpt = load_checkpoint(path, self.device)
         check_compatible(ckpt["config"], self.config.to_dict(), path)
+        if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt.get('format', 1)}); "
+                                  "it evaluates, but training cannot resume from it")
         if ckpt["vocab_size"] != len(self.corpus.vocab):
             raise CheckpointError(f"{path}: checkpoint has a vocabulary of {ckpt['vocab_size']} words, "
                                   f"the corpus {len(self.corpus.vocab)}")
         load_model_state(self.model, ckpt["model"], path)
         self.state = TrainState(**ckpt["state"])
-        self.optimizers = build_optimizers(self.model, self.config, self.state.lr)
-        for optimizer, state in zip(self.optimizers, ckpt["optimizers"], strict=True):
-            optimizer.load_state_dict(state)
+        self.ctx.stage = self.state.stage
+        self.groups = OptimizerGroups(self.model, self.config.train, self.state.lr)
+        self.groups.load_state_dict(ckpt["optimizers"], str(path))
+        self.procedure.load_state_dict(ckpt["procedure"])
         set_rng_state(ckpt["rng"])
 
     def _reload_best(self) -> None:
         path = self.ckpt_dir / "best.pt"
         load_model_state(self.model, load_checkpoint(path, self.device)["model"], path)
 
-    # ---- the loop ---------------------------------------------------------------------------------
+    # ---- what procedures use ------------------------------------------------------------------
     def _autocast(self):
         if self.config.train.amp:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
+    def compute(self, batch: Batch) -> tuple[LossTerms, Objective]:
+        """Forward pass at the current KL weight: the unweighted terms and the strategies' objective."""
+        with self._autocast():
+            terms = self.model(batch, self.ctx)
+            objective = self.model.strategy.objective(terms, batch, self.ctx)
+        for key, value in objective.logs.items():
+            self._objective_logs.setdefault(key, []).append(value)
+        return terms, objective
+
+    def backward_step(self, loss: torch.Tensor, groups) -> None:
+        """Check, backpropagate, clip (``train.clip_scope``) and step the named optimiser groups.
+
+        Gradients are freed right after the update, not before the next forward: last step's
+        gradients would otherwise sit in memory beside this step's activations (paper size:
+        1,014 -> 961 MB peak).
+        """
+        t = self.config.train
+        self.check_finite(loss)
+        loss.backward()
+        if t.clip_grad > 0:
+            scopes = [self.groups.main] if t.clip_scope == "global" else [[g] for g in self.groups.main]
+            for scope in scopes:
+                torch.nn.utils.clip_grad_norm_(self.groups.parameters(scope), t.clip_grad)
+        self.groups.step(groups)
+        self.groups.zero_grad(self.groups.main)
+
+    def random_batch(self) -> Batch:
+        """A uniformly drawn batch of this epoch's training batches (reproducible from seed and epoch)."""
+        return self._epoch_batches[self._draws.randrange(len(self._epoch_batches))].to(self.device)
+
+    # ---- the loop ---------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> LossTerms:
         ctx = self.ctx
         ctx.kl_weight = self.model.strategy.kl_weight(ctx)
-        owner = self.model.strategy.train_step_owner()
-        if owner is not None:
-            return owner.train_step(self, batch, ctx)
         self.model.train()
-        # Freed before the forward, not after it: last step's gradients would otherwise sit in
-        # memory beside this step's activations (paper size: 1,014 -> 961 MB peak).
-        for optimizer in self.optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            terms = self.model(batch, ctx)
-            objective = self.model.strategy.objective(terms, batch, ctx)
-            loss = objective.total()
-        self.check_finite(loss)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae_parameters(self.model), self.config.train.clip_grad)
-        for optimizer in self.optimizers:
-            optimizer.step()
+        terms = self.procedure.step(self, batch)
+        self._auxiliary_steps(terms)
         return terms
+
+    def _auxiliary_steps(self, terms: LossTerms) -> None:
+        for strategy in self.model.strategy:
+            name = f"auxiliary/{strategy.registry_name}"
+            if name not in self.groups:
+                continue
+            loss = strategy.auxiliary_loss(terms, self.ctx)
+            if loss is None:
+                continue
+            loss.backward()
+            self.groups.step([name])
+            self.groups.zero_grad([name])
 
     def check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             last = self.ckpt_dir / "last.pt"
             kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint had been written yet"
-            raise TrainingDiverged(f"training diverged: loss is {loss.item()} at epoch {self.ctx.epoch + 1}, "
-                                   f"step {self.ctx.step}; {kept}")
+            raise TrainingDiverged(f"training diverged: loss is {loss.item()} at epoch {self.state.epoch + 1}, "
+                                   f"step {self.state.step}; {kept}")
 
     def run_epoch(self) -> dict[str, float]:
         cfg = self.config
         epoch = self.state.epoch
-        self.ctx.epoch, self.ctx.training = epoch, True
+        self.ctx.epoch, self.ctx.training = self.state.stage_epoch, True
         batches = make_batches(self.corpus.splits["train"], cfg.data.batch_size, cfg.data.batching,
                                shuffle=True, seed=cfg.seed * 1000 + epoch)
         batches = [b for b in batches if b.size >= cfg.data.min_batch_size]
+        self._epoch_batches = batches
+        self._draws = random.Random(f"{cfg.seed}:{epoch}")
+        self._objective_logs = {}
         self.model.strategy.on_epoch_start(self.ctx)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False,
                    disable=not cfg.train.progress, unit="batch", mininterval=progress_interval())
         for batch in bar:
             batch = batch.to(self.device)
-            self.ctx.step = self.state.step
+            self.ctx.step = self.state.stage_step
             terms = self.train_step(batch)
             self.model.strategy.after_step(terms, self.ctx)
             self.state.step += 1
+            self.state.stage_step += 1
             totals["rec"] += float(terms.rec.detach().sum())
             totals["kl"] += float(terms.kl.detach().sum())
             totals["n"] += batch.size
@@ -223,8 +254,39 @@ class Trainer:
     def validate(self) -> dict[str, Any]:
         from ..evaluation import epoch_diagnostics
 
-        return epoch_diagnostics(self.model, [b.to(self.device) for b in self.valid_batches],
-                                 full=self.config.train.diagnostics)
+        return epoch_diagnostics(self.model, self.valid_batches, full=self.config.train.diagnostics)
+
+    @property
+    def done(self) -> bool:
+        """Every stage has run to its budget or to its last learning-rate decay."""
+        return self.state.stage == len(self.stages) - 1 and self._stage_done()
+
+    def _stage_done(self) -> bool:
+        budget = self.stages[self.state.stage].epochs or self.config.train.epochs
+        return self.state.finished or self.state.stage_epoch >= budget
+
+    def _start_stage(self, stage: int) -> None:
+        """Begin ``stage`` from the previous stage's best model with fresh schedules and optimisers.
+
+        The previous stage's best checkpoint is kept as ``<stage name>-best.pt`` and ``best.pt`` is
+        cleared, so the new stage's decays can never reload the old stage's model. Idempotent, so a
+        run killed before the new stage's first checkpoint repeats it identically on resume.
+        """
+        previous = self.stages[stage - 1].name
+        kept = self.ckpt_dir / f"{previous}-best.pt"
+        best = self.ckpt_dir / "best.pt"
+        if not kept.exists() and best.exists():
+            best.replace(kept)
+        best.unlink(missing_ok=True)
+        if kept.exists():
+            load_model_state(self.model, load_checkpoint(kept, self.device)["model"], kept)
+        s = self.state
+        s.stage, s.stage_epoch, s.stage_step = stage, 0, 0
+        s.lr, s.best_loss, s.best_epoch, s.bad_epochs, s.decays, s.finished = \
+            self.config.train.lr, math.inf, -1, 0, 0, False
+        self.ctx.stage, self.ctx.epoch, self.ctx.step = stage, 0, 0
+        self.model.strategy.on_stage_start(stage, self.ctx)
+        self.groups = OptimizerGroups(self.model, self.config.train, s.lr)
 
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
@@ -235,11 +297,16 @@ class Trainer:
             self.model.strategy.on_fit_start(self.ctx)
             log_path.write_text("")
         epochs_this_call = 0
-        while not self.state.finished and self.state.epoch < cfg.train.epochs:
+        while not self.done:
+            if self._stage_done():
+                self._start_stage(self.state.stage + 1)
             start = time.perf_counter()
             train_metrics = self.run_epoch()
             valid = self.validate()
+            self.model.strategy.on_validation(valid, self.ctx)
+            self.procedure.on_validation(self, valid)
             self.state.epoch += 1
+            self.state.stage_epoch += 1
             improved = valid["elbo"] < self.state.best_loss
             if improved:
                 self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = valid["elbo"], self.state.epoch, 0
@@ -248,15 +315,22 @@ class Trainer:
             record = {"epoch": self.state.epoch, "step": self.state.step, "lr": self.state.lr,
                       "seconds": round(time.perf_counter() - start, 3), "train": train_metrics, "valid": valid,
                       "strategy": self.model.strategy.log_scalars(), "best": improved}
+            if len(self.stages) > 1:
+                record["stage"] = self.stages[self.state.stage].name
+            if self._objective_logs:
+                record["objective"] = {k: sum(v) / len(v) for k, v in self._objective_logs.items()}
+            procedure_logs = self.procedure.log_scalars()
+            if procedure_logs:
+                record["procedure"] = procedure_logs
             if improved:
                 self.save("best")
             if (not improved and self.state.bad_epochs >= cfg.train.decay_epoch
-                    and self.state.epoch >= cfg.train.load_best_epoch):
+                    and self.state.stage_epoch >= cfg.train.load_best_epoch):
                 self.state.decays += 1
                 self.state.lr *= cfg.train.lr_decay
                 self.state.bad_epochs = 0
                 self._reload_best()
-                self.optimizers = build_optimizers(self.model, cfg, self.state.lr)
+                self.groups.rebuild_decayed(self.model, cfg.train, self.state.lr)
                 record["decay"] = {"count": self.state.decays, "lr": self.state.lr}
                 self.state.finished = self.state.decays >= cfg.train.max_decay
             self.save("last")
@@ -267,7 +341,7 @@ class Trainer:
                 tqdm.write(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
                            f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
             epochs_this_call += 1
-            if stop_after is not None and epochs_this_call >= stop_after and not self.state.finished:
+            if stop_after is not None and epochs_this_call >= stop_after and not self.done:
                 break
         return self.state
 
@@ -311,7 +385,7 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
         trainer.corpus.vocab.save(run_dir / "vocab.txt")
         (run_dir / "env.json").write_text(json.dumps(environment(trainer.device), indent=2) + "\n")
     state = trainer.fit(stop_after=stop_after)
-    if not (state.finished or state.epoch >= config.train.epochs) or not evaluate_test:
+    if not trainer.done or not evaluate_test:
         return {}
     from ..evaluation import evaluate_run_model
 

@@ -1,0 +1,3 @@
+from ..registry import Registry
+
+PROCEDURES = Registry("procedure", "textvae.procedures")
