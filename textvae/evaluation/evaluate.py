@@ -38,7 +38,8 @@ def evaluate(
     ``iw_ppl``, ``elbo`` (the -ELBO: ``rec`` with one posterior sample + ``kl``), ``rec``, ``kl``,
     ``kl_estimator``, ``ppl`` (from the -ELBO), ``kl_dims`` (mean KL per dimension, or None),
     ``mi`` and ``mi_estimator``, ``au``, ``au_threshold``, ``au_variances``, ``n_sentences``,
-    ``n_targets``, ``iw_samples`` (the number used), ``seed``, ``precision``.
+    ``n_targets``, ``iw_samples`` (the number used), ``seed``, ``precision``; ``evaluation_notes`` when a
+    strategy changes what is scored (SA-VAE's refined posterior).
     Perplexities divide by ``n_targets`` (words plus ``</s>``). Deterministic for a given seed,
     batching and ``max_tokens``. The model is put in eval mode and its mode restored afterwards.
     """
@@ -54,7 +55,10 @@ def evaluate(
         log_px = iw_log_likelihood(model, batches, samples=iw_samples, max_tokens=max_tokens, generator=generator,
                                    count_targets=count_targets, precision=precision, progress=progress)
     nll_sum = -log_px.sum().item()
+    strategy = getattr(model, "strategy", None)
+    notes = strategy.evaluation_notes() if hasattr(strategy, "evaluation_notes") else []
     return {
+        **({"evaluation_notes": notes} if notes else {}),
         "nll": nll_sum / stats.n_sentences,
         "iw_ppl": math.exp(nll_sum / n_targets),
         **result,

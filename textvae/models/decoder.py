@@ -80,6 +80,8 @@ class LSTMDecoder(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int,
                  dropout_in: float, dropout_out: float):
         super().__init__()
+        self.differentiable_twice = False
+        """Compute the NLL with ops autograd can differentiate twice (slower, more memory)."""
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.embed = nn.Embedding(vocab_size, embed_dim)
@@ -110,8 +112,10 @@ class LSTMDecoder(nn.Module):
 
     def token_nll(self, hidden: Tensor, targets: Tensor) -> Tensor:
         """-log p(target | h) for hidden states [M, H] and targets [M]; returns [M] in float32."""
-        if not isinstance(self.out, nn.Linear) or self.out.bias is not None:
-            # An output layer swapped in from outside: stay consistent with ``logits``.
+        if not isinstance(self.out, nn.Linear) or self.out.bias is not None or self.differentiable_twice:
+            # An output layer swapped in from outside: stay consistent with ``logits``. Callers that
+            # differentiate gradients (SA-VAE's exact SVI backward) need autograd's own ops:
+            # ProjectedNLL's backward is not itself differentiable.
             return F.cross_entropy(at_least_float32(self.logits(hidden)), targets, reduction="none")
         return ProjectedNLL.apply(hidden, self.out.weight, targets)
 

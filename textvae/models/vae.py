@@ -14,18 +14,10 @@ from ..priors import Prior
 from ..strategies import StrategyStack
 from ..types import Batch, LossTerms, Posterior, StepContext
 from .decoder import LSTMDecoder
+from ..initialization import init_he2019
 from .encoder import LSTMEncoder
 
 EVAL_CONTEXT = StepContext(training=False)
-
-
-def init_he2019(module: nn.Module) -> None:
-    """U(-0.01, 0.01) for every weight, U(-0.1, 0.1) for embeddings (He et al. 2019)."""
-    for name, param in module.named_parameters():
-        if "embed" in name:
-            nn.init.uniform_(param, -0.1, 0.1)
-        else:
-            nn.init.uniform_(param, -0.01, 0.01)
 
 
 class TextVAE(nn.Module):

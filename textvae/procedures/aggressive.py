@@ -44,24 +44,6 @@ class AggressiveConfig:
             raise ConfigError(f"procedure.window must be >= 1, got {self.window}")
 
 
-def inner_loop_length(losses_per_word: list[tuple[float, int]], max_steps: int, window: int,
-                      initial_loss: float) -> int:
-    """How many encoder updates the stop rule allows, given (summed loss, words) per update.
-
-    The pure form of the rule :meth:`Aggressive.step` applies online; tests drive it with scripted
-    sequences. Returns the number of updates made before the loop ends.
-    """
-    previous, total, words = initial_loss, 0.0, 0
-    for step, (loss, n_words) in enumerate(losses_per_word[:max_steps], start=1):
-        total, words = total + loss, words + n_words
-        if step % window == 0:
-            current = total / words
-            if previous - current < 0:
-                return step
-            previous, total, words = current, 0.0, 0
-    return min(len(losses_per_word), max_steps)
-
-
 @PROCEDURES.register("aggressive", config=AggressiveConfig)
 class Aggressive(Procedure):
     """Agg-VAE: encoder-only inner loops until the encoder catches up, then a decoder step (He et al. 2019)."""

@@ -23,6 +23,7 @@ hook                        used for
 ``auxiliary_loss(...)``     optimiser after every VAE update
 ``on_epoch_start/end``      epoch-level state (Scale-VAE's averaged factor)
 ``on_validation``           after each epoch's validation, with its metrics (mode switches)
+``selection_loss``          the validation number best.pt and the decays go by (default: -ELBO)
 ``stages()`` /              a run in several stages (encoder pretraining, then the VAE); the trainer
 ``on_stage_start``          restarts schedules and early stopping at each stage
 ``log_scalars()``           values for the metrics log
@@ -108,6 +109,14 @@ class Strategy(nn.Module):
 
     def on_validation(self, metrics: dict, ctx: StepContext) -> None:
         pass
+
+    def evaluation_note(self) -> str | None:
+        """How this strategy changes what the evaluator scores, for results.json (None: it does not)."""
+        return None
+
+    def selection_loss(self, metrics: dict, ctx: StepContext) -> float | None:
+        """Replace the validation -ELBO as the model-selection criterion (None: keep it)."""
+        return None
 
     def stages(self) -> list[Stage] | None:
         """The run's stages when this strategy needs more than one (at most one strategy per stack)."""
@@ -215,6 +224,16 @@ class StrategyStack(nn.Module):
     def on_validation(self, metrics: dict, ctx: StepContext) -> None:
         for s in self.items:
             s.on_validation(metrics, ctx)
+
+    def evaluation_notes(self) -> list[str]:
+        return [note for s in self.items if (note := s.evaluation_note())]
+
+    def selection_loss(self, metrics: dict, ctx: StepContext) -> float:
+        for s in self.items:
+            loss = s.selection_loss(metrics, ctx)
+            if loss is not None:
+                return loss
+        return metrics["elbo"]
 
     def stages(self) -> list[Stage]:
         for s in self.items:

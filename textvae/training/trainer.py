@@ -307,9 +307,10 @@ class Trainer:
             self.procedure.on_validation(self, valid)
             self.state.epoch += 1
             self.state.stage_epoch += 1
-            improved = valid["elbo"] < self.state.best_loss
+            selection = self.model.strategy.selection_loss(valid, self.ctx)
+            improved = selection < self.state.best_loss
             if improved:
-                self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = valid["elbo"], self.state.epoch, 0
+                self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = selection, self.state.epoch, 0
             else:
                 self.state.bad_epochs += 1
             record = {"epoch": self.state.epoch, "step": self.state.step, "lr": self.state.lr,
@@ -317,6 +318,8 @@ class Trainer:
                       "strategy": self.model.strategy.log_scalars(), "best": improved}
             if len(self.stages) > 1:
                 record["stage"] = self.stages[self.state.stage].name
+            if selection != valid["elbo"]:
+                record["selection_loss"] = selection
             if self._objective_logs:
                 record["objective"] = {k: sum(v) / len(v) for k, v in self._objective_logs.items()}
             procedure_logs = self.procedure.log_scalars()
