@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from textvae.errors import CheckpointError, TrainingDiverged
+from textvae.errors import CheckpointError, ConfigError, TrainingDiverged
 from textvae.runs import load_run
 from textvae.training import Trainer, train
 from textvae.training.checkpoint import save_atomic
@@ -52,7 +52,7 @@ def test_resume_rejects_an_incompatible_config(tiny_corpus, make_config, tmp_pat
     cfg = make_config(tiny_corpus)
     train(cfg, tmp_path / "run", stop_after=1)
     other = make_config(tiny_corpus, model={"latent_dim": 8})
-    with pytest.raises(CheckpointError, match=r"incompatible config: model.latent_dim is 4 in the checkpoint but 8"):
+    with pytest.raises(ConfigError, match=r"--resume cannot change model.latent_dim \(4 -> 8\)"):
         train(other, tmp_path / "run", resume=True)
 
 

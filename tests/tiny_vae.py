@@ -9,7 +9,7 @@ import torch
 from textvae.config import RunConfig
 from textvae.data import load_corpus
 from textvae.models import build_model
-from textvae.training.checkpoint import save_atomic
+from textvae.rundir import RunDir
 
 
 def save_run(config: RunConfig, run_dir: Path, seed: int = 0) -> Path:
@@ -17,9 +17,10 @@ def save_run(config: RunConfig, run_dir: Path, seed: int = 0) -> Path:
     corpus = load_corpus(config.data)
     torch.manual_seed(seed)
     model = build_model(config, len(corpus.vocab))
-    run_dir.mkdir(parents=True)
-    config.save(run_dir / "config.json")
-    corpus.vocab.save(run_dir / "vocab.txt")
-    state = {"format": 1, "config": config.to_dict(), "vocab_size": len(corpus.vocab), "model": model.state_dict()}
-    save_atomic(state, run_dir / "checkpoints" / "best.pt")
+    with RunDir(run_dir) as run:
+        run.claim(fresh=True)
+        run.write_config(config.to_dict())
+        corpus.vocab.save(run.vocab)
+        run.save_checkpoint("best", {"format": 1, "config": config.to_dict(), "vocab_size": len(corpus.vocab),
+                                     "model": model.state_dict()})
     return run_dir

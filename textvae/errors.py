@@ -29,6 +29,11 @@ class TrainingDiverged(TextVAEError):
     pass
 
 
+class RunFolderError(TextVAEError):
+    """A run folder that cannot be used as asked: held by another writer, would be overwritten,
+    is not a run, or holds a damaged file."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' suffix listing close matches, or '' when none are close."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)

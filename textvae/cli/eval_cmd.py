@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -58,6 +57,7 @@ def register(app: typer.Typer) -> None:
         """Evaluate a run's checkpoint on a split; print a table and save the results as JSON."""
         from ..data import encode_texts, load_corpus, make_batches
         from ..evaluation import evaluate
+        from ..rundir import RunDir, write_json
         from ..runs import load_run
 
         run = load_run(run_dir, checkpoint, device)
@@ -75,8 +75,7 @@ def register(app: typer.Typer) -> None:
             progress=progress,
         )
         results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})
-        out = out or run_dir / f"eval_{split.value}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        out = out or RunDir(run_dir).eval_record(split.value)
+        write_json(out, results)
         print_table({k: results[k] for k in SHOWN}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
         typer.echo(f"saved {out}")

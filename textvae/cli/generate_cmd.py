@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -61,6 +60,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Sample N sentences from the prior (the strategy's generation rule) and decode them."""
         from ..generation.report import generation_report
+        from ..rundir import RunDir, write_json
         from ..runs import load_run
 
         decoding = decoding_options(mode, temperature, top_k, top_p, beam_size, max_length)
@@ -82,9 +82,8 @@ def register(app: typer.Typer) -> None:
             for text in samples:
                 typer.echo(text)
         if metrics:
-            path = run_dir / "generation" / f"{mode}-n{n}-seed{seed}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report, indent=2) + "\n")
+            path = RunDir(run_dir).generation_record(f"{mode}-n{n}-seed{seed}")
+            write_json(path, report)
             print_table(report["metrics"], title=f"generation metrics (saved to {path}):")
 
     @app.command()

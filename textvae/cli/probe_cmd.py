@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -46,6 +45,7 @@ def register(app: typer.Typer) -> None:
         """Linear classifiers on frozen posterior means: accuracy (%) on the full test set per labeled subset."""
         from ..probing import PROBES, SUBSETS, load_probe_data, probe_data_dir, run_probe
         from ..probing.features import input_max_length
+        from ..rundir import RunDir, write_json
         from ..runs import load_run
 
         sizes = SUBSETS if subsets is None else parse_list(subsets, "subsets", int)
@@ -61,7 +61,6 @@ def register(app: typer.Typer) -> None:
         record = {"run": str(run_dir), "name": run.config.name, "checkpoint": str(run.checkpoint),
                   "data": str(root), "seed": seed, "features": "posterior mean (frozen encoder)",
                   "metric": "test accuracy (%)", "probes": result}
-        path = out or run_dir / "probe" / f"{Path(data).name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        path = out or RunDir(run_dir).probe_record(Path(data).name)
+        write_json(path, record)
         typer.echo(f"saved to {path}")

@@ -7,19 +7,15 @@ from typing import Optional
 
 import typer
 
+from .. import rundir
 from ..errors import ConfigError
 from ..report.tables import read_run, render_markdown
 from .common import cli_errors
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
-    """Run folders given directly, or found (by their results.json) below the given folders."""
-    runs = []
-    for path in paths:
-        if (path / "results.json").is_file():
-            runs.append(path)
-        else:
-            runs.extend(sorted(p.parent for p in path.rglob("results.json")))
+    """Finished run folders given directly, or found below the given folders."""
+    runs = [run.path for run in rundir.find_runs(paths)]
     if not runs:
         raise ConfigError(f"no finished runs (results.json) under {', '.join(map(str, paths))}")
     return runs

@@ -10,6 +10,8 @@ import typer
 
 from .. import recipes
 from ..config import RunConfig, apply_overrides, read_mapping
+from ..errors import ConfigError
+from ..rundir import RunDir, default_run_dir
 from .common import cli_errors, print_table
 
 RESULT_KEYS = ("nll", "elbo", "rec", "kl", "kl_train", "mi", "au", "ppl", "iw_ppl", "mi_estimator")
@@ -18,11 +20,17 @@ SetOption = typer.Option(None, "--set", help="Override a config key, e.g. --set 
                          "or --set strategy.des_std=1.1 (repeatable).")
 
 
-def run_training(config: RunConfig, out: Path, data_dir: Optional[Path], resume: bool) -> None:
+OverwriteOption = typer.Option(False, "--overwrite", help="Delete the run already in the run folder and start "
+                               "afresh (without it, such a folder is refused; continue it with --resume).")
+
+
+def run_training(config: RunConfig, out: Path, data_dir: Optional[Path], resume: bool, overwrite: bool = False) -> None:
     from ..training import train
 
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run and --overwrite deletes it: give one of them")
     typer.echo(f"run folder: {out}")
-    results = train(config, out, data_dir=data_dir, resume=resume)
+    results = train(config, out, data_dir=data_dir, resume=resume, overwrite=overwrite)
     if results:
         print_table({k: results[k] for k in RESULT_KEYS if k in results},
                     title=f"test results ({config.eval.split}, best epoch {results['best_epoch']}):")
@@ -40,6 +48,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, help="Run folder (default runs/DATASET/STRATEGY/seedN)."),
         data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
         resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+        overwrite: bool = OverwriteOption,
         list_: bool = typer.Option(False, "--list", help="List the recipe datasets and strategies."),
         dry_run: bool = typer.Option(False, help="Print the resolved config and stop."),
     ):
@@ -55,8 +64,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(json.dumps(config.to_dict(), indent=2))
         if dry_run:
             return
-        out = out or Path("runs") / dataset / (strategy if prior is None else f"{strategy}+{prior}") / f"seed{config.seed}"
-        run_training(config, out, data_dir, resume)
+        out = out or default_run_dir(dataset, strategy if prior is None else f"{strategy}+{prior}", f"seed{config.seed}")
+        run_training(config, out, data_dir, resume, overwrite)
 
     @app.command()
     @cli_errors
@@ -65,17 +74,24 @@ def register(app: typer.Typer) -> None:
         overrides: Optional[list[str]] = SetOption,
         out: Optional[Path] = typer.Option(None, help="Run folder (default runs/NAME)."),
         data_dir: Optional[Path] = typer.Option(None, help="Data root."),
-        resume: Optional[Path] = typer.Option(None, help="Continue this run folder from its last checkpoint."),
+        resume: Optional[Path] = typer.Option(None, help="Continue this run folder from its last checkpoint "
+                                              "(--set may change train.lr, train.epochs and other schedule keys)."),
+        overwrite: bool = OverwriteOption,
     ):
         """Train from a config file, or resume a run folder with --resume RUN_DIR."""
         if resume is not None:
-            config = RunConfig.load(resume / "config.json")
+            if config_file is not None:
+                raise ConfigError("--resume RUN_DIR takes its config from the run folder: drop CONFIG "
+                                  "(use --set to change schedule keys)")
+            run = RunDir(resume)
+            run.require_run()
+            config = RunConfig.load(run.config)
             if overrides:
-                config = RunConfig.from_dict(apply_overrides(config.to_dict(), overrides), where=str(resume))
-            run_training(config, resume, data_dir, resume=True)
+                config = RunConfig.from_dict(apply_overrides(config.to_dict(), overrides), where=f"--resume {resume}")
+            run_training(config, resume, data_dir, resume=True, overwrite=overwrite)
             return
         if config_file is None:
             typer.echo("error: give a CONFIG file or --resume RUN_DIR", err=True)
             raise typer.Exit(code=2)
         config = RunConfig.from_dict(apply_overrides(read_mapping(config_file), overrides or []), where=str(config_file))
-        run_training(config, out or Path("runs") / config.name, data_dir, resume=False)
+        run_training(config, out or default_run_dir(config.name), data_dir, resume=False, overwrite=overwrite)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -11,26 +11,18 @@ matplotlib.use("Agg")  # files only: no display needed on servers and in tests
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..errors import ConfigError  # noqa: E402
+from ..errors import RunFolderError  # noqa: E402
+from ..rundir import RunDir  # noqa: E402
 
 PANELS = (("kl", "KL (nats)"), ("mi", "MI (nats)"), ("au", "active units"), ("elbo", "-ELBO (nats)"))
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """The per-epoch records of a run (one JSON object per line of metrics.jsonl)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file (is {run_dir} a textvae run folder?)")
-    records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+    """The per-epoch records of a run (:meth:`textvae.rundir.RunDir.read_metrics`), at least one."""
+    run = RunDir(run_dir)
+    records = run.read_metrics()
     if not records:
-        raise ConfigError(f"{path}: no epochs logged yet")
+        raise RunFolderError(f"{run.metrics}: no epochs logged yet")
     return records
 
 
@@ -57,7 +49,8 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
         estimator = next((r["valid"]["mi_estimator"] for r in records if "mi_estimator" in r.get("valid", {})), None)
         label = name if estimator is None else f"{name} (MI {estimator})"
         for ax, (key, _) in zip(axes, PANELS):
-            points = [(r["epoch"], r["valid"][key]) for r in records if key in r.get("valid", {})]
+            points = [(r["epoch"], math.nan if r["valid"][key] is None else r["valid"][key])
+                      for r in records if key in r.get("valid", {})]  # null: a non-finite value
             if points:
                 epochs, values = zip(*points)
                 ax.plot(epochs, values, marker="o", markersize=3, label=label)

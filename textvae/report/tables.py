@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import sys
@@ -17,6 +16,7 @@ else:  # pragma: no cover
 
 from ..errors import ConfigError
 from ..resources import shipped_dir
+from ..rundir import RunDir
 
 PUBLISHED_DIR = shipped_dir("published")
 
@@ -31,12 +31,11 @@ class RunResult:
 
 
 def read_run(run_dir: Path) -> RunResult:
-    config_path, results_path = run_dir / "config.json", run_dir / "results.json"
-    if not results_path.is_file():
-        raise ConfigError(f"{run_dir}: no results.json (is the run finished?)")
-    config = json.loads(config_path.read_text())
-    recipe = config.get("name", run_dir.name).split("/")[-1]
-    return RunResult(run_dir, recipe, config["prior"]["name"], config["seed"], json.loads(results_path.read_text()))
+    run = RunDir(run_dir)
+    results = run.read_results()
+    config = run.read_config()
+    recipe = config.get("name", run.path.name).split("/")[-1]
+    return RunResult(run.path, recipe, config["prior"]["name"], config["seed"], results)
 
 
 def aggregate(runs: list[RunResult], metrics: list[str]) -> dict[tuple[str, str], dict[str, tuple[float, float, int]]]:

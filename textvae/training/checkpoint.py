@@ -6,38 +6,43 @@ Loading uses ``torch.load(weights_only=True)``: a checkpoint is data, never code
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError
+from ..rundir import atomic_write
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+MODEL_KEYS = ("config", "model")
+RESUME_KEYS = MODEL_KEYS + ("vocab_size", "optimizers", "state", "rng")
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu",
+                    require: tuple[str, ...] = MODEL_KEYS) -> dict[str, Any]:
+    """A textvae checkpoint; a missing, truncated or foreign file (any other ``.pt``) is a one-line error."""
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: one line, no traceback
         raise CheckpointError(f"{path}: not a readable textvae checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+    missing = [k for k in require if k not in ckpt] if isinstance(ckpt, dict) else list(require)
+    if missing:
+        raise CheckpointError(f"{path}: not a textvae checkpoint" + (" one can resume from" if ckpt_like(ckpt) else "")
+                              + f" (no {', '.join(repr(k) for k in missing)} entry)")
+    return ckpt
+
+
+def ckpt_like(ckpt: Any) -> bool:
+    return isinstance(ckpt, dict) and all(k in ckpt for k in MODEL_KEYS)
 
 
 # Config sections that must match for a checkpoint to load into a model.

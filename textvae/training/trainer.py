@@ -2,13 +2,13 @@
 checkpoints, halve the learning rate and reload the best checkpoint after ``decay_epoch`` bad epochs
 (from ``load_best_epoch`` on), stop after ``max_decay`` decays or ``epochs``.
 
-Everything a resumed run needs is in ``checkpoints/last.pt``; the per-epoch batch order is a pure
-function of (seed, epoch), so an interrupted run resumed from its last checkpoint continues exactly.
+Everything a resumed run needs is in ``checkpoints/last.pt``, the metrics records included; the
+per-epoch batch order is a pure function of (seed, epoch), so an interrupted run resumed from its last
+checkpoint continues exactly. The run folder's files and their guarantees belong to :mod:`textvae.rundir`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -26,10 +26,12 @@ from ..data import Corpus, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
 from ..models import build_model
 from ..procedures import build_procedure
+from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
-from .checkpoint import check_compatible, load_checkpoint, load_model_state, save_atomic
+from .checkpoint import RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
+from .resume import config_changes, describe_changes
 
 CHECKPOINT_FORMAT = 2
 """1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
@@ -84,7 +86,10 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None,
                  corpus: Corpus | None = None):
         self.config = config
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)
+        self.run_dir = self.run.path
+        self.changes: dict[str, Any] = {}
+        """Config keys a resume changed; recorded in the next epoch's metrics record."""
         self.device = pick_device(config.train.device)
         self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
         seed_everything(config.seed)
@@ -106,7 +111,7 @@ class Trainer:
     # ---- paths --------------------------------------------------------------------------------
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.run.checkpoints
 
     def _eval_batches(self, split: str, limit: int | None = None) -> list[Batch]:
         d = self.config.data
@@ -123,14 +128,18 @@ class Trainer:
             "procedure": self.procedure.state_dict(),
             "state": {k: v for k, v in vars(self.state).items() if k != "history"},
             "rng": rng_state(),
+            "log": self.state.history,  # the metrics log is rebuilt from this on resume (crash-proof)
         }
 
     def save(self, name: str) -> None:
-        save_atomic(self._checkpoint(), self.ckpt_dir / f"{name}.pt")
+        self.run.save_checkpoint(name, self._checkpoint())
 
-    def resume(self) -> None:
-        path = self.ckpt_dir / "last.pt"
-        ckpt = load_checkpoint(path, self.device)
+    def resume(self, new_lr: float | None = None) -> None:
+        """Continue from ``last.pt``; ``new_lr`` replaces the (possibly decayed) learning rate."""
+        path = self.run.checkpoint("last")
+        if not path.is_file() and not self.run.read_metrics(strict=False):
+            return  # killed before its first epoch ended: nothing to continue, start over
+        ckpt = load_checkpoint(path, self.device, require=RESUME_KEYS)
         check_compatible(ckpt["config"], self.config.to_dict(), path)
         if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt.get('format', 1)}); "
@@ -140,11 +149,23 @@ class Trainer:
                                   f"the corpus {len(self.corpus.vocab)}")
         load_model_state(self.model, ckpt["model"], path)
         self.state = TrainState(**ckpt["state"])
+        if "log" in ckpt:
+            self.state.history = list(ckpt["log"])
+        else:  # written before checkpoints carried the log: keep the file's complete lines up to this epoch
+            self.state.history = [r for r in self.run.read_metrics(strict=False) if r.get("epoch", 0) <= self.state.epoch]
+        if new_lr is not None:
+            self.state.lr = new_lr
         self.ctx.stage = self.state.stage
         self.groups = OptimizerGroups(self.model, self.config.train, self.state.lr)
         self.groups.load_state_dict(ckpt["optimizers"], str(path))
+        # load_state_dict restores the saved hyper-parameters; the config's (maybe changed) ones win
+        fresh = OptimizerGroups(self.model, self.config.train, self.state.lr)
+        for name in self.groups.main:
+            for group, new in zip(self.groups[name].optimizer.param_groups, fresh[name].optimizer.param_groups):
+                group.update({k: new[k] for k in ("lr", "momentum") if k in new})
         self.procedure.load_state_dict(ckpt["procedure"])
         set_rng_state(ckpt["rng"])
+        self.run.rewrite_metrics(self.state.history)
 
     def _reload_best(self) -> None:
         path = self.ckpt_dir / "best.pt"
@@ -209,10 +230,15 @@ class Trainer:
 
     def check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
-            last = self.ckpt_dir / "last.pt"
-            kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint had been written yet"
-            raise TrainingDiverged(f"training diverged: loss is {loss.item()} at epoch {self.state.epoch + 1}, "
-                                   f"step {self.state.step}; {kept}")
+            self.diverged(f"loss is {loss.item()} at epoch {self.state.epoch + 1}, step {self.state.step}")
+
+    def diverged(self, what: str) -> None:
+        """Stop, naming ``last.pt``: only epochs whose training and validation were finite write it."""
+        last = self.run.checkpoint("last")
+        good = self.state.history[-1]["epoch"] if self.state.history else 0
+        kept = (f"last good checkpoint kept: {last} (epoch {good}); resume it with a lower train.lr"
+                if last.exists() else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"training diverged: {what}; {kept}")
 
     def run_epoch(self) -> dict[str, float]:
         cfg = self.config
@@ -291,11 +317,9 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.run_dir / "metrics.jsonl"
         if self.state.epoch == 0:
             self.model.strategy.on_fit_start(self.ctx)
-            log_path.write_text("")
+            self.run.rewrite_metrics([])
         epochs_this_call = 0
         while not self.done:
             if self._stage_done():
@@ -303,6 +327,12 @@ class Trainer:
             start = time.perf_counter()
             train_metrics = self.run_epoch()
             valid = self.validate()
+            if not all(math.isfinite(m[k]) for m in (train_metrics, valid) for k in ("rec", "kl", "elbo")):
+                bad = next(f"{name} {k} is {m[k]}" for name, m in (("training", train_metrics), ("validation", valid))
+                           for k in ("rec", "kl", "elbo") if not math.isfinite(m[k]))
+                self.run.append_metrics({"epoch": self.state.epoch + 1, "step": self.state.step, "lr": self.state.lr,
+                                         "train": train_metrics, "valid": valid, "diverged": True})
+                self.diverged(f"{bad} after epoch {self.state.epoch + 1}")
             self.model.strategy.on_validation(valid, self.ctx)
             self.procedure.on_validation(self, valid)
             self.state.epoch += 1
@@ -325,6 +355,8 @@ class Trainer:
             procedure_logs = self.procedure.log_scalars()
             if procedure_logs:
                 record["procedure"] = procedure_logs
+            if self.changes:
+                record["changed"], self.changes = self.changes, {}
             if improved:
                 self.save("best")
             if (not improved and self.state.bad_epochs >= cfg.train.decay_epoch
@@ -336,10 +368,9 @@ class Trainer:
                 self.groups.rebuild_decayed(self.model, cfg.train, self.state.lr)
                 record["decay"] = {"count": self.state.decays, "lr": self.state.lr}
                 self.state.finished = self.state.decays >= cfg.train.max_decay
-            self.save("last")
-            with log_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
             self.state.history.append(record)
+            self.save("last")  # carries the record: a crash before the append below loses nothing
+            self.run.append_metrics(record)
             if cfg.train.progress:
                 tqdm.write(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
                            f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
@@ -366,27 +397,49 @@ def training_kl(model: torch.nn.Module, batches: list[Batch]) -> float:
 
 
 def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
-          stop_after: int | None = None, evaluate_test: bool = True) -> dict[str, Any]:
+          stop_after: int | None = None, evaluate_test: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train a run into ``run_dir`` and evaluate its best checkpoint on the test split.
 
-    Writes config.json, env.json, vocab.txt, metrics.jsonl, checkpoints/{best,last}.pt and results.json.
+    Writes config.json, env.json, vocab.txt, metrics.jsonl, checkpoints/{best,last}.pt and results.json
+    (:mod:`textvae.rundir`), holding the folder's lock throughout. A fresh run into a folder that holds
+    a run is refused unless ``overwrite`` (the old run is then deleted). ``resume`` continues the run
+    in ``run_dir``; ``config`` may differ from the saved one only in keys that can change mid-run
+    (``train.lr``, ``train.epochs``, ...), which are then applied and recorded.
     Returns the test results (empty when ``stop_after`` interrupted the run).
     """
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
+    changes: dict[str, Any] = {}
     if resume:
-        saved = run_dir / "config.json"
-        if not saved.is_file():
-            raise CheckpointError(f"{run_dir}: no config.json to resume from")
-        resumed = RunConfig.load(saved)
-        check_compatible(resumed.to_dict(), config.to_dict(), saved)
-    trainer = Trainer(config, run_dir, data_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        trainer.resume()
+        run.require_run()
+        changes = config_changes(RunConfig.load(run.config).to_dict(), config.to_dict(), run.config)
     else:
-        config.save(run_dir / "config.json")
-        trainer.corpus.vocab.save(run_dir / "vocab.txt")
-        (run_dir / "env.json").write_text(json.dumps(environment(trainer.device), indent=2) + "\n")
+        run.check_claim(fresh=True, overwrite=overwrite)
+    trainer = Trainer(config, run.path, data_dir)
+    run.claim(fresh=not resume, overwrite=overwrite)
+    trainer.run = run
+    try:
+        if resume:
+            trainer.resume(new_lr=config.train.lr if "train.lr" in changes else None)
+            done = trainer.state.stage_epoch
+            if "train.epochs" in changes and not trainer.stages[trainer.state.stage].epochs and done > config.train.epochs:
+                raise CheckpointError(f"{run.path}: train.epochs={config.train.epochs} but the run has already "
+                                      f"trained {done} epochs")
+            if changes:
+                run.write_config(config.to_dict())
+                trainer.changes = describe_changes(changes)
+            if not trainer.done:
+                run.remove_results()
+        else:
+            run.write_config(config.to_dict())
+            trainer.corpus.vocab.save(run.vocab)
+            run.write_env(environment(trainer.device))
+        return _fit_and_evaluate(trainer, stop_after, evaluate_test)
+    finally:
+        run.release()
+
+
+def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: bool) -> dict[str, Any]:
+    config = trainer.config
     state = trainer.fit(stop_after=stop_after)
     if not trainer.done or not evaluate_test:
         return {}
@@ -399,5 +452,5 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
     results["kl_train"] = training_kl(trainer.model, test_batches)
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    trainer.run.write_results(results)
     return results

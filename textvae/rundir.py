@@ -1,0 +1,450 @@
+"""The run folder: its file layout, how each file is written and read, and who may write it.
+
+This module owns the format of a run folder; every other part of textvae (trainer, ``eval``,
+``probe``, ``generate``, ``report``, ``plot``, sweeps) goes through it instead of joining paths::
+
+    RUN/
+      config.json            the resolved RunConfig (rewritten when ``--resume --set`` changes a key)
+      env.json               what the run ran on
+      vocab.txt              the vocabulary (+ tokenizer.model for sentencepiece)
+      metrics.jsonl          one JSON object per finished epoch
+      checkpoints/best.pt    best validation -ELBO
+      checkpoints/last.pt    the last epoch whose training and validation were finite (resume point)
+      checkpoints/STAGE-best.pt  a multi-stage run's best model of an earlier stage
+      results.json           test results; its presence means the run is finished
+      eval_SPLIT.json        ``textvae eval`` records
+      probe/DATA.json        ``textvae probe`` records
+      generation/NAME.json   ``textvae generate --metrics`` records
+      .lock                  present while a process trains into the folder
+
+Guarantees (see docs/runs.md):
+
+- **One writer.** :meth:`RunDir.claim` takes an OS lock (``fcntl.flock``) on ``.lock``, which holds
+  the owner's pid, host and start time. A second writer gets :class:`~textvae.errors.RunFolderError`
+  naming the folder and the owner. The kernel drops the lock when its owner dies, so the lock of a
+  killed run is stale and the next claim takes it over.
+- **No silent overwrite.** A fresh run into a folder that holds a run is refused (resume it, or pass
+  ``overwrite=True`` to delete the old run first); a non-empty folder that is not a run is always refused.
+- **Atomic files.** JSON and checkpoints are written to ``NAME.*.tmp`` beside the target, fsynced and
+  renamed over it; readers never see half a file. JSON never holds bare ``NaN``/``Infinity``:
+  non-finite numbers are written as ``null``.
+- **Crash-proof metrics log.** Each epoch's record is stored inside ``last.pt`` (with all earlier ones)
+  before it is appended to ``metrics.jsonl``. On resume the log is rewritten from the checkpoint, so a
+  crash between the checkpoint and the append, or half-way through the append, loses nothing; orphan
+  ``*.tmp`` files are removed. Readers skip a torn last line (one without its newline).
+
+Public API: :class:`RunDir` (paths, ``claim``/``release``, writers for the owner, readers for anyone),
+:func:`find_runs`, :func:`default_run_dir`, :func:`write_json`, :func:`atomic_write`, :func:`json_safe`.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import RunFolderError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, pid liveness only
+    fcntl = None
+
+CONFIG = "config.json"
+ENV = "env.json"
+VOCAB = "vocab.txt"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+CHECKPOINTS = "checkpoints"
+LOCK = ".lock"
+TEMP_SUFFIX = ".tmp"
+CHECKPOINT_NAMES = ("best", "last")
+
+
+# ---- atomic, strict JSON ------------------------------------------------------------------------
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(json_safe(value), indent=indent, allow_nan=False)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None] | bytes | str) -> None:
+    """Write ``path`` through ``NAME.*.tmp`` in the same folder, fsync, rename over the target.
+
+    ``write`` is the content or a function writing to the open binary file. A failure (full disk
+    included) leaves the old file as it was and no temp file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(write):
+                write(f)
+            else:
+                f.write(write.encode("utf-8") if isinstance(write, str) else write)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Atomically write ``value`` as indented strict JSON (non-finite numbers as null)."""
+    atomic_write(path, dumps(value, indent=2) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise RunFolderError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+
+
+# ---- the folder ---------------------------------------------------------------------------------
+class RunDir:
+    """One run folder. Reading needs nothing; writing needs :meth:`claim` first."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # paths
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def env(self) -> Path:
+        return self.path / ENV
+
+    @property
+    def vocab(self) -> Path:
+        return self.path / VOCAB
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def results(self) -> Path:
+        return self.path / RESULTS
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK
+
+    def checkpoint(self, name: str) -> Path:
+        """``best``/``last`` -> the run's checkpoint file; a ``.pt`` path is taken as given."""
+        if not isinstance(name, (str, os.PathLike)):
+            raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path, got {name!r}")
+        name = os.fspath(name)
+        if name.endswith(".pt"):
+            return Path(name)
+        if name not in CHECKPOINT_NAMES:
+            raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path, got {name!r}")
+        return self.checkpoints / f"{name}.pt"
+
+    def eval_record(self, split: str) -> Path:
+        return self.path / f"eval_{split}.json"
+
+    def probe_record(self, data: str) -> Path:
+        return self.path / "probe" / f"{data}.json"
+
+    def generation_record(self, name: str) -> Path:
+        return self.path / "generation" / f"{name}.json"
+
+    # state
+    def is_run(self) -> bool:
+        """The folder holds a run (finished or not): it has a config.json."""
+        return self.config.is_file()
+
+    def is_finished(self) -> bool:
+        return self.results.is_file()
+
+    def describe(self) -> str:
+        """'a finished run' / 'an unfinished run (N epochs)' for messages."""
+        if self.is_finished():
+            return "a finished run"
+        return f"an unfinished run ({len(self.read_metrics(strict=False))} epochs logged)"
+
+    # reading
+    def require_run(self) -> None:
+        if not self.path.is_dir():
+            raise RunFolderError(f"{self.path}: not a textvae run folder (no such folder)")
+        if not self.is_run():
+            raise RunFolderError(f"{self.path}: not a textvae run folder (no {CONFIG})")
+
+    def read_config(self) -> dict[str, Any]:
+        """config.json as a dict (``RunConfig.load(run.config)`` for the typed config)."""
+        self.require_run()
+        return read_json(self.config)
+
+    def read_results(self) -> dict[str, Any]:
+        if not self.is_finished():
+            raise RunFolderError(f"{self.path}: no {RESULTS} (is the run finished?)")
+        return read_json(self.results)
+
+    def read_env(self) -> dict[str, Any]:
+        return read_json(self.env)
+
+    def read_metrics(self, strict: bool = True) -> list[dict[str, Any]]:
+        """The per-epoch records. A last line without its newline is a torn append (the writer was
+        killed; resume repairs it) and is skipped; any other invalid line is an error naming it.
+        ``strict=False`` returns [] instead of raising when the log is missing or damaged."""
+        path = self.metrics
+        if not path.is_file():
+            if strict:
+                raise RunFolderError(f"{path}: no such file (is {self.path} a textvae run folder?)")
+            return []
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        torn = lines.pop()  # '' when the file ends with a newline
+        records = []
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                if strict:
+                    raise RunFolderError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+                return records
+        if torn.strip():
+            try:
+                records.append(json.loads(torn))
+            except json.JSONDecodeError:
+                pass
+        return records
+
+    # ownership
+    def claim(self, fresh: bool, overwrite: bool = False) -> None:
+        """Become the folder's only writer.
+
+        ``fresh``: start a new run; refused when the folder holds a run (unless ``overwrite``: then the
+        old run is deleted, after the lock is held) or is a non-empty folder that is not a run.
+        Not ``fresh``: continue the run; the folder must hold one. Orphan temp files are removed.
+        Nothing is created or changed before every check has passed.
+        """
+        self.check_claim(fresh, overwrite)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._acquire()
+        try:
+            self.check_claim(fresh, overwrite)  # again under the lock: another writer may have started a run
+            if fresh and self.is_run():
+                self._clear()
+            self.remove_temp_files()
+        except BaseException:
+            self.release()
+            raise
+
+    def check_claim(self, fresh: bool, overwrite: bool = False) -> None:
+        """The checks of :meth:`claim`, without taking the folder (to fail before expensive work)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path}: exists and is not a folder")
+        if not fresh:
+            self.require_run()
+            return
+        if not self.is_run() and self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir()):
+            raise RunFolderError(f"{self.path}: folder is not empty and holds no textvae run; "
+                                 "choose an empty or new folder")
+        if self.is_run() and not overwrite:
+            raise RunFolderError(f"{self.path}: holds {self.describe()}; continue it with --resume, or pass "
+                                 "--overwrite to delete it and start afresh")
+
+    def release(self) -> None:
+        """Give the folder up (the lock file is removed while still held, so no writer sees a gap)."""
+        if self._lock_fd is None:
+            return
+        try:
+            self.lock_file.unlink(missing_ok=True)
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def owned(self) -> bool:
+        return self._lock_fd is not None
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def owner(self) -> str:
+        """Who holds (or last held) the lock, for messages."""
+        try:
+            info = json.loads(self.lock_file.read_text())
+            return f"pid {info['pid']} on {info['host']} since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
+
+    def _acquire(self) -> None:
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                elif self._held_by_live_process():  # pragma: no cover
+                    raise BlockingIOError
+            except BlockingIOError:
+                os.close(fd)
+                raise RunFolderError(f"{self.path}: another process is writing this run folder "
+                                     f"({self.owner()}); wait for it or stop it") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the previous owner removed the file after we opened it: lock the new one
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._lock_fd = fd
+
+    def _held_by_live_process(self) -> bool:  # pragma: no cover - only without fcntl
+        try:
+            info = json.loads(self.lock_file.read_text())
+            if info.get("host") != socket.gethostname():
+                return True
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
+    def _require_owned(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError(f"{self.path}: written without claim()")
+
+    def _clear(self) -> None:
+        """Delete everything of the old run except the lock we hold (``overwrite``)."""
+        for p in self.path.iterdir():
+            if p.name == LOCK:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete ``*.tmp`` files a killed writer left in the folder and its checkpoints/."""
+        removed = []
+        for folder in (self.path, self.checkpoints):
+            if folder.is_dir():
+                for p in folder.glob(f"*{TEMP_SUFFIX}"):
+                    if p.is_file():
+                        p.unlink()
+                        removed.append(p)
+        return removed
+
+    # writing (owner only)
+    def write_config(self, config: dict[str, Any]) -> None:
+        self._require_owned()
+        write_json(self.config, config)
+
+    def write_env(self, env: dict[str, Any]) -> None:
+        self._require_owned()
+        write_json(self.env, env)
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        self._require_owned()
+        write_json(self.results, results)
+
+    def remove_results(self) -> None:
+        """The run continues past its end (``--resume --set train.epochs=...``): it is no longer finished."""
+        self._require_owned()
+        self.results.unlink(missing_ok=True)
+
+    def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
+        """Atomically write ``checkpoints/NAME.pt`` (``state`` should carry the metrics records)."""
+        import torch
+
+        self._require_owned()
+        atomic_write(self.checkpoint(name), lambda f: torch.save(state, f))
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record as one line (one write call, fsynced)."""
+        self._require_owned()
+        line = (dumps(record) + "\n").encode("utf-8")
+        fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def rewrite_metrics(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace the log atomically (a fresh run: empty; a resume: the checkpoint's records)."""
+        self._require_owned()
+        atomic_write(self.metrics, "".join(dumps(r) + "\n" for r in records))
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+RUNS_ROOT = Path("runs")
+
+
+def default_run_dir(*parts: str) -> Path:
+    """``runs/PART/...``: the default folder of a run named by recipe or config name. A part that is
+    absolute or has a ``..``/empty segment would put the run elsewhere and is refused."""
+    for part in parts:
+        segments = str(part).replace("\\", "/").split("/")
+        if not part or os.path.isabs(part) or any(seg in ("", ".", "..") for seg in segments):
+            raise RunFolderError(f"run name {part!r} would leave {RUNS_ROOT}/ (no '..', '.', empty or absolute "
+                                 "parts); pass --out for another folder")
+    return RUNS_ROOT.joinpath(*parts)
+
+
+def find_runs(paths: Iterable[str | Path], finished: bool = True) -> list[RunDir]:
+    """Run folders given directly, or found below the given folders (sorted, each once).
+
+    ``finished``: only runs with results.json; else every folder with a config.json.
+    """
+    marker = RESULTS if finished else CONFIG
+    found: dict[Path, RunDir] = {}
+    for path in map(Path, paths):
+        if (path / marker).is_file():
+            found.setdefault(path, RunDir(path))
+            continue
+        for p in sorted(path.rglob(marker)):
+            found.setdefault(p.parent, RunDir(p.parent))
+    return list(found.values())
