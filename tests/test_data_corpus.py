@@ -135,9 +135,9 @@ def test_second_load_comes_from_the_cache(corpus_dir, tmp_path, monkeypatch):
 
 
 def test_unwritable_cache_is_skipped(corpus_dir, tmp_path):
-    blocker = tmp_path / "root"
-    blocker.write_text("a file where the data root folder should be")
-    corpus = load_corpus(DataConfig(corpus=str(corpus_dir)), blocker)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "cache").write_text("a file where the cache folder should be")
+    corpus = load_corpus(DataConfig(corpus=str(corpus_dir)), tmp_path / "root")
     assert len(corpus.splits["train"]) == 4
 
 

@@ -158,7 +158,12 @@ def read_mapping(path: Path) -> dict[str, Any]:
     """Read a TOML or JSON file into a dict, with a one-line error naming the file and line."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        lineno = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{lineno}: not UTF-8 text") from None
     try:
         if path.suffix == ".json":
             return json.loads(text)

@@ -29,6 +29,29 @@ class TrainingDiverged(TextVAEError):
     pass
 
 
+class ArgumentError(TextVAEError, ValueError):
+    """A Python API argument with a value outside its range (the message names the argument)."""
+
+
+class ArgumentTypeError(TextVAEError, TypeError):
+    """A Python API argument of the wrong type (the message names the argument)."""
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``, else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ArgumentError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
 class RunFolderError(TextVAEError):
     """A run folder that cannot be used as asked: held by another writer, would be overwritten,
     is not a run, or holds a damaged file."""

@@ -11,6 +11,7 @@ dataset-specific layer then only adjusts parameters of that stack. A dataset rec
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,24 @@ def priors() -> list[str]:
     return _names(RECIPES_DIR / "priors")
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def check_name(kind: str, name: str, grouped: bool = False) -> None:
+    """Recipe names are file names inside recipes/ (``GROUP/NAME`` for a grouped strategy): no ``..``,
+    no absolute path, so no name loads a TOML from elsewhere or puts its run folder outside runs/."""
+    parts = (name.split("/") if grouped else [name]) if isinstance(name, str) else [""]
+    if not all(NAME.fullmatch(p) and ".." not in p for p in parts) or len(parts) > 2:
+        raise ConfigError(f"recipe {kind} {name!r}: not a recipe name (letters, digits, '_', '.', '+', '-'"
+                          + (", one '/' for a group" if grouped else "") + ")")
+
+
 def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None,
                  seed: int | None = None, prior: str | None = None) -> dict[str, Any]:
+    check_name("dataset", dataset)
+    check_name("strategy", strategy, grouped=True)
+    if prior is not None:
+        check_name("prior", prior)
     if not RECIPES_DIR.is_dir():
         raise ConfigError(f"{RECIPES_DIR}: recipes folder not found (set TEXTVAE_RECIPES)")
     if dataset not in datasets():

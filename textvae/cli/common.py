@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any, Callable
 
 import typer
 
-from ..errors import TextVAEError
+from ..errors import ConfigError, TextVAEError
+from ..rundir import is_disk_full
 
 
 def cli_errors(fn: Callable) -> Callable:
@@ -19,11 +21,28 @@ def cli_errors(fn: Callable) -> Callable:
         except TextVAEError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=2) from None
+        except OSError as e:  # full disk, permissions, a path through a file: the OS's one line
+            if e.errno is None:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            hint = "; free some space (the last complete checkpoint and files are kept)" if is_disk_full(e) else ""
+            typer.echo(f"error: {where}{e.strerror or e}{hint}", err=True)
+            raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: the last checkpoint is kept; continue with --resume", err=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+def check_output_file(path: Path, option: str) -> Path:
+    """An output file path that can be written: not a folder, and its parent not a file."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is a file, not a folder")
+    return path
 
 
 def print_table(rows: dict[str, Any], title: str | None = None) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import cli_errors, print_table
+from ..errors import CheckpointError
+from .common import check_output_file, cli_errors, print_table
 
 SHOWN = ("nll", "iw_ppl", "elbo", "rec", "kl", "kl_estimator", "ppl", "mi", "mi_estimator", "au", "n_sentences",
          "n_targets", "iw_samples", "precision")
@@ -60,6 +62,8 @@ def register(app: typer.Typer) -> None:
         from ..rundir import RunDir, write_json
         from ..runs import load_run
 
+        if out is not None:
+            check_output_file(out, "--out")
         run = load_run(run_dir, checkpoint, device)
         config, data = run.config, run.config.data
         texts = load_corpus(data, data_dir).splits[split.value].head(limit)
@@ -74,6 +78,10 @@ def register(app: typer.Typer) -> None:
             precision=precision.value if precision else config.eval.precision,
             progress=progress,
         )
+        bad = [k for k in ("nll", "elbo", "kl") if not math.isfinite(results[k])]
+        if bad:
+            raise CheckpointError(f"{run.checkpoint}: {', '.join(f'{k} is {results[k]}' for k in bad)} on {split.value}: "
+                                  "the model is numerically unstable (diverged); nothing saved")
         results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})
         out = out or RunDir(run_dir).eval_record(split.value)
         write_json(out, results)

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
+from ..data.reader import read_text
 from ..errors import DataError
-from .common import cli_errors, print_table
+from .common import check_output_file, cli_errors, print_table
 
 
 def decoding_options(mode: str, temperature: float, top_k: int, top_p: float, beam_size: int, max_length: int):
@@ -24,19 +25,19 @@ ModeOption = typer.Option("greedy", "--mode", help="Decoding: greedy, sample or 
 TemperatureOption = typer.Option(1.0, help="Sampling temperature (--mode sample).")
 TopKOption = typer.Option(0, "--top-k", help="Sample among the k most likely words; 0 = all.")
 TopPOption = typer.Option(1.0, "--top-p", help="Nucleus sampling threshold; 1 = all.")
-BeamOption = typer.Option(5, "--beam-size", help="Beam width (--mode beam).")
-MaxLengthOption = typer.Option(100, "--max-length", help="Most words per generated sentence.")
+BeamOption = typer.Option(5, "--beam-size", min=1, help="Beam width (--mode beam).")
+MaxLengthOption = typer.Option(100, "--max-length", min=1, help="Most words per generated sentence.")
 SeedOption = typer.Option(0, help="Random seed: same seed and batch size give the same output.")
 CheckpointOption = typer.Option("best", help="best, last or a .pt file of the run.")
 DeviceOption = typer.Option("cpu", help="Torch device, e.g. cpu or cuda.")
-BatchOption = typer.Option(256, "--batch-size", help="Sentences decoded at once.")
+BatchOption = typer.Option(256, "--batch-size", min=1, help="Sentences decoded at once.")
 
 
 def read_inputs(texts: list[str], input_file: Optional[Path]) -> list[str]:
     if input_file is not None:
         if not input_file.is_file():
             raise DataError(f"{input_file}: input file not found")
-        texts = texts + input_file.read_text(encoding="utf-8").splitlines()
+        texts = texts + read_text(input_file).splitlines()
     if not texts:
         raise DataError("nothing to reconstruct: give texts or --input FILE")
     return texts
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def generate(
         run_dir: Path = typer.Argument(..., help="A trained run folder."),
-        n: int = typer.Option(10, "-n", help="Number of sentences."),
+        n: int = typer.Option(10, "-n", min=1, help="Number of sentences."),
         mode: str = ModeOption, temperature: float = TemperatureOption, top_k: int = TopKOption,
         top_p: float = TopPOption, beam_size: int = BeamOption, max_length: int = MaxLengthOption,
         seed: int = SeedOption, checkpoint: str = CheckpointOption, device: str = DeviceOption,
@@ -60,10 +61,12 @@ def register(app: typer.Typer) -> None:
     ):
         """Sample N sentences from the prior (the strategy's generation rule) and decode them."""
         from ..generation.report import generation_report
-        from ..rundir import RunDir, write_json
+        from ..rundir import RunDir, atomic_write, write_json
         from ..runs import load_run
 
         decoding = decoding_options(mode, temperature, top_k, top_p, beam_size, max_length)
+        if out is not None:
+            check_output_file(out, "--out")
         run = load_run(run_dir, checkpoint, device)
         train_texts = lm_pair = None
         if metrics:
@@ -76,8 +79,7 @@ def register(app: typer.Typer) -> None:
         report = generation_report(run.model, run.vocab, n, decoding, seed, batch_size, train_texts, lm_pair)
         samples = report.pop("samples")
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("\n".join(samples) + "\n", encoding="utf-8")
+            atomic_write(check_output_file(out, "--out"), "\n".join(samples) + "\n")
         else:
             for text in samples:
                 typer.echo(text)
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Argument(..., help="A trained run folder."),
         text_a: str = typer.Argument(..., help="Start sentence."),
         text_b: str = typer.Argument(..., help="End sentence."),
-        steps: int = typer.Option(5, help="Sentences on the path, both ends included."),
+        steps: int = typer.Option(5, min=1, help="Sentences on the path, both ends included (>= 2)."),
         mode: str = ModeOption, temperature: float = TemperatureOption, top_k: int = TopKOption,
         top_p: float = TopPOption, beam_size: int = BeamOption, max_length: int = MaxLengthOption,
         seed: int = SeedOption, checkpoint: str = CheckpointOption, device: str = DeviceOption,

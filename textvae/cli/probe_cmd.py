@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import cli_errors
+from .common import check_output_file, cli_errors
 
 
 def parse_list(value: str, what: str, cast=str) -> tuple:
@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
         from ..rundir import RunDir, write_json
         from ..runs import load_run
 
+        if out is not None:
+            check_output_file(out, "--out")
         sizes = SUBSETS if subsets is None else parse_list(subsets, "subsets", int)
         names = PROBES if probes is None else parse_list(probes, "probes")
         root = probe_data_dir(data, data_dir)

@@ -144,11 +144,14 @@ CATALOG: dict[str, CorpusInfo] = {
 
 def resolve_data_root(data_dir: str | Path | None = None) -> Path:
     if data_dir is not None:
-        return Path(data_dir)
-    if os.environ.get("TEXTVAE_DATA"):
-        return Path(os.environ["TEXTVAE_DATA"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "textvae"
+        root, what = Path(data_dir), "--data-dir"
+    elif os.environ.get("TEXTVAE_DATA"):
+        root, what = Path(os.environ["TEXTVAE_DATA"]), "TEXTVAE_DATA"
+    else:
+        root, what = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "textvae", "data root"
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{what} {root}: is a file, not a folder")
+    return root
 
 
 def corpus_dir(name: str, data_dir: str | Path | None = None) -> Path:

@@ -29,7 +29,7 @@ def load_corpus_dir(root: Path, config: DataConfig, name: str | None = None,
         raise DataError(f"{root}: corpus directory not found")
     name = name or root.name
     files = {split: find_split_file(root, split) for split in SPLITS}
-    vocab_file = Path(config.vocab_file) if config.vocab_file is not None else vocab_file
+    vocab_file = configured_vocab(config) or vocab_file
     sources = {split: [path.suffix, file_digest(path)] for split, path in files.items()}
     sources["vocab"] = vocab_digest(vocab_file)
     tables = cache_dir / "datasets" if cache_dir is not None else None
@@ -53,12 +53,22 @@ def load_hub_corpus(spec: str, config: DataConfig, cache_dir: Path | None = None
         raw["train"] = RawSplit(train.texts[: config.train_limit],
                                 None if train.labels is None else train.labels[: config.train_limit])
     check_labels(raw, {split: f"{HUB_PREFIX}{spec}[{split}]" for split in raw})
-    vocab_file = Path(config.vocab_file) if config.vocab_file is not None else None
+    vocab_file = configured_vocab(config)
     sources = {split: raw_digest(r) for split, r in raw.items()}
     sources["vocab"] = vocab_digest(vocab_file)
     name = HUB_PREFIX + spec
     vocab, splits = cached(entry(cache_dir, name, config, sources), lambda: encode_corpus(raw, config, vocab_file))
     return Corpus(name, Path(spec), vocab, splits)
+
+
+def configured_vocab(config: DataConfig) -> Path | None:
+    """``data.vocab_file``, which must exist: a warm cache would otherwise hide a wrong path."""
+    if config.vocab_file is None:
+        return None
+    path = Path(config.vocab_file).expanduser()
+    if not path.is_file():
+        raise DataError(f"data.vocab_file: {path}: file not found")
+    return path
 
 
 def encode_corpus(raw: dict[str, RawSplit], config: DataConfig,

@@ -67,7 +67,9 @@ def prepare_corpus(name: str, source: Path, data_dir: str | Path | None = None, 
             shutil.copyfile(path, staging / dest)
         if info.split_file is not None:
             cut_splits(files[info.split_file], info.split_sizes, staging)
-        if target.exists():
+        if target.is_symlink():  # replace the link, never the folder it points to
+            target.unlink()
+        elif target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     finally:

@@ -31,18 +31,20 @@ def read_split(path: Path, limit: int | None = None, cache_dir: Path | None = No
 
 
 def read_text(path: Path) -> str:
-    """The file's text; a missing or empty file, or bytes that are not UTF-8, are errors naming the line."""
+    """The file's text without a UTF-8 byte-order mark; a missing or empty file, or bytes that are not
+    UTF-8, are errors naming the line."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line_start = raw.rfind(b"\n", 0, e.start) + 1
         lineno = raw.count(b"\n", 0, e.start) + 1
         raise DataError(f"{path}:{lineno}: line is not valid UTF-8 (byte {e.start - line_start})") from None
+    return text[1:] if text.startswith("\ufeff") else text  # editors on Windows write one
 
 
 def read_lines(path: Path, labeled: bool | None = None, limit: int | None = None) -> RawSplit:

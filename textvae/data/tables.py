@@ -72,7 +72,7 @@ def load_hub_splits(spec: str, cache_dir: Path | None = None) -> dict[str, RawSp
     with quiet_datasets() as datasets:
         try:
             loaded = datasets.load_dataset(name, config_name or None, cache_dir=str(cache_dir) if cache_dir else None)
-        except (datasets.exceptions.DatasetsError, ValueError, OSError) as e:
+        except (datasets.exceptions.DatasetsError, ValueError, OSError, RuntimeError) as e:  # RuntimeError: a script
             raise DataError(f"data.corpus '{where}': cannot load the dataset: {first_line(e)}") from None
         available = list(loaded)
         sources = {"train": "train", "test": "test"}

@@ -80,8 +80,18 @@ class Vocab:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: vocabulary file not found")
-        tokens = [line.rstrip("\r").split("\t")[0] for line in read_text(path).split("\n")]
-        tokens = [t for t in tokens if t]
+        lines = read_text(path).split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        tokens, first_line = [], {}
+        for lineno, line in enumerate(lines, start=1):
+            token = line.rstrip("\r").split("\t")[0]
+            if not token.strip():
+                raise DataError(f"{path}:{lineno}: blank vocabulary entry (line index = id, so every line needs a token)")
+            if token in first_line:
+                raise DataError(f"{path}:{lineno}: duplicate vocabulary entry {token!r} (first on line {first_line[token]})")
+            first_line[token] = lineno
+            tokens.append(token)
         model = path.with_name(TOKENIZER_FILE)
         if model.is_file():
             vocab = cls.from_sentencepiece(model.read_bytes())

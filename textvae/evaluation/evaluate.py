@@ -18,6 +18,11 @@ KL_SAMPLES = 100
 """Posterior samples for the Monte-Carlo KL when the prior has no closed-form KL."""
 
 
+def perplexity(nats_per_target: float) -> float:
+    """exp of the per-token loss; inf (not OverflowError) for a diverged model's huge loss."""
+    return math.exp(nats_per_target) if nats_per_target < 700 else (math.inf if nats_per_target > 0 else math.nan)
+
+
 def evaluate(
     model: LatentVariableModel,
     batches: Iterable[Any],
@@ -60,7 +65,7 @@ def evaluate(
     return {
         **({"evaluation_notes": notes} if notes else {}),
         "nll": nll_sum / stats.n_sentences,
-        "iw_ppl": math.exp(nll_sum / n_targets),
+        "iw_ppl": perplexity(nll_sum / n_targets),
         **result,
         "n_sentences": stats.n_sentences,
         "n_targets": n_targets,
@@ -116,7 +121,7 @@ def _elbo_terms(stats: PosteriorPass, n_targets: int) -> dict[str, Any]:
         "rec": rec_sum / n,
         "kl": kl_sum / n,
         "kl_estimator": stats.kl_estimator,
-        "ppl": math.exp((rec_sum + kl_sum) / n_targets),
+        "ppl": perplexity((rec_sum + kl_sum) / n_targets),
     }
 
 

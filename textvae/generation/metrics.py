@@ -27,6 +27,7 @@ from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
 from ..data import Vocab, encode_texts, make_batches
 from ..errors import ConfigError
+from ..evaluation.evaluate import perplexity
 
 BLEU_ORDER = 4
 
@@ -147,7 +148,7 @@ def lm_perplexity(lm: torch.nn.Module, vocab: Vocab, texts: list[str], batch_siz
         z = torch.zeros(batch.size, 1, lm.latent_dim, device=device)
         nll -= float(lm.log_likelihood(batch, z).double().sum())
         targets += batch.n_targets()
-    return {"lm-nll": nll / len(texts), "lm-ppl": math.exp(nll / targets), "lm-tokens": float(targets)}
+    return {"lm-nll": nll / len(texts), "lm-ppl": perplexity(nll / targets), "lm-tokens": float(targets)}
 
 
 def diversity_metrics(texts: list[str], orders: Iterable[int] = (1, 2, 3, 4)) -> dict[str, float]:

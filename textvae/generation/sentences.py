@@ -11,8 +11,8 @@ import torch
 from torch import Tensor
 
 from ..data import Vocab
-from ..errors import ConfigError
-from ..probing.features import DEFAULT_MAX_LENGTH, encode_posteriors
+from ..errors import ArgumentTypeError, ConfigError, check_int, check_str
+from ..probing.features import DEFAULT_MAX_LENGTH, as_text_list, encode_posteriors
 from .decoding import DecodingConfig, decode
 
 
@@ -43,6 +43,8 @@ def sample_texts(model: torch.nn.Module, vocab: Vocab, n: int, config: DecodingC
     All ``n`` latents are drawn first, so greedy and beam outputs do not depend on ``batch_size``;
     sampled words do (same seed and batch size -> same texts).
     """
+    check_int(n, "sample_texts: n", 0)
+    check_int(batch_size, "sample_texts: batch_size", 1)
     config = config or DecodingConfig()
     generator = make_generator(seed, _device(model))
     if model.latent_dim:
@@ -63,6 +65,11 @@ def reconstruct_texts(model: torch.nn.Module, vocab: Vocab, texts: list[str], co
                       seed: int = 0, batch_size: int = 256, max_length: int | None = DEFAULT_MAX_LENGTH) -> list[str]:
     """Decode each text from its posterior mean (mapped to the decoder's space)."""
     _require_latent(model, "reconstruct")
+    try:
+        texts = as_text_list(texts)
+    except (TypeError, ValueError) as e:
+        raise ArgumentTypeError(f"reconstruct_texts: texts: {e}") from None
+    check_int(batch_size, "reconstruct_texts: batch_size", 1)
     mu = posterior_means(model, vocab, texts, batch_size, max_length)
     generator = make_generator(seed, _device(model))
     return decode_latents(model, vocab, model.to_decoder_space(mu), config or DecodingConfig(), batch_size, generator)
@@ -78,6 +85,9 @@ def interpolate_texts(model: torch.nn.Module, vocab: Vocab, text_a: str, text_b:
     inverse flow for a flow prior), then mapped back with ``from_base`` and ``to_decoder_space``.
     """
     _require_latent(model, "interpolate")
+    check_str(text_a, "interpolate_texts: text_a")
+    check_str(text_b, "interpolate_texts: text_b")
+    check_int(steps, "interpolate_texts: steps", 1)
     if steps < 2:
         raise ConfigError(f"interpolation needs steps >= 2 (both ends included), got {steps}")
     mu = posterior_means(model, vocab, [text_a, text_b], 2, max_length)

@@ -34,7 +34,8 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    run_dir : folder of a trained run to load; with ``recipe``, the folder to train into.
+    run_dir : folder of a trained run to load; with ``recipe``, the folder to train into (new or empty:
+        ``fit`` never replaces a run already there).
     checkpoint : ``best``, ``last`` or a path to a ``.pt`` file of ``run_dir``.
     recipe : ``"DATASET/STRATEGY"`` (e.g. ``"demo/vae"``): ``fit`` trains this recipe's model on the
         texts passed to ``fit`` (90% train, the last 10% validation) instead of loading a run.
@@ -147,6 +148,7 @@ class TextVAEEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     # ---- pickling: weights, config and vocabulary, never torch module objects ----------------------
+    # Unpickling still runs any code a crafted pickle holds, as for every pickle: trust only your own.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         model = state.pop("model_", None)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..data import Corpus, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
+from ..evaluation.evaluate import perplexity
 from ..models import build_model
 from ..procedures import build_procedure
 from ..rundir import RunDir
@@ -274,7 +275,7 @@ class Trainer:
         rec, kl = totals["rec"] / n, totals["kl"] / n
         nats_per_target = (totals["rec"] + totals["kl"]) / max(totals["targets"], 1)
         return {"rec": rec, "kl": kl, "elbo": rec + kl,
-                "ppl": math.exp(nats_per_target) if nats_per_target < 700 else math.inf,
+                "ppl": perplexity(nats_per_target),
                 "kl_weight": self.ctx.kl_weight}
 
     def validate(self) -> dict[str, Any]:
