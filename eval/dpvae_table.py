@@ -53,6 +53,13 @@ def study_overrides(opts: argparse.Namespace, strategies: dict) -> list[str]:
     return out
 
 
+def continue_or_retrain(run_dir: Path, opts: argparse.Namespace) -> dict[str, bool]:
+    """An interrupted run is resumed; ``--retrain`` replaces a run."""
+    from textvae.rundir import RunDir
+
+    return {"resume": RunDir(run_dir).is_run() and not opts.retrain, "overwrite": opts.retrain}
+
+
 def train_run(recipe: str, opts: argparse.Namespace) -> tuple[Path, float]:
     from textvae.training import train
 
@@ -62,7 +69,7 @@ def train_run(recipe: str, opts: argparse.Namespace) -> tuple[Path, float]:
     if (run_dir / "results.json").is_file() and not opts.retrain:
         return run_dir, math.nan
     start = time.perf_counter()
-    train(config, run_dir)
+    train(config, run_dir, **continue_or_retrain(run_dir, opts))
     return run_dir, time.perf_counter() - start
 
 
@@ -76,7 +83,7 @@ def train_language_model(opts: argparse.Namespace) -> tuple[Path, float]:
     if (run_dir / "results.json").is_file() and not opts.retrain:
         return run_dir, math.nan
     start = time.perf_counter()
-    train(config, run_dir)
+    train(config, run_dir, **continue_or_retrain(run_dir, opts))
     return run_dir, time.perf_counter() - start
 
 

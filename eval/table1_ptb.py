@@ -42,7 +42,7 @@ def run_one(args: tuple[str, int, argparse.Namespace]) -> dict:
     config = RunConfig.from_dict(config_dict, where=f"ptb/{strategy}")
     run_dir = opts.out / "runs" / strategy / f"seed{seed}"
     start = time.perf_counter()
-    results = train(config, run_dir, data_dir=opts.data_dir)
+    results = train(config, run_dir, data_dir=opts.data_dir, overwrite=True)  # the script recomputes its table
     return {"strategy": strategy, "seed": seed, "seconds": round(time.perf_counter() - start, 1), **results}
 
 

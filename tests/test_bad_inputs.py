@@ -1,0 +1,235 @@
+"""Every bad input of issue 13 ends clean: exit code 2, one message naming the culprit, no traceback,
+and every file the command could have touched byte-identical afterwards."""
+
+from __future__ import annotations
+
+import errno
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import tiny_config, write_corpus
+from textvae.cli.main import app
+from textvae.data import Vocab, load_corpus
+from textvae.errors import ArgumentError, ArgumentTypeError, RunFolderError, TextVAEError
+from textvae.evaluation.evaluate import perplexity
+from textvae.generation import interpolate_texts, reconstruct_texts, sample_texts
+from textvae.rundir import RunDir
+from textvae.runs import load_run
+from textvae.training import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finished")
+    corpus = write_corpus(root / "corpus", n_train=30, n_eval=8)
+    train(tiny_config(corpus), root / "run", data_dir=root / "data")
+    return root
+
+
+@pytest.fixture
+def env(finished, tmp_path, monkeypatch):
+    """A finished run, its corpus and a config file in tmp_path, which is also the working folder."""
+    shutil.copytree(finished / "run", tmp_path / "run")
+    corpus = write_corpus(tmp_path / "corpus", n_train=30, n_eval=8)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, corpus
+
+
+def toml(path: Path, corpus: Path, **extra) -> Path:
+    lines = [f'name = "{extra.pop("name", "tiny")}"', "seed = 1", "[data]", f'corpus = "{corpus}"', "batch_size = 8"]
+    lines += [f'{k} = "{v}"' for k, v in extra.items()]
+    lines += ["[model]", "embed_dim = 16", "enc_hidden = 16", "dec_hidden = 16", "latent_dim = 4",
+              "[train]", "epochs = 1", "progress = false"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def vocab_file(path: Path, words: str) -> Path:
+    path.write_text(words)
+    return path
+
+
+def latin1(path: Path) -> Path:
+    path.write_bytes(b'seed = 1\nname = "caf\xe9"\n')
+    return path
+
+
+def nan_run(tmp: Path) -> Path:
+    ckpt = torch.load(tmp / "run/checkpoints/best.pt", weights_only=True)
+    ckpt["model"] = {k: v * math.nan if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    torch.save(ckpt, tmp / "run/checkpoints/best.pt")
+    return tmp / "run"
+
+
+def hf_script_folder(tmp: Path) -> Path:
+    (tmp / "hfs").mkdir()
+    (tmp / "hfs" / "hfs.py").write_text("import datasets\nclass Builder(datasets.GeneratorBasedBuilder):\n    pass\n")
+    return tmp / "hfs"
+
+
+def foreign_pt(tmp: Path) -> Path:
+    torch.save({"weights": torch.ones(2)}, tmp / "foreign.pt")
+    return tmp / "foreign.pt"
+
+
+def a_file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("x")
+    return tmp / "a_file"
+
+
+# id -> (tmp, corpus) -> (command line, culprit the message must name)
+CASES = {
+    "fresh run over a finished run": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "run"],
+                                                   "holds a finished run; continue it with --resume, or pass --overwrite"),
+    "fresh run into a non-run folder": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "corpus"],
+                                                     "corpus: folder is not empty and holds no textvae run"),
+    "recipe over a finished run": lambda t, c: (["recipe", "demo", "vae", "--out", t / "run"], "holds a finished run"),
+    "resume changing a fixed key": lambda t, c: (["train", "--resume", t / "run", "--set", "data.batch_size=4"],
+                                                 "--resume cannot change data.batch_size (8 -> 4)"),
+    "resume to fewer epochs than trained": lambda t, c: (["train", "--resume", t / "run", "--set", "train.epochs=1"],
+                                                         "train.epochs=1 but the run has already trained 2 epochs"),
+    "resume and overwrite": lambda t, c: (["train", "--resume", t / "run", "--overwrite"], "give one of them"),
+    "resume with a config file": lambda t, c: (["train", toml(t / "c.toml", c), "--resume", t / "run"], "drop CONFIG"),
+    "resume a non-run folder": lambda t, c: (["train", "--resume", t / "corpus"], "corpus: not a textvae run folder"),
+    "non-UTF-8 TOML": lambda t, c: (["train", latin1(t / "c.toml")], "c.toml:2: not UTF-8"),
+    "non-UTF-8 --input": lambda t, c: ((t / "in.txt").write_bytes(b"good food\nbad \xff food\n") and
+                                       ["reconstruct", t / "run", "--input", t / "in.txt"],
+                                       "in.txt:2: line is not valid UTF-8"),
+    "duplicate vocabulary entry": lambda t, c: (["train", toml(t / "c.toml", c, vocab_file=vocab_file(
+        t / "v.txt", "<pad>\n<s>\n</s>\n<unk>\nfood\nfood\n")), "--out", t / "new"],
+        "v.txt:6: duplicate vocabulary entry 'food' (first on line 5)"),
+    "blank vocabulary line": lambda t, c: (["train", toml(t / "c.toml", c, vocab_file=vocab_file(
+        t / "v.txt", "<pad>\n<s>\n</s>\n<unk>\n\nfood\n")), "--out", t / "new"], "v.txt:5: blank vocabulary entry"),
+    "missing data.vocab_file": lambda t, c: (["train", toml(t / "c.toml", c, vocab_file=t / "nope.txt"), "--out",
+                                              t / "new"], "data.vocab_file: "),
+    "generate -n -3": lambda t, c: (["generate", t / "run", "-n", "-3"], "Invalid value for '-n'"),
+    "generate --batch-size 0": lambda t, c: (["generate", t / "run", "--batch-size", "0"],
+                                             "Invalid value for '--batch-size'"),
+    "eval --out a folder": lambda t, c: (["eval", t / "run", "--out", t / "corpus"], "corpus: is a folder"),
+    "eval --out below a file": lambda t, c: (["eval", t / "run", "--out", a_file(t) / "r.json"], "a_file is a file"),
+    "generate --out a folder": lambda t, c: (["generate", t / "run", "--out", t / "corpus"], "is a folder"),
+    "--data-dir a file": lambda t, c: (["data", "list", "--data-dir", a_file(t)], "a_file: is a file, not a folder"),
+    "a .pt that is not a textvae checkpoint": lambda t, c: (["eval", t / "run", "--checkpoint", foreign_pt(t)],
+                                                            "foreign.pt: not a textvae checkpoint"),
+    "an unknown checkpoint name": lambda t, c: (["eval", t / "run", "--checkpoint", "first"],
+                                                "checkpoint must be 'best', 'last' or a .pt path, got 'first'"),
+    "an hf: folder with a dataset script": lambda t, c: (["train", toml(t / "c.toml", f"hf:{hf_script_folder(t)}"),
+                                                          "--out", t / "new"], "cannot load the dataset"),
+    "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"], "recipe strategy '../../c': not a recipe name"),
+    "dataset name with ../": lambda t, c: (["recipe", "../datasets/demo", "vae"], "not a recipe name"),
+    "prior name with ../": lambda t, c: (["recipe", "demo", "vae", "--prior", "../../x"], "recipe prior '../../x'"),
+    "config name with ../": lambda t, c: (["train", toml(t / "c.toml", c, name="../../escape")], "would leave runs/"),
+    "eval of a diverged model": lambda t, c: (["eval", nan_run(t)], "best.pt: weights are not finite"),
+    "generate from a diverged model": lambda t, c: (["generate", nan_run(t)], "weights are not finite"),
+}
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_ends_clean(case, env):
+    tmp, corpus = env
+    args, culprit = CASES[case](tmp, corpus)
+    before = snapshot(tmp)
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (TypeError, KeyError, OSError))
+    assert culprit in " ".join(result.output.split()), result.output
+    assert snapshot(tmp) == before
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(env, monkeypatch):
+    tmp, corpus = env
+    run = tmp / "half"
+    train(tiny_config(corpus), run, stop_after=1)
+    before = snapshot(run)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: No space left on device; free some space" in result.output
+    assert snapshot(run) == before  # no temp file, no lock, the epoch-1 checkpoints intact
+
+
+def test_python_api_arguments_are_named(env):
+    tmp, _ = env
+    run = load_run(tmp / "run")
+    model, vocab = run.model, run.vocab
+    cases = [
+        (lambda: reconstruct_texts(model, vocab, "good food"), ArgumentTypeError, "texts: expected a collection"),
+        (lambda: reconstruct_texts(model, vocab, [1, 2]), ArgumentTypeError, "texts: expected strings, got int"),
+        (lambda: reconstruct_texts(model, vocab, ["a"], batch_size=0), ArgumentError, "batch_size must be >= 1"),
+        (lambda: interpolate_texts(model, vocab, None, "good"), ArgumentTypeError, "text_a must be a string"),
+        (lambda: sample_texts(model, vocab, n=-1), ArgumentError, "sample_texts: n must be >= 0, got -1"),
+        (lambda: sample_texts(model, vocab, n=2.5), ArgumentTypeError, "sample_texts: n must be an integer"),
+        (lambda: sample_texts(model, vocab, n=3, batch_size=0), ArgumentError, "batch_size must be >= 1"),
+        (lambda: load_run(tmp / "run", checkpoint=123), RunFolderError, "checkpoint must be 'best', 'last' or a .pt"),
+        (lambda: load_run(None), TextVAEError, "run_dir must be a path"),
+    ]
+    for call, error, culprit in cases:
+        with pytest.raises(error, match=culprit.replace("(", r"\(").replace(".", r"\.")):
+            call()
+    assert sample_texts(model, vocab, n=0) == []
+
+
+def test_a_byte_order_mark_is_not_data(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    for split in ("train", "valid", "test"):
+        path = corpus / f"{split}.txt"
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    vocab = vocab_file(tmp_path / "v.txt", "\ufeff<pad>\n<s>\n</s>\n<unk>\nfood\n")
+    loaded = load_corpus(tiny_config(corpus).data)
+    assert set(loaded.splits["train"].labels) == {"0", "1"}
+    assert Vocab.load(vocab).itos == ["<pad>", "<s>", "</s>", "<unk>", "food"]
+
+
+def test_prepare_force_replaces_a_symlinked_corpus_not_its_target(tmp_path):
+    source = write_corpus(tmp_path / "ptb_src", labeled=False)
+    elsewhere = write_corpus(tmp_path / "elsewhere", labeled=False)
+    before = snapshot(elsewhere)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ptb").symlink_to(elsewhere)
+    result = runner.invoke(app, ["data", "prepare", "ptb", "--from", str(source), "--data-dir", str(root),
+                                 "--force", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    assert not (root / "ptb").is_symlink() and (root / "ptb" / "train.txt").read_bytes() == (source / "train.txt").read_bytes()
+    assert snapshot(elsewhere) == before
+
+
+def test_a_huge_loss_is_an_infinite_perplexity_not_an_overflow():
+    assert perplexity(1e6) == math.inf and math.isnan(perplexity(math.nan)) and perplexity(0.0) == 1.0
+
+
+def test_lr_10_without_clipping_ends_in_one_line(env):
+    tmp, corpus = env
+    result = runner.invoke(app, ["train", str(toml(tmp / "c.toml", corpus)), "--out", str(tmp / "wild"),
+                                 "--set", "train.lr=20.0", "--set", "train.clip_grad=5.0", "--set", "train.epochs=3"])
+    assert result.exit_code in (0, 2) and "Traceback" not in result.output, result.output
+    if result.exit_code == 2:
+        assert "training diverged" in result.output
+    assert all(r.get("valid") for r in RunDir(tmp / "wild").read_metrics())
+
+
+def test_a_vanished_vocab_file_is_an_error_even_with_a_warm_cache(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    vocab = vocab_file(tmp_path / "v.txt", "<pad>\n<s>\n</s>\n<unk>\nfood\ngood\n")
+    config = tiny_config(corpus, data={"vocab_file": str(vocab)}).data
+    assert len(load_corpus(config).vocab) == 6  # now cached
+    vocab_file(vocab, "<pad>\n<s>\n</s>\n<unk>\nfood\n")
+    assert len(load_corpus(config).vocab) == 5  # the file's digest is part of the cache key
+    vocab.unlink()
+    with pytest.raises(TextVAEError, match=r"data.vocab_file: .*v.txt: file not found"):
+        load_corpus(config)
