@@ -7,6 +7,7 @@ import errno
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from conftest import tiny_config, write_corpus
 from textvae.cli.main import app
 from textvae.data import Vocab, load_corpus
 from textvae.errors import ArgumentError, ArgumentTypeError, RunFolderError, TextVAEError
-from textvae.evaluation.evaluate import perplexity
+from textvae.evaluation.evaluate import _elbo_terms, perplexity
 from textvae.generation import interpolate_texts, reconstruct_texts, sample_texts
 from textvae.rundir import RunDir
 from textvae.runs import load_run
@@ -211,16 +212,10 @@ def test_prepare_force_replaces_a_symlinked_corpus_not_its_target(tmp_path):
 
 def test_a_huge_loss_is_an_infinite_perplexity_not_an_overflow():
     assert perplexity(1e6) == math.inf and math.isnan(perplexity(math.nan)) and perplexity(0.0) == 1.0
-
-
-def test_lr_10_without_clipping_ends_in_one_line(env):
-    tmp, corpus = env
-    result = runner.invoke(app, ["train", str(toml(tmp / "c.toml", corpus)), "--out", str(tmp / "wild"),
-                                 "--set", "train.lr=20.0", "--set", "train.clip_grad=5.0", "--set", "train.epochs=3"])
-    assert result.exit_code in (0, 2) and "Traceback" not in result.output, result.output
-    if result.exit_code == 2:
-        assert "training diverged" in result.output
-    assert all(r.get("valid") for r in RunDir(tmp / "wild").read_metrics())
+    # what lr 10 without clipping produced: validation rec sums beyond exp's range
+    stats = SimpleNamespace(rec=torch.tensor([4e5, 3e5]), kl=torch.tensor([1.0, 2.0]), n_sentences=2,
+                            kl_estimator="analytic")
+    assert _elbo_terms(stats, n_targets=10)["ppl"] == math.inf
 
 
 def test_a_vanished_vocab_file_is_an_error_even_with_a_warm_cache(tmp_path):

@@ -25,6 +25,8 @@ KILLED = 9
 def crash_at(point: str) -> None:
     """Patch RunDir so that this (child) process dies at ``point``."""
     save, append, results = RunDir.save_checkpoint, RunDir.append_metrics, RunDir.write_results
+    if point == "setup":  # config.json written, vocab.txt and env.json not yet
+        RunDir.write_vocab = lambda self, vocab: os._exit(KILLED)
     epochs = {"best": 0, "last": 0}
 
     def save_checkpoint(self, name, state):
@@ -65,7 +67,7 @@ def child(point: str, config, run_dir: Path, data_dir: Path) -> None:
     os._exit(0)
 
 
-POINTS = ("first-epoch", "after-checkpoint", "mid-append", "after-best", "mid-checkpoint", "before-results", "mid-results")
+POINTS = ("setup", "first-epoch", "after-checkpoint", "mid-append", "after-best", "mid-checkpoint", "before-results", "mid-results")
 
 
 @pytest.fixture(scope="module")

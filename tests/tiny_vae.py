@@ -20,7 +20,7 @@ def save_run(config: RunConfig, run_dir: Path, seed: int = 0) -> Path:
     with RunDir(run_dir) as run:
         run.claim(fresh=True)
         run.write_config(config.to_dict())
-        corpus.vocab.save(run.vocab)
+        run.write_vocab(corpus.vocab)
         run.save_checkpoint("best", {"format": 1, "config": config.to_dict(), "vocab_size": len(corpus.vocab),
                                      "model": model.state_dict()})
     return run_dir

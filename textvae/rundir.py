@@ -360,19 +360,32 @@ class RunDir:
                 p.unlink()
 
     def remove_temp_files(self) -> list[Path]:
-        """Delete ``*.tmp`` files a killed writer left in the folder and its checkpoints/."""
+        """Delete ``*.tmp`` files and folders a killed writer left in the folder and its checkpoints/."""
         removed = []
         for folder in (self.path, self.checkpoints):
             if folder.is_dir():
                 for p in folder.glob(f"*{TEMP_SUFFIX}"):
-                    if p.is_file():
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
                         p.unlink()
-                        removed.append(p)
+                    removed.append(p)
         return removed
 
     # writing (by the owner)
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.config, config)
+
+    def write_vocab(self, vocab: Any) -> None:
+        """``vocab.save`` into a temp folder, then each file renamed into place, ``vocab.txt`` last
+        (it marks the vocabulary complete: a sentencepiece ``tokenizer.model`` is in place first)."""
+        staging = Path(tempfile.mkdtemp(prefix=".vocab.", suffix=TEMP_SUFFIX, dir=self.path))
+        try:
+            vocab.save(staging / VOCAB)
+            for p in sorted(staging.iterdir(), key=lambda p: p.name == VOCAB):
+                os.replace(p, self.path / p.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def write_env(self, env: dict[str, Any]) -> None:
         write_json(self.env, env)

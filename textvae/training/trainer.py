@@ -420,6 +420,10 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
     trainer.run = run
     try:
         if resume:
+            if not run.vocab.is_file():  # killed while the run was being set up
+                run.write_vocab(trainer.corpus.vocab)
+            if not run.env.is_file():
+                run.write_env(environment(trainer.device))
             trainer.resume(new_lr=config.train.lr if "train.lr" in changes else None)
             done = trainer.state.stage_epoch
             if "train.epochs" in changes and not trainer.stages[trainer.state.stage].epochs and done > config.train.epochs:
@@ -432,7 +436,7 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
                 run.remove_results()
         else:
             run.write_config(config.to_dict())
-            trainer.corpus.vocab.save(run.vocab)
+            run.write_vocab(trainer.corpus.vocab)
             run.write_env(environment(trainer.device))
         return _fit_and_evaluate(trainer, stop_after, evaluate_test)
     finally:
