@@ -88,13 +88,11 @@ def main() -> None:
                 proc.wait()
                 kills += 1
                 delays.append(delay)
-                args = ["train", "--resume", str(run)]
+                # killed before config.json existed: start it again; after: resume it
+                args = ["train", "--resume", str(run)] if (run / "config.json").is_file() else args
                 continue
             if proc.returncode != 0:
                 raise SystemExit(f"trial {trial}: exit {proc.returncode}: {proc.stderr.read()}")
-            if not (run / "results.json").is_file():  # killed before config.json existed: start again
-                args = ["train", str(config), "--out", str(run)]
-                continue
             break
         same = view(run) == reference and not list(run.rglob("*.tmp")) and not (run / ".lock").exists()
         equal += same
