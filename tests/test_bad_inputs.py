@@ -120,7 +120,7 @@ CASES = {
     "a .pt that is not a textvae checkpoint": lambda t, c: (["eval", t / "run", "--checkpoint", foreign_pt(t)],
                                                             "foreign.pt: not a textvae checkpoint"),
     "an unknown checkpoint name": lambda t, c: (["eval", t / "run", "--checkpoint", "first"],
-                                                "checkpoint must be 'best', 'last' or a .pt path, got 'first'"),
+                                                "a .pt path (this run has: best, last), got 'first'"),
     "an hf: folder with a dataset script": lambda t, c: (["train", toml(t / "c.toml", f"hf:{hf_script_folder(t)}"),
                                                           "--out", t / "new"], "cannot load the dataset"),
     "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"], "recipe strategy '../../c': not a recipe name"),

@@ -168,3 +168,14 @@ def test_resume_applies_and_records_schedule_changes(tiny_corpus, make_config, t
     assert not (run / "results.json").exists()  # longer than it was: no longer finished
     with pytest.raises(ConfigError, match=r"--resume cannot change data.batch_size \(8 -> 4\), seed \(1 -> 2\)"):
         train(dataclasses.replace(make_config(tiny_corpus, data={"batch_size": 4}), seed=2), run, resume=True)
+
+
+def test_checkpoints_by_name(tmp_path, tiny_corpus, make_config):
+    from tiny_vae import save_run
+
+    run = save_run(make_config(tiny_corpus), tmp_path / "run")
+    (run / "checkpoints" / "best.pt").replace(run / "checkpoints" / "pretrain-best.pt")
+    assert load_run(run, "pretrain-best").checkpoint == run / "checkpoints" / "pretrain-best.pt"
+    for bad in ("../run/checkpoints/pretrain-best", "first", 7):
+        with pytest.raises(RunFolderError, match=r"\(this run has: pretrain-best\), got"):
+            load_run(run, bad)

@@ -167,15 +167,18 @@ class RunDir:
         return self.path / LOCK
 
     def checkpoint(self, name: str) -> Path:
-        """``best``/``last`` -> the run's checkpoint file; a ``.pt`` path is taken as given."""
-        if not isinstance(name, (str, os.PathLike)):
-            raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path, got {name!r}")
-        name = os.fspath(name)
-        if name.endswith(".pt"):
-            return Path(name)
-        if name not in CHECKPOINT_NAMES:
-            raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path, got {name!r}")
-        return self.checkpoints / f"{name}.pt"
+        """``best``, ``last`` or another checkpoint of the run by name (``STAGE-best``) -> its file;
+        a ``.pt`` path is taken as given."""
+        if isinstance(name, (str, os.PathLike)):
+            name = os.fspath(name)
+            if name.endswith(".pt"):
+                return Path(name)
+            path = self.checkpoints / f"{name}.pt"
+            if name in CHECKPOINT_NAMES or ("/" not in name and "\\" not in name and path.is_file()):
+                return path
+        names = sorted(p.stem for p in self.checkpoints.glob("*.pt")) if self.checkpoints.is_dir() else []
+        raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path"
+                             + (f" (this run has: {', '.join(names)})" if names else "") + f", got {name!r}")
 
     def eval_record(self, split: str) -> Path:
         return self.path / f"eval_{split}.json"
