@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -260,6 +261,37 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     return result
 
 
+class SVITimer:
+    """Times SA-VAE's SVI forward and its finite-difference backward while active (context manager)."""
+
+    def __init__(self):
+        from textvae.strategies import sa_vae
+
+        self.module = sa_vae
+        self.seconds = {"forward": 0.0, "backward": 0.0}
+
+    def _timed(self, key: str, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[key] += time.perf_counter() - start
+
+        return staticmethod(wrapper)
+
+    def __enter__(self):
+        cls = self.module._FiniteDifferenceSVI
+        self.saved = (cls.forward, cls.backward)
+        cls.forward = self._timed("forward", cls.forward)
+        cls.backward = self._timed("backward", cls.backward)
+        return self
+
+    def __exit__(self, *exc):
+        cls = self.module._FiniteDifferenceSVI
+        cls.forward, cls.backward = staticmethod(self.saved[0]), staticmethod(self.saved[1])
+
+
 def measure_overheads(spec: Spec, run_dir: str) -> dict:
     """Median per-step time of each strategy over ``vae`` on the same batches, timed alternately."""
     corpus = load_corpus(bench_config(spec).data)
@@ -275,6 +307,8 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             step = trainer_step(trainer)
             min_size = config.data.min_batch_size
             batches = sample_batches(corpus.splits["train"], config.data.batch_size, spec.batches, min_size)
+            trainer._epoch_batches = batches  # what Agg-VAE's inner loop draws from
+            svi = SVITimer() if "sa-vae" in config.strategies else None
             if min_size not in warmed:
                 run_pass(base_step, batches, base.device)
                 warmed.add(min_size)
@@ -283,7 +317,8 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             vae_s, strategy_s = [], []
             for _ in range(spec.repeats):
                 vae_s.append(run_pass(base_step, batches, base.device))
-                strategy_s.append(run_pass(step, batches, trainer.device))
+                with svi or nullcontext():
+                    strategy_s.append(run_pass(step, batches, trainer.device))
         except Exception as e:  # noqa: BLE001
             rows[name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             continue
@@ -295,6 +330,13 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             "overhead": statistics.median(strategy_s) / statistics.median(vae_s) - 1,
             "batches": len(batches), "load": [load_before, load_avg()],
         }
+        if svi is not None:
+            # Share of the step spent in the SVI steps (forward) and in back-propagating through them.
+            total = sum(strategy_s)
+            rows[name]["svi_forward_share"] = svi.seconds["forward"] / total
+            rows[name]["svi_backward_share"] = svi.seconds["backward"] / total
+        if config.procedure.get("name") == "aggressive":
+            rows[name]["inner_steps_per_batch"] = trainer.procedure.log_scalars()["inner_steps_per_batch"]
         del trainer, step
     return {"strategies": rows}
 
@@ -370,16 +412,22 @@ def throughput_table(results: list[dict]) -> list[str]:
 
 
 def overhead_table(result: dict) -> list[str]:
-    lines = ["| strategy | from | stack | vae ms/step | strategy ms/step | overhead | ≤5% | load 1-min |",
-             "|---|---|---|---:|---:|---:|---|---|"]
+    lines = ["| strategy | from | stack | vae ms/step | strategy ms/step | overhead | ≤5% | load 1-min | notes |",
+             "|---|---|---|---:|---:|---:|---|---|---|"]
     for name, r in result["strategies"].items():
         if "error" in r:
-            lines.append(f"| {name} | | | | | | error: {r['error']} | |")
+            lines.append(f"| {name} | | | | | | error: {r['error']} | | |")
             continue
         ok = "yes" if r["overhead"] <= MAX_STRATEGY_OVERHEAD else "NO"
         load = "→".join(f"{x:.2f}" for x in r["load"])
+        notes = []
+        if "svi_forward_share" in r:
+            notes.append(f"SVI steps {100 * r['svi_forward_share']:.0f}% of the step, back-propagation through "
+                         f"them {100 * r['svi_backward_share']:.0f}%")
+        if "inner_steps_per_batch" in r:
+            notes.append(f"{r['inner_steps_per_batch']:.1f} encoder steps per batch (aggressive phase)")
         lines.append(f"| {name} | {r['source']} | {'+'.join(r['stack'])} | {r['vae_step_ms']:.1f} | "
-                     f"{r['step_ms']:.1f} | {100 * r['overhead']:+.1f}% | {ok} | {load} |")
+                     f"{r['step_ms']:.1f} | {100 * r['overhead']:+.1f}% | {ok} | {load} | {'; '.join(notes)} |")
     return lines
 
 

@@ -178,5 +178,7 @@ def test_procedure_config_errors_name_the_key(tiny_corpus):
         RunConfig.from_dict({**base, "procedure": {"name": "aggressive", "windw": 3}})
     with pytest.raises(ConfigError, match=r"procedure.name 'aggressive'.*lstm-lm"):
         RunConfig.from_dict({**base, "model": {"kind": "lstm-lm"}, "procedure": {"name": "aggressive"}})
+    with pytest.raises(ConfigError, match=r"procedure.name must be one procedure name"):
+        RunConfig.from_dict({**base, "procedure": {"name": ["aggressive", "default"]}})
     with pytest.raises(ConfigError, match=r"procedure.window must be >= 1"):
         RunConfig.from_dict({**base, "procedure": {"name": "aggressive", "window": 0}})

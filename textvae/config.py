@@ -269,6 +269,8 @@ def validate(cfg: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: model.kind 'lstm-lm' has no latent variable; strategies must be {{vae = {{}}}}")
     procedure = dict(cfg.procedure)
     name = procedure.pop("name", "default")
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: procedure.name must be one procedure name (a run has one procedure), got {name!r}")
     PROCEDURES.config(name, procedure, where=f"{where}: procedure")
     if cfg.model.kind == "lstm-lm" and name != "default":
         raise ConfigError(f"{where}: procedure.name '{name}' trains an inference network; model.kind 'lstm-lm' "
