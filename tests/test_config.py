@@ -3,7 +3,9 @@ import json
 import pytest
 
 from textvae import recipes
-from textvae.config import RunConfig, apply_overrides
+from textvae import resolution
+from textvae.config import RunConfig
+from textvae.resolution import apply_overrides
 from textvae.errors import ConfigError
 
 
@@ -28,7 +30,7 @@ def test_defaults_round_trip():
 )
 def test_bad_keys_and_types_are_named(d, message):
     with pytest.raises(ConfigError, match=None) as err:
-        RunConfig.from_dict(d, where="x.toml")
+        resolution.from_dict(d, where="x.toml")
     assert message in str(err.value)
     assert str(err.value).startswith("x.toml")
     assert "\n" not in str(err.value)
@@ -53,12 +55,13 @@ def test_strategy_shorthand_override_targets_the_owner():
 def test_recipe_layers_replace_the_stack_and_apply_dataset_overrides():
     cfg = recipes.resolve("demo", "kl-annealing")
     assert list(cfg.strategies) == ["kl-annealing"]
-    assert cfg.strategies["kl-annealing"] == {"kl_start": 0.1, "warm_up": 3}
+    assert cfg.strategies["kl-annealing"].kl_start == 0.1 and cfg.strategies["kl-annealing"].warm_up == 3
+    assert cfg.to_dict()["strategies"] == {"kl-annealing": {"kl_start": 0.1, "warm_up": 3.0}}
     assert cfg.data.corpus == "demo"
     assert cfg.name == "demo/kl-annealing"
     ptb = recipes.resolve("ptb", "beta-vae", ["strategy.beta=0.2"], seed=5)
     assert (ptb.model.embed_dim, ptb.model.enc_hidden, ptb.model.latent_dim) == (256, 512, 32)
-    assert ptb.strategies == {"beta-vae": {"beta": 0.2}} and ptb.seed == 5
+    assert ptb.to_dict()["strategies"] == {"beta-vae": {"beta": 0.2}} and ptb.seed == 5
 
 
 def test_every_recipe_resolves():

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from textvae.data.reader import read_lines, read_split
+from textvae.data.reader import read_lines
+from textvae.data.splits import read_split
 from textvae.errors import DataError
 
 

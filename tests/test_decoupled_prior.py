@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from textvae import resolution
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
 from textvae.models import build_model
@@ -40,7 +41,7 @@ def test_bad_sizes_are_config_errors(bad):
 
 def test_unknown_key_is_config_error():
     with pytest.raises(ConfigError, match="depth"):
-        RunConfig.from_dict({"prior": {"name": "decoupled", "depth": 3}})
+        resolution.from_dict({"prior": {"name": "decoupled", "depth": 3}})
 
 
 def test_masks_alternate_and_cover_every_dimension():

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from textvae import resolution
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
 from textvae.procedures import aggressive as aggressive_module
@@ -173,12 +174,12 @@ def test_objective_logs_reach_the_metrics_log(tiny_corpus, make_config, tmp_path
 def test_procedure_config_errors_name_the_key(tiny_corpus):
     base = {"data": {"corpus": str(tiny_corpus)}}
     with pytest.raises(ConfigError, match=r"unknown procedure 'agressive'.*aggressive"):
-        RunConfig.from_dict({**base, "procedure": {"name": "agressive"}})
+        resolution.from_dict({**base, "procedure": {"name": "agressive"}})
     with pytest.raises(ConfigError, match=r"procedure.*unknown key 'windw'"):
-        RunConfig.from_dict({**base, "procedure": {"name": "aggressive", "windw": 3}})
+        resolution.from_dict({**base, "procedure": {"name": "aggressive", "windw": 3}})
     with pytest.raises(ConfigError, match=r"procedure.name 'aggressive'.*lstm-lm"):
         RunConfig.from_dict({**base, "model": {"kind": "lstm-lm"}, "procedure": {"name": "aggressive"}})
     with pytest.raises(ConfigError, match=r"procedure.name must be one procedure name"):
         RunConfig.from_dict({**base, "procedure": {"name": ["aggressive", "default"]}})
     with pytest.raises(ConfigError, match=r"procedure.window must be >= 1"):
-        RunConfig.from_dict({**base, "procedure": {"name": "aggressive", "window": 0}})
+        resolution.from_dict({**base, "procedure": {"name": "aggressive", "window": 0}})

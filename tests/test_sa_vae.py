@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from textvae import resolution
 from textvae.config import RunConfig
 from textvae.data import load_corpus, make_batches
 from textvae.errors import ConfigError
@@ -100,4 +101,4 @@ def test_sa_vae_refuses_a_prior_without_closed_form_kl(tiny_corpus, make_config)
 
 def test_sa_vae_config_ranges():
     with pytest.raises(ConfigError, match="svi_steps"):
-        RunConfig.from_dict({"strategies": {"sa-vae": {"svi_steps": 0}}})
+        resolution.from_dict({"strategies": {"sa-vae": {"svi_steps": 0}}})

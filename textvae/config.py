@@ -1,8 +1,13 @@
-"""Typed run configuration, strict dict/TOML loading and dotted overrides.
+"""The run configuration's schema: typed sections, strict dict/TOML reading, value ranges,
+merging and ``--set`` parsing.
 
 A run is fully described by :class:`RunConfig`. Recipes are TOML deltas layered on the defaults
-(see :mod:`textvae.recipes`); every key is checked against the dataclasses here, so a typo or a
-value of the wrong type fails with the dotted key and a close-match suggestion.
+(see :mod:`textvae.recipes`); every key is checked against the dataclasses here, so a typo, a value
+of the wrong type or a value out of range fails with the dotted key (and a close-match suggestion).
+
+This module is the bottom layer: it imports neither torch nor the strategy and prior registries
+(which import it for their own config classes). Checking the ``strategies`` and ``prior`` tables
+against those registries is :mod:`textvae.resolution`'s job.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Iterable, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +27,32 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError, suggest
+
+
+@dataclass(frozen=True)
+class Range:
+    """Closed or open bounds of a numeric key; ``None`` leaves a side unbounded."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, value: float) -> bool:
+        # Written as "not within" so that NaN, which compares false with everything, is out of range.
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def __str__(self) -> str:
+        parts = [f">= {self.ge:g}" if self.ge is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
+                 f"<= {self.le:g}" if self.le is not None else "", f"< {self.lt:g}" if self.lt is not None else ""]
+        return " and ".join(p for p in parts if p)
+
+
+def ranged(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None) -> Any:
+    """A dataclass field whose value (when not None) must lie in the range; checked by :func:`from_dict`."""
+    return field(default=default, metadata={"range": Range(ge, gt, le, lt)})
 
 
 @dataclass
@@ -33,55 +64,55 @@ class DataConfig:
     vocab_file: str | None = None
     """Word vocabulary file (one token per line, line index = id); built from train when unset.
     With ``tokenizer = "sentencepiece"``: a ``vocab.txt`` with its ``tokenizer.model`` beside it (a run's)."""
-    sp_vocab_size: int = 8000
+    sp_vocab_size: int = ranged(8000, ge=5)
     batching: Literal["bucket", "padded"] = "bucket"
     """``bucket``: identical-length batches, no padding (the reference code's); ``padded``: masked."""
-    batch_size: int = 32
-    max_length: int | None = None
+    batch_size: int = ranged(32, ge=1)
+    max_length: int | None = ranged(None, ge=1)
     """Truncate sentences to this many words (None keeps them whole)."""
-    train_limit: int | None = None
+    train_limit: int | None = ranged(None, ge=1)
     """Use only the first N training lines (benchmarks, quick studies)."""
-    min_batch_size: int = 1
+    min_batch_size: int = ranged(1, ge=1)
     """Skip training batches smaller than this (DU-VAE skips < 16, BatchNorm needs >= 2)."""
 
 
 @dataclass
 class ModelConfig:
     kind: Literal["vae", "lstm-lm"] = "vae"
-    embed_dim: int = 512
-    enc_hidden: int = 1024
-    dec_hidden: int = 1024
-    latent_dim: int = 32
-    dec_dropout_in: float = 0.5
-    dec_dropout_out: float = 0.5
+    embed_dim: int = ranged(512, ge=1)
+    enc_hidden: int = ranged(1024, ge=1)
+    dec_hidden: int = ranged(1024, ge=1)
+    latent_dim: int = ranged(32, ge=1)
+    dec_dropout_in: float = ranged(0.5, ge=0, lt=1)
+    dec_dropout_out: float = ranged(0.5, ge=0, lt=1)
     init: Literal["he2019", "pytorch"] = "he2019"
     """``he2019``: U(-0.01, 0.01) weights, U(-0.1, 0.1) embeddings; ``pytorch``: library defaults."""
     encoder_init: Literal["he2019", "pytorch"] | None = None
     """Encoder-only override of ``init``: the BN-VAE and DU-VAE reference encoders keep PyTorch's
-    defaults (SPEC_NOTES pitfall 9); with He init their posterior means start with a batch variance
+    defaults (docs/methods/batchnorm.md); with He init their posterior means start with a batch variance
     below BatchNorm's eps, so the KL floor does not hold early in training."""
 
 
 @dataclass
 class TrainConfig:
     optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 1.0
+    lr: float = ranged(1.0, gt=0)
     prior_optimizer: Literal["same", "adam"] = "same"
     """``adam``: a learned prior's parameters (the decoupled flow) get their own Adam optimiser with
     ``prior_lr``; SGD at lr 1 destabilises the flow. Halved with the main lr at each decay."""
-    prior_lr: float = 1e-3
-    momentum: float = 0.0
-    clip_grad: float = 5.0
+    prior_lr: float = ranged(1e-3, gt=0)
+    momentum: float = ranged(0.0, ge=0, lt=1)
+    clip_grad: float = ranged(5.0, ge=0)
     """Gradient-norm clip (0: none)."""
     clip_scope: Literal["global", "per-module"] = "global"
     """``global``: one norm over encoder, decoder and prior, as He et al.; ``per-module``: each of them
     clipped to ``clip_grad`` on its own (as separate optimisers with their own clipping would)."""
-    epochs: int = 100
-    decay_epoch: int = 5
+    epochs: int = ranged(100, ge=1)
+    decay_epoch: int = ranged(5, ge=1)
     """Bad validation epochs before the learning rate is halved (and the best checkpoint reloaded)."""
-    lr_decay: float = 0.5
-    max_decay: int = 5
-    load_best_epoch: int = 15
+    lr_decay: float = ranged(0.5, gt=0, le=1)
+    max_decay: int = ranged(5, ge=1)
+    load_best_epoch: int = ranged(15, ge=0)
     """Decays happen only from this epoch on."""
     device: str = "auto"
     amp: bool = False
@@ -94,31 +125,35 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    iw_samples: int = 500
-    max_tokens: int = 200_000
+    iw_samples: int = ranged(500, ge=1)
+    max_tokens: int = ranged(200_000, ge=1)
     """Memory budget for one IW forward pass: sentences x samples x tokens per chunk."""
     mi_estimator: Literal["whole-set", "per-batch"] = "whole-set"
-    au_threshold: float = 0.01
+    au_threshold: float = ranged(0.01, ge=0)
     precision: Literal["float32", "bfloat16"] = "float32"
     """IW-NLL decoder matrix products in bfloat16 autocast: 2.7-3x the float32 speed on AVX512-BF16 CPUs;
     sums and the log-sum-exp stay float32+ (eval/bench_eval.py measures the difference)."""
     split: Literal["train", "valid", "test"] = "test"
-    limit: int | None = None
+    limit: int | None = ranged(None, ge=1)
     """Evaluate only the first N sentences of the split (quick studies; reported in results.json)."""
 
 
 @dataclass
 class RunConfig:
     name: str = "run"
-    seed: int = 783435
+    seed: int = ranged(783435, ge=0, lt=2**63)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "standard-normal"})
-    """``{"name": ..., **params}``; params are checked against the prior's own config class."""
-    strategies: dict[str, dict[str, Any]] = field(default_factory=lambda: {"vae": {}})
-    """Ordered stack ``{strategy-name: {param: value}}``; each checked against its config class."""
+    """``{"name": ..., **params}``; resolution checks the params against the prior's config class and
+    fills in its defaults."""
+    strategies: dict[str, Any] = field(default_factory=lambda: {"vae": {}})
+    """Ordered stack ``{strategy-name: params}``. As read, each params is a plain table; resolution
+    (:func:`textvae.resolution.resolve_config`) replaces it by the strategy's typed config, built
+    once and handed to the strategy itself."""
     procedure: dict[str, Any] = field(default_factory=lambda: {"name": "default"})
-    """How a batch becomes updates: ``{"name": ..., **params}`` (``default``, ``aggressive``)."""
+    """How a batch becomes updates: ``{"name": ..., **params}`` (``default``, ``aggressive``); resolution
+    checks the params against the procedure's config class and fills in its defaults."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -130,6 +165,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> "RunConfig":
+        """Check ``d`` against the schema: keys, types, ranges and the rules between keys.
+
+        The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
+        (which every entry point that trains or loads a model runs first)."""
         cfg = from_dict(cls, d, where)
         validate(cfg, where)
         return cfg
@@ -237,44 +276,48 @@ def coerce(value: Any, tp: Any, key: str, where: str) -> Any:
 
 
 def from_dict(cls: type, d: dict[str, Any], where: str = "config", prefix: str = ""):
-    """Build dataclass ``cls`` from ``d``; unknown keys and wrong types raise :class:`ConfigError`."""
+    """Build dataclass ``cls`` from ``d``; unknown keys, wrong types and values outside a field's
+    :func:`ranged` bounds raise :class:`ConfigError` naming the dotted key."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'config'}' must be a table")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in d.items():
-        if key not in names:
-            raise ConfigError(f"{where}: unknown key '{prefix}{key}'" + suggest(key, names))
-        kwargs[key] = coerce(value, hints[key], prefix + key, where)
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'" + suggest(key, fields))
+        value = coerce(value, hints[key], prefix + key, where)
+        bounds = fields[key].metadata.get("range")
+        if bounds is not None and value is not None and not bounds.holds(value):
+            raise ConfigError(f"{where}: key '{prefix}{key}' must be {bounds}, got {value!r}")
+        kwargs[key] = value
     return cls(**kwargs)
 
 
 def validate(cfg: RunConfig, where: str) -> None:
-    """Resolve strategy and prior names and check their parameters against their config classes."""
-    from .priors import PRIORS
-    from .procedures import PROCEDURES
-    from .strategies import STRATEGIES
-
+    """The rules between keys that need no registry."""
     if not cfg.strategies:
         raise ConfigError(f"{where}: 'strategies' is empty; use {{vae = {{}}}} for a plain VAE")
     for name, params in cfg.strategies.items():
-        STRATEGIES.config(name, params, where=f"{where}: strategies.{name}")
-    prior = dict(cfg.prior)
-    name = prior.pop("name", None)
+        if not (isinstance(params, dict) or dataclasses.is_dataclass(params)):
+            raise ConfigError(f"{where}: key 'strategies.{name}' expects a table of parameters, got {params!r}")
+    name = cfg.prior.get("name")
     if name is None:
         raise ConfigError(f"{where}: key 'prior.name' is missing")
-    PRIORS.config(name, prior, where=f"{where}: prior")
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: key 'prior.name' expects str, got {name!r}")
     if cfg.model.kind == "lstm-lm" and list(cfg.strategies) != ["vae"]:
         raise ConfigError(f"{where}: model.kind 'lstm-lm' has no latent variable; strategies must be {{vae = {{}}}}")
-    procedure = dict(cfg.procedure)
-    name = procedure.pop("name", "default")
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: procedure.name must be one procedure name (a run has one procedure), got {name!r}")
-    PROCEDURES.config(name, procedure, where=f"{where}: procedure")
-    if cfg.model.kind == "lstm-lm" and name != "default":
-        raise ConfigError(f"{where}: procedure.name '{name}' trains an inference network; model.kind 'lstm-lm' "
+    procedure = cfg.procedure.get("name", "default")
+    if not isinstance(procedure, str):
+        raise ConfigError(f"{where}: procedure.name must be one procedure name (a run has one procedure), "
+                          f"got {procedure!r}")
+    if cfg.model.kind == "lstm-lm" and procedure != "default":
+        raise ConfigError(f"{where}: procedure.name '{procedure}' trains an inference network; model.kind 'lstm-lm' "
                           "has none")
+    if cfg.data.min_batch_size > cfg.data.batch_size:
+        raise ConfigError(f"{where}: key 'data.min_batch_size' ({cfg.data.min_batch_size}) must be <= "
+                          f"data.batch_size ({cfg.data.batch_size}): every training batch would be skipped")
 
 
 def deep_merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -301,18 +344,22 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a config dict.
+def apply_overrides(d: dict[str, Any], overrides: Iterable[str],
+                    param_names: Callable[[str], Iterable[str]] | None = None) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a config dict (a copy; ``d`` is left alone).
 
-    ``strategy.KEY=V`` is a shorthand for the one strategy in the stack whose config has ``KEY``.
+    ``strategy.KEY=V`` is a shorthand for the one strategy in the stack whose config has ``KEY``;
+    ``param_names(strategy)`` says which keys a strategy has (the registry's, which this layer
+    cannot import: :func:`textvae.resolution.apply_overrides` passes it).
     """
-    from .strategies import STRATEGIES
-
     d = json.loads(json.dumps(d))
     for item in overrides:
         path, value = parse_override(item)
         if path[0] == "strategy" and len(path) == 2:
-            owners = [n for n in d.get("strategies", {}) if path[1] in STRATEGIES.param_names(n)]
+            if param_names is None:
+                raise ConfigError(f"--set {item}: the 'strategy.KEY' shorthand needs the strategy registry; "
+                                  "write strategies.NAME.KEY")
+            owners = [n for n in d.get("strategies", {}) if path[1] in param_names(n)]
             if len(owners) != 1:
                 stack = ", ".join(d.get("strategies", {}))
                 raise ConfigError(

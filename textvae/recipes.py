@@ -15,8 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, apply_overrides, deep_merge, read_mapping
+from .config import RunConfig, deep_merge, read_mapping
 from .errors import ConfigError, suggest
+from .resolution import apply_overrides, resolve_config
 from .resources import shipped_dir
 
 RECIPES_DIR = Path(os.environ.get("TEXTVAE_RECIPES", shipped_dir("recipes")))
@@ -94,4 +95,4 @@ def resolve(dataset: str, strategy: str, overrides: list[str] | None = None, see
             prior: str | None = None) -> RunConfig:
     """The validated config of recipe ``dataset`` x ``strategy`` (under ``prior`` when given)."""
     where = f"recipe {dataset}/{strategy}"
-    return RunConfig.from_dict(resolve_dict(dataset, strategy, overrides, seed, prior), where=where)
+    return resolve_config(RunConfig.from_dict(resolve_dict(dataset, strategy, overrides, seed, prior), where), where)

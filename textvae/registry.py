@@ -66,6 +66,8 @@ class Registry:
         entry = self.entry(name, where)
         return from_dict(entry.config_cls, params, where=where or f"{self.kind} {name}")
 
-    def build(self, name: str, params: dict[str, Any], where: str = "", **kwargs):
+    def build(self, name: str, params: Any, where: str = "", **kwargs):
+        """An instance of ``name`` from its typed config (as resolution builds it) or a plain table."""
         entry = self.entry(name, where)
-        return entry.cls(self.config(name, params, where), **kwargs)
+        config = params if isinstance(params, entry.config_cls) else self.config(name, params, where)
+        return entry.cls(config, **kwargs)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from . import resolution
 from .config import RunConfig
 from .data import Vocab
 from .errors import CheckpointError
@@ -39,10 +40,10 @@ def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device: str |
     run = RunDir(run_dir)
     path = run.checkpoint(checkpoint)
     run.require_run()
-    config = RunConfig.load(run.config)
+    config = resolution.load(run.config)
     vocab = Vocab.load(run.vocab)
     ckpt = load_checkpoint(path, device)
-    check_compatible(ckpt["config"], config.to_dict(), path)
+    check_compatible(ckpt["config"], config, path)
     model = build_model(config, len(vocab))
     load_model_state(model, ckpt["model"], path)
     for name, tensor in model.state_dict().items():

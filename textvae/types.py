@@ -93,7 +93,7 @@ class StepContext:
     batch_size: int = 32
     total_steps: float = 1.0  # nominal steps over all epochs (cyclical schedules)
     training: bool = True
-    kl_weight: float = 1.0  # set by the strategy stack before the forward pass
+    kl_weight: float = 1.0  # the product of every strategy's factor, set by the stack before the forward pass
     stage: int = 0  # index into the stack's stages(); epoch and step count from the stage's start
 
 
@@ -118,7 +118,7 @@ class LossTerms:
     kl: Tensor  # [B]
     kl_dims: Tensor | None  # [B, D] or None
     posterior: Posterior | None  # the posterior the KL is computed on
-    z: Tensor | None  # the latent fed to the decoder, [B, D]
+    z: Tensor | None  # the posterior sample the KL is at, [B, D]; the decoder draws from decoder_posterior
     n_targets: int
     extras: dict[str, Tensor] = field(default_factory=dict)
 

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from .. import recipes
-from ..config import RunConfig, apply_overrides, read_mapping
+from .. import resolution
+from ..config import RunConfig, read_mapping
 from ..errors import ConfigError
 from ..rundir import RunDir, default_run_dir
 from .common import cli_errors, print_table
@@ -85,13 +86,15 @@ def register(app: typer.Typer) -> None:
                                   "(use --set to change schedule keys)")
             run = RunDir(resume)
             run.require_run()
-            config = RunConfig.load(run.config)
+            config = resolution.load(run.config)
             if overrides:
-                config = RunConfig.from_dict(apply_overrides(config.to_dict(), overrides), where=f"--resume {resume}")
+                config = resolution.from_dict(resolution.apply_overrides(config.to_dict(), overrides),
+                                              where=f"--resume {resume}")
             run_training(config, resume, data_dir, resume=True, overwrite=overwrite)
             return
         if config_file is None:
             typer.echo("error: give a CONFIG file or --resume RUN_DIR", err=True)
             raise typer.Exit(code=2)
-        config = RunConfig.from_dict(apply_overrides(read_mapping(config_file), overrides or []), where=str(config_file))
+        config = resolution.from_dict(resolution.apply_overrides(read_mapping(config_file), overrides or []),
+                                      where=str(config_file))
         run_training(config, out or default_run_dir(config.name), data_dir, resume=False, overwrite=overwrite)

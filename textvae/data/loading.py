@@ -11,7 +11,8 @@ from ..errors import DataError
 from .cache import cache_key, cached
 from .corpus import SPLITS, Corpus, Split, encode_texts, find_split_file
 from .files import file_digest
-from .reader import RawSplit, read_split
+from .reader import RawSplit
+from .splits import read_split
 from .subword import train_sentencepiece
 from .tables import HUB_PREFIX, load_hub_splits
 from .vocab import TOKENIZER_FILE, Vocab

@@ -19,7 +19,8 @@ from .cache import CACHE_DIR
 from .catalog import CATALOG, CorpusInfo, resolve_data_root
 from .corpus import SPLITS, find_split_file
 from .files import file_digest, temp_dir
-from .reader import read_lines, read_split, read_text
+from .reader import read_lines, read_text
+from .splits import read_split
 from .vocab import Vocab
 
 

@@ -1,7 +1,7 @@
-"""Strict reading of corpus files: one example per line, optionally ``label<TAB>text``.
+"""Strict reading of ``.txt`` corpus files: one example per line, optionally ``label<TAB>text``.
 
-A split may also be a CSV or JSON(-lines) table with a ``text`` and an optional ``label`` column,
-read through ``datasets`` (:mod:`textvae.data.tables`).
+CSV and JSON(-lines) tables are read through ``datasets`` by :mod:`textvae.data.tables`, which
+builds on this module; :func:`textvae.data.splits.read_split` picks the reader by suffix.
 """
 
 from __future__ import annotations
@@ -19,15 +19,6 @@ SPLIT_SUFFIXES = (".txt",) + TABLE_SUFFIXES
 class RawSplit:
     texts: list[str]
     labels: list[str] | None
-
-
-def read_split(path: Path, limit: int | None = None, cache_dir: Path | None = None) -> RawSplit:
-    """A ``.txt`` split file, or a CSV/JSON table (``cache_dir``: where ``datasets`` keeps its copy)."""
-    if path.suffix in TABLE_SUFFIXES:
-        from .tables import read_table
-
-        return read_table(path, limit, cache_dir)
-    return read_lines(path, limit=limit)
 
 
 def read_text(path: Path) -> str:

@@ -1,5 +1,7 @@
 """Anti-collapse strategies. Each lives in its own module and registers itself on import."""
 
+from typing import Any
+
 from . import beta_vae, kl_annealing, vae  # noqa: F401
 from . import beta_tcvae  # noqa: F401
 from . import beta_vae_b  # noqa: F401
@@ -17,7 +19,8 @@ from .base import Strategy, StrategyStack
 from .registry import STRATEGIES
 
 
-def build_stack(spec: dict[str, dict], latent_dim: int, where: str = "strategies") -> StrategyStack:
+def build_stack(spec: dict[str, Any], latent_dim: int, where: str = "strategies") -> StrategyStack:
+    """The stack of a config's ``strategies`` table: typed configs (a resolved config) or plain tables."""
     return StrategyStack(
         [STRATEGIES.build(name, params, where=f"{where}.{name}", latent_dim=latent_dim) for name, params in spec.items()]
     )

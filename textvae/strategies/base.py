@@ -8,7 +8,8 @@ hook                        used for
 ==========================  =====================================================================
 ``attach(model)``           check compatibility with the model/prior; gets ``self.model``
 ``on_fit_start(ctx)``       load pretrained weights, reset modules (encoder pretraining)
-``kl_weight(ctx)``          a multiplicative factor on the KL weight (annealing, cyclical, beta)
+``kl_weight(ctx)``          this strategy's factor on the KL weight (annealing, cyclical, beta);
+                            the stack multiplies the factors into ``ctx.kl_weight`` (1 in evaluation)
 ``transform_posterior``     change q(z|x) itself (BN-VAE, DU-VAE, delta-VAE); the KL uses it
 ``refine_posterior``        change q(z|x) with the batch in hand (SA-VAE's per-sentence SVI); runs
                             after ``transform_posterior``, in training and in evaluation
@@ -80,6 +81,7 @@ class Strategy(nn.Module):
         pass
 
     def kl_weight(self, ctx: StepContext) -> float:
+        """This strategy's factor on the KL weight; ``ctx.kl_weight`` is the product over the stack."""
         return 1.0
 
     def transform_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:

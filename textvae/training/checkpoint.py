@@ -5,13 +5,14 @@ Loading uses ``torch.load(weights_only=True)``: a checkpoint is data, never code
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..config import RunConfig
 from ..errors import CheckpointError
+from ..resolution import normalized, resolve_config
 from ..rundir import atomic_write
 
 
@@ -49,24 +50,9 @@ def ckpt_like(ckpt: Any) -> bool:
 ARCHITECTURE_KEYS = ("model", "prior", "strategies")
 
 
-def normalized(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with every default filled in, so that a key added to textvae after a run was
-    saved compares equal to its default instead of orphaning the run."""
-    from ..config import RunConfig
-    from ..priors import PRIORS
-    from ..strategies import STRATEGIES
-
-    d = RunConfig.from_saved(config).to_dict()
-    d["strategies"] = {name: dataclasses.asdict(STRATEGIES.config(name, params))
-                       for name, params in d["strategies"].items()}
-    prior = dict(d["prior"])
-    name = prior.pop("name")
-    d["prior"] = {"name": name, **dataclasses.asdict(PRIORS.config(name, prior))}
-    return d
-
-
-def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    saved, current = normalized(saved), normalized(current)
+def check_compatible(saved: dict[str, Any], current: RunConfig, path: Path) -> None:
+    """The architecture of a checkpoint's (or run folder's) saved config matches ``current``'s."""
+    saved, current = normalized(saved), resolve_config(current).to_dict()
     for section in ARCHITECTURE_KEYS:
         a, b = saved.get(section), current.get(section)
         if a == b:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .checkpoint import normalized
+from ..resolution import normalized
 
 MUTABLE_ON_RESUME = (
     "name",

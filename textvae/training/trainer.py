@@ -27,6 +27,7 @@ from ..errors import CheckpointError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
 from ..models import build_model
 from ..procedures import build_procedure
+from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
 from .checkpoint import RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
@@ -141,7 +142,7 @@ class Trainer:
         if not path.is_file() and not self.run.read_metrics(strict=False):
             return  # killed before its first epoch ended: nothing to continue, start over
         ckpt = load_checkpoint(path, self.device, require=RESUME_KEYS)
-        check_compatible(ckpt["config"], self.config.to_dict(), path)
+        check_compatible(ckpt["config"], self.config, path)
         if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt.get('format', 1)}); "
                                   "it evaluates, but training cannot resume from it")
@@ -408,6 +409,7 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
     (``train.lr``, ``train.epochs``, ...), which are then applied and recorded.
     Returns the test results (empty when ``stop_after`` interrupted the run).
     """
+    config = resolve_config(config)  # unknown strategies and bad parameters fail before any work
     run = RunDir(run_dir)
     changes: dict[str, Any] = {}
     if resume:
