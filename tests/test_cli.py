@@ -26,6 +26,14 @@ def test_recipe_list():
     result = invoke("recipe", "--list")
     assert result.exit_code == 0
     assert "demo" in result.output and "kl-annealing" in result.output
+    from textvae.resources import shipped_dir
+
+    listed = result.output.split()
+    recipes_dir = shipped_dir("recipes")
+    every = [str(p.relative_to(recipes_dir).with_suffix("")).removeprefix("strategies/")
+             for p in recipes_dir.rglob("*.toml") if p.parent.name not in ("datasets", "priors")
+             and p.parent.parent.name != "datasets" and p.name != "defaults.toml"]
+    assert "dpvae/factor-vae-dp" in every and sorted(set(every) - set(listed)) == []
 
 
 def test_recipe_unknown_names_and_keys():
@@ -46,9 +54,42 @@ def test_recipe_trains_evaluates_and_resumes(tiny_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert "test results" in result.output and "nll" in result.output and "au" in result.output
     assert (out / "results.json").is_file()
-    resumed = invoke("train", "--resume", out, "--set", "train.epochs=2")
+    # train.progress=false hides bars, not the per-epoch summary
+    assert [line for line in result.output.splitlines() if line.startswith("epoch ")] == [
+        line for line in result.output.splitlines() if line.startswith("epoch 1: valid elbo ")]
+    assert "epoch 1: valid elbo" in result.output
+    resumed = invoke("train", "--resume", out, "--set", "train.epochs=2", "--no-progress")
     assert resumed.exit_code == 0, resumed.output
+    assert "epoch 2: valid elbo" in resumed.output and "\r" not in resumed.output
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_progress_bars_draw_only_on_a_terminal_and_when_asked(capsys):
+    import io
+
+    from tqdm.auto import tqdm
+
+    from textvae.progress import bars_disabled
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    drawn = {}
+    for name, stream, progress in [("tty", Terminal(), True), ("file", io.StringIO(), True),
+                                   ("off", Terminal(), False)]:
+        for _ in tqdm(range(3), file=stream, disable=bars_disabled(progress), mininterval=0):
+            pass
+        drawn[name] = stream.getvalue()
+    assert "\r" in drawn["tty"] and drawn["file"] == "" and drawn["off"] == ""
+
+
+def test_recipe_and_train_take_no_progress(tiny_corpus, tmp_path):
+    result = invoke("recipe", "demo", "vae", "--no-progress", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["train"]["progress"] is False
+    for command in ("recipe", "train", "eval"):
+        assert "--no-progress" in invoke(command, "--help").output
 
 
 def test_train_config_file_errors(tmp_path):

@@ -88,3 +88,19 @@ def test_probe_files_with_the_published_prefix_and_missing_ones(tmp_path):
         probe_data_dir(str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="not found"):
         probe_data_dir("short-yelp", data_dir=tmp_path)
+
+
+def test_subsets_are_drawn_from_a_labeled_train_file_when_none_ship(tmp_path):
+    root = write_probe_files(tmp_path / "corpus")
+    (root / "train.10.txt").rename(root / "train.txt")
+    (root / "train.30.txt").unlink()
+    data = load_probe_data(root, subsets=(3, 6))
+    full = (root / "train.txt").read_text().splitlines()
+    small, big = data["train.3"], data["train.6"]
+    assert (len(small.texts), len(big.texts)) == (3, 6)
+    assert small.texts == big.texts[:3]  # nested: one seeded shuffle, its first N
+    assert {f"{label}\t{text}" for label, text in zip(big.labels, big.texts)} <= set(full)
+    assert load_probe_data(root, subsets=(3, 6)) == data  # seeded
+    assert data["train.6"].texts != [line.split("\t")[1] for line in full[:6]]  # shuffled, not the head
+    with pytest.raises(DataError, match="subset of 11 sentences asked for, but it has only 10"):
+        load_probe_data(root, subsets=(11,))

@@ -44,3 +44,11 @@ def test_probe_bad_input_is_one_line(make_config, tiny_corpus, tmp_path):
         result = invoke("probe", run_dir, *args)
         assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output and fragment in result.output, result.output
+
+
+def test_probe_runs_on_the_embedded_demo_corpus(make_config, tiny_corpus, tmp_path):
+    run_dir = save_run(make_config(tiny_corpus, model=MODEL), tmp_path / "run")
+    result = invoke("probe", run_dir, "--data", "demo", "--subsets", "100,500", "--probes", "sklearn-logreg")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run_dir / "probe" / "demo.json").read_text())
+    assert set(saved["probes"]["sklearn-logreg"]["accuracy"]) == {"100", "500"}

@@ -31,8 +31,15 @@ def datasets() -> list[str]:
     return _names(RECIPES_DIR / "datasets")
 
 
+LAYER_FOLDERS = ("datasets", "strategies", "priors")
+
+
 def strategies() -> list[str]:
-    return _names(RECIPES_DIR / "strategies")
+    """Strategy recipes: ``strategies/NAME.toml`` as ``NAME``, then those of other folders, such as
+    ``dpvae/NAME.toml``, as ``dpvae/NAME``."""
+    grouped = [f"{folder.name}/{name}" for folder in sorted(RECIPES_DIR.iterdir())
+               if folder.is_dir() and folder.name not in LAYER_FOLDERS for name in _names(folder)]
+    return _names(RECIPES_DIR / "strategies") + grouped
 
 
 def _layer(path: Path) -> dict[str, Any]:

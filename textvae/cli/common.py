@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +44,24 @@ def check_output_file(path: Path, option: str) -> Path:
     if parent is not None and not parent.is_dir():
         raise ConfigError(f"{option} {path}: {parent} is a file, not a folder")
     return path
+
+
+class EchoHandler(logging.Handler):
+    """Log records as plain lines on stdout, written between progress-bar redraws."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record))
+
+
+def show_info_lines() -> None:
+    """The CLI prints textvae's INFO records (the per-epoch summaries); the Python API leaves them to
+    the caller's logging configuration."""
+    logger = logging.getLogger("textvae")
+    if not any(isinstance(h, EchoHandler) for h in logger.handlers):
+        logger.addHandler(EchoHandler())
+    logger.setLevel(logging.INFO)
 
 
 def print_table(rows: dict[str, Any], title: str | None = None) -> None:

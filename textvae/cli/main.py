@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import typer
 
+from .common import show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
 from . import eval_cmd, plot_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")
+
+
+@app.callback()
+def main() -> None:
+    """Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate."""
+    show_info_lines()
 
 train_cmd.register(app)
 report_cmd.register(app)

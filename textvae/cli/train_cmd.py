@@ -19,6 +19,12 @@ RESULT_KEYS = ("nll", "elbo", "rec", "kl", "kl_train", "mi", "au", "ppl", "iw_pp
 
 SetOption = typer.Option(None, "--set", help="Override a config key, e.g. --set train.epochs=5 "
                          "or --set strategy.des_std=1.1 (repeatable).")
+ProgressOption = typer.Option(True, help="Progress bars on stderr (drawn only when it is a terminal); "
+                              "the per-epoch summary lines are printed either way.")
+
+
+def with_progress(overrides: Optional[list[str]], progress: bool) -> list[str]:
+    return list(overrides or []) + ([] if progress else ["train.progress=false"])
 
 
 OverwriteOption = typer.Option(False, "--overwrite", help="Delete the run already in the run folder and start "
@@ -52,6 +58,7 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = OverwriteOption,
         list_: bool = typer.Option(False, "--list", help="List the recipe datasets and strategies."),
         dry_run: bool = typer.Option(False, help="Print the resolved config and stop."),
+        progress: bool = ProgressOption,
     ):
         """Train and evaluate DATASET x STRATEGY with the paper's hyper-parameters."""
         if list_ or dataset is None or strategy is None:
@@ -61,7 +68,7 @@ def register(app: typer.Typer) -> None:
             if not list_:
                 raise typer.Exit(code=2)
             return
-        config = recipes.resolve(dataset, strategy, list(overrides or []), seed, prior)
+        config = recipes.resolve(dataset, strategy, with_progress(overrides, progress), seed, prior)
         typer.echo(json.dumps(config.to_dict(), indent=2))
         if dry_run:
             return
@@ -78,8 +85,10 @@ def register(app: typer.Typer) -> None:
         resume: Optional[Path] = typer.Option(None, help="Continue this run folder from its last checkpoint "
                                               "(--set may change train.lr, train.epochs and other schedule keys)."),
         overwrite: bool = OverwriteOption,
+        progress: bool = ProgressOption,
     ):
         """Train from a config file, or resume a run folder with --resume RUN_DIR."""
+        overrides = with_progress(overrides, progress)
         if resume is not None:
             if config_file is not None:
                 raise ConfigError("--resume RUN_DIR takes its config from the run folder: drop CONFIG "

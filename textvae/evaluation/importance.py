@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..progress import bars_disabled
 from ..types import Batch
 from .protocol import CountTargets, LatentVariableModel, batch_targets, make_generator, model_device, to_device
 
@@ -117,7 +118,7 @@ def iw_log_likelihood(
     total = sum(len(c.positions) for c in chunks)
     out = torch.empty(total, dtype=torch.float64)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext()
-    with tqdm(total=total, disable=not progress, unit="sent", desc=f"IW-NLL (K={samples})") as bar:
+    with tqdm(total=total, disable=bars_disabled(progress), unit="sent", desc=f"IW-NLL (K={samples})") as bar:
         for chunk in chunks:
             batch = to_device(chunk.batch, device)
             log_px = _log_marginal(model, batch, samples, chunk.samples_per_pass, generator, autocast)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..progress import bars_disabled
 from ..types import Posterior
 from .protocol import LatentVariableModel, model_device, to_device
 
@@ -58,7 +59,7 @@ def posterior_pass(model: LatentVariableModel, batches: Iterable[Any], *, genera
     device = model_device(model)
     posteriors, kls, dims, recs = [], [], [], []
     estimator = KL_ANALYTIC
-    for batch in tqdm(batches, disable=not progress, unit="batch", desc="posteriors"):
+    for batch in tqdm(batches, disable=bars_disabled(progress), unit="batch", desc="posteriors"):
         batch = to_device(batch, device)
         posterior = model.posterior(batch)
         kl, kl_dims, estimator = kl_divergence(model, posterior, generator, kl_samples)

@@ -1,9 +1,10 @@
-"""The Table-4 linear-probe protocol on short Yelp (SPEC_NOTES §6).
+"""The Table-4 linear-probe protocol on short Yelp (docs/evaluation.md, "Linear probe").
 
 Posterior means of the frozen encoder for the fixed labeled subsets ``train.{100,500,1000,2000,10000}.txt``
 (seed 783435, not class-balanced), the full ``valid.txt`` and ``test.txt``; a linear classifier per
-subset, selected on validation, scored by accuracy on the full test set. Two classifiers, each named
-in the output:
+subset, selected on validation, scored by accuracy on the full test set. A folder without the
+``train.N.txt`` files (the embedded ``demo`` corpus) gets its subsets drawn from its labeled
+``train.txt`` with the same seed (:func:`draw_subsets`). Two classifiers, each named in the output:
 
 * ``sgd-linear``: the reference's SGD-trained ``Linear`` layer (:mod:`textvae.probing.sgd`);
 * ``sklearn-logreg``: standardised features + scikit-learn ``LogisticRegression``, C chosen from a
@@ -12,6 +13,7 @@ in the output:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from .features import encode_posteriors
 from .sgd import SGDLinearProbe
 
 SUBSETS = (100, 500, 1000, 2000, 10000)
+SUBSET_SEED = 783435
 PROBES = ("sgd-linear", "sklearn-logreg")
 LOGREG_CS = tuple(float(c) for c in np.logspace(-3, 3, 7))
 
@@ -68,11 +71,31 @@ def load_labeled(path: Path) -> LabeledSet:
     return LabeledSet(raw.texts, raw.labels)
 
 
+def draw_subsets(train: LabeledSet, subsets: tuple[int, ...], where: Path,
+                 seed: int = SUBSET_SEED) -> dict[str, LabeledSet]:
+    """Nested labeled subsets: the first N sentences of one seeded shuffle of ``train``."""
+    too_big = [n for n in subsets if n > len(train.texts)]
+    if too_big:
+        raise DataError(f"{where}: labeled subset of {too_big[0]} sentences asked for, but it has only "
+                        f"{len(train.texts)} (--subsets)")
+    order = list(range(len(train.texts)))
+    random.Random(seed).shuffle(order)
+    return {f"train.{n}": LabeledSet([train.texts[i] for i in order[:n]], [train.labels[i] for i in order[:n]])
+            for n in subsets}
+
+
 def load_probe_data(root: Path, subsets: tuple[int, ...] = SUBSETS) -> dict[str, LabeledSet]:
-    files = {f"train.{n}": find_probe_file(root, f"train.{n}") for n in subsets}
-    files["valid"] = find_probe_file(root, "valid")
-    files["test"] = find_probe_file(root, "test")
-    return {name: load_labeled(path) for name, path in files.items()}
+    """The subsets' ``train.N.txt`` files, or, when a folder has none of them, subsets drawn from its
+    labeled ``train.txt`` (:func:`draw_subsets`); then ``valid.txt`` and ``test.txt``."""
+    shipped = {n: next(iter(sorted(root.glob(f"*train.{n}.txt"))), None) for n in subsets}
+    full_train = root / "train.txt"
+    if not any(shipped.values()) and full_train.is_file():
+        data = draw_subsets(load_labeled(full_train), subsets, full_train)
+    else:
+        data = {f"train.{n}": load_labeled(find_probe_file(root, f"train.{n}")) for n in subsets}
+    data["valid"] = load_labeled(find_probe_file(root, "valid"))
+    data["test"] = load_labeled(find_probe_file(root, "test"))
+    return data
 
 
 def fit_logreg(x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, classes: np.ndarray,

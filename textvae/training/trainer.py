@@ -9,9 +9,9 @@ checkpoint continues exactly. The run folder's files and their guarantees belong
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from ..errors import CheckpointError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
 from ..models import build_model
 from ..procedures import build_procedure
+from ..progress import bars_disabled
 from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
@@ -37,6 +38,9 @@ from .resume import config_changes, describe_changes
 
 CHECKPOINT_FORMAT = 2
 """1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
+
+log = logging.getLogger(__name__)
+"""Per-epoch summary lines (INFO); the CLI prints them, the Python API leaves them to the caller's logging."""
 
 
 @dataclass
@@ -53,11 +57,6 @@ class TrainState:
     decays: int = 0
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def progress_interval() -> float:
-    """Redraw often on a terminal, rarely into a log file."""
-    return 0.2 if sys.stderr.isatty() else 30.0
 
 
 def seed_everything(seed: int) -> None:
@@ -255,7 +254,7 @@ class Trainer:
         self.model.strategy.on_epoch_start(self.ctx)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False,
-                   disable=not cfg.train.progress, unit="batch", mininterval=progress_interval())
+                   disable=bars_disabled(cfg.train.progress), unit="batch")
         for batch in bar:
             batch = batch.to(self.device)
             self.ctx.step = self.state.stage_step
@@ -373,9 +372,8 @@ class Trainer:
             self.state.history.append(record)
             self.save("last")  # carries the record: a crash before the append below loses nothing
             self.run.append_metrics(record)
-            if cfg.train.progress:
-                tqdm.write(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
-                           f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
+            log.info(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
+                     f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
             epochs_this_call += 1
             if stop_after is not None and epochs_this_call >= stop_after and not self.done:
                 break
