@@ -213,7 +213,7 @@ def test_hf_corpus_errors_are_one_line(tmp_path, monkeypatch):
         return datasets.DatasetDict({"train": table, "validation": table})
 
     monkeypatch.setattr(datasets, "load_dataset", no_test_split)
-    with pytest.raises(DataError, match="no 'test' split \\(it has train, validation\\)"):
+    with pytest.raises(DataError, match="no 'test' split for test \\(it has train, validation; set data.test_split\\)"):
         load_corpus(DataConfig(corpus="hf:someone/corpus:small"), tmp_path)
 
     def empty_test_split(name, config_name=None, cache_dir=None):

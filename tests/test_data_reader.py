@@ -61,7 +61,7 @@ def test_csv_and_jsonl_tables(tmp_path):
     [
         ("t.csv", "text,label\ngood,1\nbad,\n", ": row 2: labeled table, but this row has no label"),
         ("t.csv", "text,label\ngood,1\n ,0\n", ": row 2: empty example"),
-        ("t.csv", "sentence,label\ngood,1\n", ": no 'text' column (columns: sentence, label)"),
+        ("t.csv", "sentence,label\ngood,1\n", ": no 'text' column (columns: sentence, label; set data.text_column)"),
         ("t.csv", b"text\ngood\nbad \xff\n", ":3: line is not valid UTF-8"),
         ("t.jsonl", '{"text": "good", "label": 1}\n{"text": "bad"}\n', ": row 2: labeled table, but this row has no label"),
         ("t.jsonl", '{"text": "good"}\nnot json\n', ": cannot be read as JSON"),

@@ -74,6 +74,19 @@ class DataConfig:
     """Use only the first N training lines (benchmarks, quick studies)."""
     min_batch_size: int = ranged(1, ge=1)
     """Skip training batches smaller than this (DU-VAE skips < 16, BatchNorm needs >= 2)."""
+    lowercase: bool = False
+    """Lower-case the text before tokenizing, in training and in every later use of the run
+    (the published corpora are lower-cased already)."""
+    text_column: str = "text"
+    """The text column of ``.csv``/``.jsonl`` splits and ``hf:`` datasets."""
+    label_column: str = "label"
+    """The label column of tables and ``hf:`` datasets; a table without it is unlabeled."""
+    train_split: str = "train"
+    """The ``hf:`` dataset split used as train."""
+    valid_split: str | None = None
+    """The ``hf:`` dataset split used as valid; None takes the first of validation, valid, dev."""
+    test_split: str = "test"
+    """The ``hf:`` dataset split used as test."""
 
 
 @dataclass

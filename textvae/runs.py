@@ -42,6 +42,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device: str |
     run.require_run()
     config = resolution.load(run.config)
     vocab = Vocab.load(run.vocab)
+    vocab.lowercase = config.data.lowercase
     ckpt = load_checkpoint(path, device)
     check_compatible(ckpt["config"], config, path)
     model = build_model(config, len(vocab))

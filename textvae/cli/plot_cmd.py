@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def plot(
         run_dirs: list[Path] = typer.Argument(..., help="One or more run folders (their metrics.jsonl)."),
-        out: Optional[Path] = typer.Option(None, help="PNG file (default RUN_DIR/training_curves.png for one run, "
+        out: Optional[Path] = typer.Option(None, help="Image file; its suffix names the format: .png, .pdf, .svg, "
+                                           ".eps, .jpg, ... (default RUN_DIR/training_curves.png for one run, "
                                            "./training_curves.png for several)."),
     ):
         """Plot validation KL, MI, AU and -ELBO against epoch for one or several runs."""

@@ -39,6 +39,9 @@ def cache_key(config: DataConfig, sources: dict[str, Any]) -> str:
         "sp_vocab_size": config.sp_vocab_size if config.tokenizer == "sentencepiece" else None,
         "max_length": config.max_length,
         "train_limit": config.train_limit,
+        "lowercase": config.lowercase,
+        "columns": [config.text_column, config.label_column],
+        "hub_splits": [config.train_split, config.valid_split, config.test_split],
         "sources": sources,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]

@@ -14,7 +14,7 @@ from .files import file_digest
 from .reader import RawSplit
 from .splits import read_split
 from .subword import train_sentencepiece
-from .tables import HUB_PREFIX, load_hub_splits
+from .tables import HUB_PREFIX, Columns, load_hub_splits
 from .vocab import TOKENIZER_FILE, Vocab
 
 
@@ -36,19 +36,21 @@ def load_corpus_dir(root: Path, config: DataConfig, name: str | None = None,
     tables = cache_dir / "datasets" if cache_dir is not None else None
 
     def build() -> tuple[Vocab, dict[str, Split]]:
-        raw = {split: read_split(path, config.train_limit if split == "train" else None, tables)
+        raw = {split: read_split(path, config.train_limit if split == "train" else None, tables, columns(config))
                for split, path in files.items()}
         check_labels(raw, files)
         return encode_corpus(raw, config, vocab_file)
 
     vocab, splits = cached(entry(cache_dir, name, config, sources), build)
+    vocab.lowercase = config.lowercase
     return Corpus(name, root, vocab, splits)
 
 
 def load_hub_corpus(spec: str, config: DataConfig, cache_dir: Path | None = None) -> Corpus:
     """``data.corpus = "hf:NAME[:CONFIG]"``: a ``datasets`` hub dataset (or local dataset folder/script)."""
     tables = cache_dir / "datasets" if cache_dir is not None else None
-    raw = load_hub_splits(spec, tables)
+    raw = load_hub_splits(spec, tables, columns(config), {"train": config.train_split,
+                                                          "valid": config.valid_split, "test": config.test_split})
     if config.train_limit is not None:
         train = raw["train"]
         raw["train"] = RawSplit(train.texts[: config.train_limit],
@@ -59,6 +61,7 @@ def load_hub_corpus(spec: str, config: DataConfig, cache_dir: Path | None = None
     sources["vocab"] = vocab_digest(vocab_file)
     name = HUB_PREFIX + spec
     vocab, splits = cached(entry(cache_dir, name, config, sources), lambda: encode_corpus(raw, config, vocab_file))
+    vocab.lowercase = config.lowercase
     return Corpus(name, Path(spec), vocab, splits)
 
 
@@ -72,9 +75,14 @@ def configured_vocab(config: DataConfig) -> Path | None:
     return path
 
 
+def columns(config: DataConfig) -> Columns:
+    return Columns(config.text_column, config.label_column)
+
+
 def encode_corpus(raw: dict[str, RawSplit], config: DataConfig,
                   vocab_file: Path | None) -> tuple[Vocab, dict[str, Split]]:
     vocab = build_vocab(raw["train"].texts, config, vocab_file)
+    vocab.lowercase = config.lowercase
     return vocab, {s: encode_texts(vocab, r.texts, r.labels, config.max_length) for s, r in raw.items()}
 
 
@@ -88,6 +96,8 @@ def build_vocab(train_texts: list[str], config: DataConfig, vocab_file: Path | N
                             f"'{config.tokenizer}'" + (f" (no {TOKENIZER_FILE} beside it)"
                                                        if config.tokenizer == "sentencepiece" else ""))
         return vocab
+    if config.lowercase:
+        train_texts = [t.lower() for t in train_texts]
     if config.tokenizer == "sentencepiece":
         return train_sentencepiece(train_texts, config.sp_vocab_size)
     return Vocab.build(t.split() for t in train_texts)

@@ -32,6 +32,9 @@ class Vocab:
             raise DataError("vocabulary has duplicate entries")
         self.sp_model = sp_model
         """Serialized SentencePiece model, or None for a word vocabulary."""
+        self.lowercase = False
+        """Lower-case text before tokenizing (``data.lowercase``; set from the run's config, which
+        records it, rather than stored in vocab.txt)."""
         self._sp = None
         if sp_model is not None:
             self._sp = spm.SentencePieceProcessor(model_proto=sp_model)
@@ -49,10 +52,11 @@ class Vocab:
         return isinstance(other, Vocab) and self.itos == other.itos and self.sp_model == other.sp_model
 
     def __getstate__(self) -> dict:
-        return {"itos": self.itos, "sp_model": self.sp_model}
+        return {"itos": self.itos, "sp_model": self.sp_model, "lowercase": self.lowercase}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["itos"], state["sp_model"])
+        self.lowercase = state.get("lowercase", False)
 
     @classmethod
     def build(cls, sentences: Iterable[list[str]]) -> "Vocab":
@@ -113,6 +117,8 @@ class Vocab:
 
     def tokenize(self, text: str) -> list[str]:
         """Whitespace-separated words, or sentencepiece pieces."""
+        if self.lowercase:
+            text = text.lower()
         if self._sp is None:
             return text.split()
         return self._sp.encode(text, out_type=str)

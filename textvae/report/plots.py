@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only: no display needed on servers and in tests
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..errors import RunFolderError  # noqa: E402
+from ..errors import ConfigError, RunFolderError  # noqa: E402
 from ..rundir import RunDir  # noqa: E402
 
 PANELS = (("kl", "KL (nats)"), ("mi", "MI (nats)"), ("au", "active units"), ("elbo", "-ELBO (nats)"))
@@ -36,12 +36,30 @@ def run_labels(run_dirs: list[Path]) -> list[str]:
     return [str(r) for r in run_dirs]
 
 
+def plot_formats() -> list[str]:
+    """File suffixes matplotlib can write (png, pdf, svg, eps, jpg, ...)."""
+    fig = plt.figure()
+    try:
+        return sorted(fig.canvas.get_supported_filetypes())
+    finally:
+        plt.close(fig)
+
+
+def check_plot_file(out: Path) -> None:
+    suffix = Path(out).suffix.lstrip(".").lower()
+    if suffix not in plot_formats():
+        raise ConfigError(f"--out {out}: the file suffix names the plot format; use one of "
+                          f"{', '.join(plot_formats())}")
+
+
 def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
-    """One panel per validation metric (KL, MI, AU, -ELBO), one line per run; writes ``out``.
+    """One panel per validation metric (KL, MI, AU, -ELBO), one line per run; writes ``out`` in the
+    format its suffix names (``.png``, ``.pdf``, ``.svg``, ...: :func:`plot_formats`).
 
     Runs logged without the collapse diagnostics (``train.diagnostics = false``) have no MI/AU
     lines; the MI estimator of each run is named in its legend entry.
     """
+    check_plot_file(out)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
     drawn = set()
     for run_dir, name in zip(run_dirs, run_labels(run_dirs)):
