@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "RunConfig": "textvae.config",
+    "resolve": "textvae.recipes",
     "train": "textvae.training",
     "load_run": "textvae.runs",
     "evaluate": "textvae.evaluation",
