@@ -3,7 +3,7 @@
 For every run folder: posterior means of the frozen encoder for the fixed labeled subsets
 ``train.{100,500,1000,2000,10000}.txt``, the full valid and test sets; both probes (the reference's
 SGD ``Linear`` layer and scikit-learn logistic regression) per subset, selected on validation,
-accuracy on the full test set (SPEC_NOTES §6). Runs sharing a recipe name are averaged over seeds.
+accuracy on the full test set (docs/evaluation.md, "Linear probe"). Runs sharing a recipe name are averaged over seeds.
 Each run's row is also saved as RUN/probe/<data>.json (as ``textvae probe`` does); ``--reuse`` reads
 those instead of recomputing.
 

@@ -23,8 +23,8 @@ def test_defaults_round_trip():
         ({"train": {"amp": "yes"}}, "key 'train.amp' expects bool"),
         ({"data": {"batching": "buckets"}}, "must be one of 'bucket' | 'padded'"),
         ({"strategies": {"scale-vea": {}}}, "unknown strategy 'scale-vea'"),
-        ({"strategies": {"beta-vae": {"bta": 1.0}}}, "unknown key 'bta' (did you mean 'beta'?)"),
-        ({"prior": {"name": "standard-normal", "depth": 2}}, "unknown key 'depth'"),
+        ({"strategies": {"beta-vae": {"bta": 1.0}}}, "unknown key 'strategies.beta-vae.bta' (did you mean 'beta'?)"),
+        ({"prior": {"name": "standard-normal", "depth": 2}}, "unknown key 'prior.depth'"),
         ({"strategies": {}}, "'strategies' is empty"),
     ],
 )

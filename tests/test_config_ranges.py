@@ -103,3 +103,31 @@ def test_range_message_states_the_bounds():
 def test_min_batch_size_above_batch_size_is_refused():
     with pytest.raises(ConfigError, match="'data.min_batch_size' \\(16\\) must be <= data.batch_size \\(8\\)"):
         RunConfig.from_dict({"data": {"batch_size": 8, "min_batch_size": 16}})
+
+
+def registered_ranges():
+    """(registry, name, key, bad value) for every ranged parameter of every strategy and prior."""
+    from textvae.priors import PRIORS
+    from textvae.strategies import STRATEGIES
+
+    cases = []
+    for registry in (STRATEGIES, PRIORS):
+        for name in registry.names():
+            for f in dataclasses.fields(registry.entry(name).config_cls):
+                if "range" in f.metadata:
+                    cases += [(registry, name, f.name, float(v) if "." in v else int(v)) for v in bad_values(f)]
+    return cases
+
+
+def test_strategy_and_prior_parameters_are_range_checked_at_resolution():
+    from textvae import resolution
+
+    cases = registered_ranges()
+    assert {name for _, name, _, _ in cases} >= {"kl-annealing", "beta-vae", "cyclical", "decoupled"}
+    for registry, name, key, value in cases:
+        if registry.kind == "strategy":
+            d, dotted = {"strategies": {name: {key: value}}}, f"strategies.{name}.{key}"
+        else:
+            d, dotted = {"prior": {"name": name, key: value}}, f"prior.{key}"
+        with pytest.raises(ConfigError, match=f"^x.toml: key '{dotted}' must be "):
+            resolution.from_dict(d, where="x.toml")

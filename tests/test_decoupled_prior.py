@@ -35,7 +35,7 @@ def test_registered_and_configurable():
 
 @pytest.mark.parametrize("bad", [{"blocks": 0}, {"hidden": 0}, {"layers": -1}])
 def test_bad_sizes_are_config_errors(bad):
-    with pytest.raises(ConfigError, match="prior.decoupled"):
+    with pytest.raises(ConfigError, match=f"key 'prior.{next(iter(bad))}' must be >= "):
         build_prior({"name": "decoupled", **bad}, 4)
 
 

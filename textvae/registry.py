@@ -24,9 +24,11 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, kind: str, entry_point_group: str):
+    def __init__(self, kind: str, entry_point_group: str, key_prefix: str = ""):
         self.kind = kind
         self.group = entry_point_group
+        self.key_prefix = key_prefix
+        """Where an entry's parameters sit in a run config, e.g. ``strategies.{name}.``: errors name the dotted key."""
         self._entries: dict[str, Entry] = {}
         self._plugins_loaded = False
 
@@ -62,11 +64,13 @@ class Registry:
     def param_names(self, name: str) -> list[str]:
         return [f.name for f in dataclasses.fields(self.entry(name).config_cls)]
 
-    def config(self, name: str, params: dict[str, Any], where: str = ""):
+    def config(self, name: str, params: dict[str, Any], where: str = "config"):
+        """The typed config of entry ``name``; unknown keys, wrong types and out-of-range values are
+        :class:`ConfigError` errors naming the dotted key."""
         entry = self.entry(name, where)
-        return from_dict(entry.config_cls, params, where=where or f"{self.kind} {name}")
+        return from_dict(entry.config_cls, params, where=where, prefix=self.key_prefix.format(name=name))
 
-    def build(self, name: str, params: Any, where: str = "", **kwargs):
+    def build(self, name: str, params: Any, where: str = "config", **kwargs):
         """An instance of ``name`` from its typed config (as resolution builds it) or a plain table."""
         entry = self.entry(name, where)
         config = params if isinstance(params, entry.config_cls) else self.config(name, params, where)

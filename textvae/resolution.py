@@ -33,13 +33,13 @@ def resolve_config(config: RunConfig, where: str = "config") -> RunConfig:
         if isinstance(params, entry.config_cls):
             strategies[name] = params
         else:
-            strategies[name] = STRATEGIES.config(name, params, where=f"{where}: strategies.{name}")
+            strategies[name] = STRATEGIES.config(name, params, where=where)
     prior = dict(config.prior)
     name = prior.pop("name")
-    typed_prior = PRIORS.config(name, prior, where=f"{where}: prior")
+    typed_prior = PRIORS.config(name, prior, where=where)
     procedure = dict(config.procedure)
     procedure_name = procedure.pop("name", "default")
-    typed_procedure = PROCEDURES.config(procedure_name, procedure, where=f"{where}: procedure")
+    typed_procedure = PROCEDURES.config(procedure_name, procedure, where=where)
     return dataclasses.replace(config, strategies=strategies,
                                prior={"name": name, **dataclasses.asdict(typed_prior)},
                                procedure={"name": procedure_name, **dataclasses.asdict(typed_procedure)})

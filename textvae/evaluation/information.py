@@ -1,6 +1,6 @@
 """Mutual information I_q(x; z) and active units, from the posteriors of an evaluation set.
 
-Both MI estimators follow the reference code (SPEC_NOTES §4.3):
+Both MI estimators follow the reference code (docs/evaluation.md, "Mutual information"):
 MI = E_x E_q(z|x)[log q(z|x)] - E_x E_q(z|x)[log q(z)], the first term in closed form (minus the
 entropy), the second with one sample z_i ~ q(z|x_i) per sentence and the aggregate posterior
 q(z) ~ (1/M) sum_j q(z|x_j) over a set of M posteriors that includes x_i's own.

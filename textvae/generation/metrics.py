@@ -1,4 +1,4 @@
-"""Metrics on a set of generated sentences (SPEC_NOTES §7), with the open definitions fixed.
+"""Metrics on a set of generated sentences (docs/evaluation.md, "Generation metrics"), with the open definitions fixed.
 
 Tokens are whitespace words with no boundary tokens; ``</s>`` is never part of a text here.
 

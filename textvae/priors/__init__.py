@@ -6,7 +6,7 @@ from .base import Prior, standard_normal_log_prob
 from .registry import PRIORS
 
 
-def build_prior(spec: dict, latent_dim: int, where: str = "prior") -> Prior:
+def build_prior(spec: dict, latent_dim: int, where: str = "config") -> Prior:
     params = dict(spec)
     name = params.pop("name")
     return PRIORS.build(name, params, where=where, latent_dim=latent_dim)

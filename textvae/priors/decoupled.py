@@ -12,18 +12,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..config import ranged
 from .base import Prior
 from .registry import PRIORS
 
 
 @dataclass
 class DecoupledConfig:
-    blocks: int = 6
+    blocks: int = ranged(6, ge=1)
     """Affine coupling blocks; consecutive blocks transform complementary halves of z."""
-    hidden: int = 64
+    hidden: int = ranged(64, ge=1)
     """Width of the hidden layers of each scale and translation network."""
-    layers: int = 2
+    layers: int = ranged(2, ge=0)
     """Hidden layers per scale and translation network."""
 
 
@@ -81,11 +81,6 @@ class DecoupledPrior(Prior):
 
     def __init__(self, config: DecoupledConfig, latent_dim: int):
         super().__init__(config, latent_dim)
-        if config.blocks < 1 or config.hidden < 1 or config.layers < 0:
-            raise ConfigError(
-                f"prior.decoupled: blocks and hidden must be >= 1 and layers >= 0, got "
-                f"blocks={config.blocks}, hidden={config.hidden}, layers={config.layers}"
-            )
         self.blocks = nn.ModuleList(
             AffineCoupling(mask, config.hidden, config.layers) for mask in alternating_masks(latent_dim, config.blocks)
         )

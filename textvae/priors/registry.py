@@ -1,3 +1,3 @@
 from ..registry import Registry
 
-PRIORS = Registry("prior", "textvae.priors")
+PRIORS = Registry("prior", "textvae.priors", key_prefix="prior.")

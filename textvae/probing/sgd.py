@@ -1,4 +1,4 @@
-"""The reference linear probe (DU-VAE ``text_ss.py``, SPEC_NOTES §6), trained with SGD in torch.
+"""The reference linear probe (DU-VAE ``text_ss.py``, docs/evaluation.md, "Linear probe"), trained with SGD in torch.
 
 ``Linear(latent_dim, n_classes)`` with bias and cross-entropy; SGD lr 1.0, no momentum, gradient
 clip 5, batches of at most 16 examples of identical sentence length (buckets of fewer than 2 are

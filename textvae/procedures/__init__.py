@@ -5,7 +5,7 @@ from .base import Procedure, TrainingLoop
 from .registry import PROCEDURES
 
 
-def build_procedure(spec: dict, where: str = "procedure") -> Procedure:
+def build_procedure(spec: dict, where: str = "config") -> Procedure:
     params = dict(spec)
     name = params.pop("name", "default")
     return PROCEDURES.build(name, params, where=where)

@@ -1,3 +1,3 @@
 from ..registry import Registry
 
-PROCEDURES = Registry("procedure", "textvae.procedures")
+PROCEDURES = Registry("procedure", "textvae.procedures", key_prefix="procedure.")

@@ -19,10 +19,10 @@ from .base import Strategy, StrategyStack
 from .registry import STRATEGIES
 
 
-def build_stack(spec: dict[str, Any], latent_dim: int, where: str = "strategies") -> StrategyStack:
+def build_stack(spec: dict[str, Any], latent_dim: int, where: str = "config") -> StrategyStack:
     """The stack of a config's ``strategies`` table: typed configs (a resolved config) or plain tables."""
     return StrategyStack(
-        [STRATEGIES.build(name, params, where=f"{where}.{name}", latent_dim=latent_dim) for name, params in spec.items()]
+        [STRATEGIES.build(name, params, where=where, latent_dim=latent_dim) for name, params in spec.items()]
     )
 
 

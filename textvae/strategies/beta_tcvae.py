@@ -7,17 +7,18 @@ import torch
 from torch import Tensor
 
 from ..types import LOG_2PI, Batch, LossTerms, Objective, Posterior, StepContext
+from ..config import ranged
 from .base import Strategy
 from .registry import STRATEGIES
 
 
 @dataclass
 class BetaTCVAEConfig:
-    alpha: float = 1.0
+    alpha: float = ranged(1.0, ge=0)
     """Weight of the index-code mutual information I(x; z)."""
-    beta: float = 6.0
+    beta: float = ranged(6.0, ge=0)
     """Weight of the total correlation KL(q(z) || prod_d q(z_d))."""
-    gamma: float = 1.0
+    gamma: float = ranged(1.0, ge=0)
     """Weight of the remaining term E_q(z)[log prod_d q(z_d) - log p(z)] (dimension-wise KL)."""
 
 

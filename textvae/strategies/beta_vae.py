@@ -3,13 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import StepContext
+from ..config import ranged
 from .base import Strategy
 from .registry import STRATEGIES
 
 
 @dataclass
 class BetaVAEConfig:
-    beta: float = 0.4
+    beta: float = ranged(0.4, ge=0)
 
 
 @STRATEGIES.register("beta-vae", config=BetaVAEConfig)

@@ -3,19 +3,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import Batch, LossTerms, Objective, StepContext
+from ..config import ranged
 from .base import Strategy
 from .registry import STRATEGIES
 
 
 @dataclass
 class BetaVAEBConfig:
-    gamma: float = 10.0
+    gamma: float = ranged(10.0, ge=0)
     """Weight on |KL - C|."""
-    c_start: float = 0.0
+    c_start: float = ranged(0.0, ge=0)
     """Capacity C (nats per sentence) before the first update."""
-    c_max: float = 10.0
+    c_max: float = ranged(10.0, ge=0)
     """Capacity reached after ``anneal_epochs`` and kept afterwards (and in evaluation)."""
-    anneal_epochs: float = 10.0
+    anneal_epochs: float = ranged(10.0, ge=0)
     """Epochs over which C grows linearly from c_start to c_max (nominal N_train / batch_size updates each)."""
 
 

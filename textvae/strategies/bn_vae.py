@@ -1,6 +1,6 @@
 """BN-VAE: batch normalisation of the posterior mean with a fixed scale (Zhu et al. 2020, ACL, "A Batch
 Normalized Inference Network Keeps the KL Vanishing Away"; BN ``modules/encoders/enc_lstm.py``;
-SPEC_NOTES §5.10, pitfall 12). Hook: ``transform_posterior``.
+docs/methods/batchnorm.md). Hook: ``transform_posterior``.
 
 mu' = gamma * (mu - mean_batch) / std_batch + shift, log-variance untouched. With the scale fixed,
 each mu'_d has mean shift_d and variance gamma^2 over a batch, so the batch-expected KL to N(0, I) is

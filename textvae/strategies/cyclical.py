@@ -2,7 +2,7 @@
 
 The run's nominal ``total_steps`` updates are split into ``n_cycles`` periods; within each period the
 weight ramps from ``start`` to ``stop`` over the first ``ratio`` of the period and then stays at
-``stop`` (SPEC_NOTES §5.3; the reference notebook ``plot/plot_schedules.ipynb``).
+``stop`` (docs/methods/kl-weighting.md; the reference notebook ``plot/plot_schedules.ipynb``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -19,19 +19,13 @@ from .registry import STRATEGIES
 
 @dataclass
 class CyclicalConfig:
-    n_cycles: int = 4
+    n_cycles: int = ranged(4, ge=1)
     """M: number of annealing cycles over the nominal run length (paper default 4)."""
-    ratio: float = 0.5
+    ratio: float = ranged(0.5, gt=0, le=1)
     """R: fraction of each cycle spent increasing the weight (paper default 0.5)."""
     shape: Literal["linear", "sigmoid", "cosine"] = "linear"
-    start: float = 0.0
-    stop: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.n_cycles < 1:
-            raise ConfigError(f"strategies.cyclical: n_cycles must be >= 1, got {self.n_cycles}")
-        if not 0.0 < self.ratio <= 1.0:
-            raise ConfigError(f"strategies.cyclical: ratio must be in (0, 1], got {self.ratio}")
+    start: float = ranged(0.0, ge=0)
+    stop: float = ranged(1.0, ge=0)
 
 
 def ramp(u: float, shape: str) -> float:

@@ -1,6 +1,6 @@
 """delta-VAE: a committed rate of delta nats per dimension (Razavi et al. 2019, ICLR, "Preventing
 Posterior Collapse with delta-VAEs"), as the text baselines of Zhu et al. 2020 implement it
-(BN ``modules/encoders/enc_lstm.py::DeltaGaussianLSTMEncoder``; SPEC_NOTES §5.9, pitfall 14).
+(BN ``modules/encoders/enc_lstm.py::DeltaGaussianLSTMEncoder``; docs/methods/kl-floors.md).
 Hook: ``transform_posterior`` (on the raw encoder output).
 
 Every dimension's variance is confined to [var_lo, var_hi], the two roots of ln x - x + 2 delta + 1 = 0,

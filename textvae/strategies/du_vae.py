@@ -1,6 +1,6 @@
 """DU-VAE: diversity and uncertainty (Shen et al. 2021, IJCAI, "Regularizing Variational Autoencoder with
 Diversity and Uncertainty Awareness"; DU ``modules/encoders/enc_lstm.py``, ``encoder.py``;
-SPEC_NOTES §5.11, pitfalls 12-13). Hook: ``transform_posterior``.
+docs/methods/batchnorm.md). Hook: ``transform_posterior``.
 
 1. BatchNorm on the posterior mean whose trainable scale w is used as gamma * w / RMS(w), so its
    root-mean-square is always gamma (direction learnable, norm fixed); learnable shift (init 0).

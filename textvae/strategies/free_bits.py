@@ -1,6 +1,6 @@
 """Free bits: no KL pressure below a threshold (Kingma et al. 2016; Li et al. 2019). Hook: ``adjust``.
 
-Several methods share the name (SPEC_NOTES §5.4, pitfall 11); ``mode`` picks one and ``threshold``
+Several methods share the name (docs/methods/kl-floors.md); ``mode`` picks one and ``threshold``
 is in the unit the mode names:
 
 =================  ==========================================================  ====================

@@ -1,5 +1,5 @@
 """InfoVAE with the MMD divergence (Zhao et al. 2019, AAAI, "InfoVAE: Balancing Learning and Inference
-in Variational Autoencoders"; Zhao's MMD-VAE reference ``mmd_vae.py``; SPEC_NOTES §5.13).
+in Variational Autoencoders"; Zhao's MMD-VAE reference ``mmd_vae.py``; docs/methods/disentangling.md).
 Hooks: ``kl_weight`` (the factor 1 - alpha) and ``adjust`` (adds the MMD term).
 
 Objective: rec + (1 - alpha) * KL(q(z|x) || p(z)) + (alpha + lam - 1) * MMD(q(z), p(z)), with the

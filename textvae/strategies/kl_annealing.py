@@ -3,14 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import StepContext
+from ..config import ranged
 from .base import Strategy
 from .registry import STRATEGIES
 
 
 @dataclass
 class KLAnnealingConfig:
-    kl_start: float = 0.1
-    warm_up: float = 10.0
+    kl_start: float = ranged(0.1, ge=0, le=1)
+    warm_up: float = ranged(10.0, ge=0)
     """Epochs over which the weight grows linearly from kl_start to 1."""
 
 

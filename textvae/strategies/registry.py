@@ -1,3 +1,3 @@
 from ..registry import Registry
 
-STRATEGIES = Registry("strategy", "textvae.strategies")
+STRATEGIES = Registry("strategy", "textvae.strategies", key_prefix="strategies.{name}.")

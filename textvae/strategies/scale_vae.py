@@ -1,6 +1,6 @@
 """Scale-VAE: scale up the posterior means fed to the decoder (Song et al. 2024, LREC-COLING,
 "Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"; spec from the slides, no
-reference code exists: SPEC_NOTES §5.14, pitfall 16). Hooks: ``decoder_posterior``,
+reference code exists: docs/methods/scale-vae.md). Hooks: ``decoder_posterior``,
 ``prior_space_scale``, ``on_epoch_end``, ``log_scalars``.
 
 Per dimension, f_d = des_std / std_batch(mu_d). The decoder gets z ~ N(f * mu, sigma^2) while the
