@@ -154,9 +154,19 @@ def test_epoch_diagnostics_draws_one_sample_per_sentence_and_no_importance_sampl
     assert set(epoch_diagnostics(model, batches(), full=False)) == {"rec", "kl", "elbo", "ppl", "kl_estimator"}
 
 
-def test_progress_bar_is_shown_on_request(capsys):
+def test_progress_bar_is_shown_on_request_and_only_on_a_terminal(capsys, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
     evaluate(tiny_model("vae"), batches(), iw_samples=5, progress=True)
-    assert "IW-NLL (K=5)" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no bars, no carriage returns
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    evaluate(tiny_model("vae"), batches(), iw_samples=5, progress=True)
+    assert "IW-NLL (K=5)" in terminal.getvalue()
 
 
 def test_low_precision_probabilities_that_underflow_are_recomputed_in_float32():
