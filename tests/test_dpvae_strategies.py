@@ -206,7 +206,7 @@ def test_discriminator_optimiser_is_an_auxiliary_group_that_never_decays(tiny_co
 
 
 def test_factor_vae_bad_sizes_are_config_errors():
-    with pytest.raises(ConfigError, match="factor-vae"):
+    with pytest.raises(ConfigError, match="key 'strategies.factor-vae.disc_hidden' must be >= 1, got 0"):
         build_stack({"factor-vae": {"disc_hidden": 0}}, latent_dim=4)
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Batch, LossTerms, Objective, OptimizerSpec, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -15,12 +15,12 @@ from .registry import STRATEGIES
 
 @dataclass
 class FactorVAEConfig:
-    gamma: float = 10.0
+    gamma: float = ranged(10.0, ge=0)
     """Weight of the discriminator's total-correlation estimate in the VAE objective."""
-    disc_hidden: int = 1000
-    disc_layers: int = 5
+    disc_hidden: int = ranged(1000, ge=1)
+    disc_layers: int = ranged(5, ge=0)
     """Hidden layers of the discriminator MLP (Kim & Mnih: 5 x 1000, LeakyReLU 0.2)."""
-    disc_lr: float = 1e-4
+    disc_lr: float = ranged(1e-4, gt=0)
     """Learning rate of the discriminator's own Adam optimiser (betas 0.5, 0.9 as Kim & Mnih)."""
 
 
@@ -50,11 +50,6 @@ class FactorVAE(Strategy):
 
     def __init__(self, config: FactorVAEConfig, latent_dim: int):
         super().__init__(config, latent_dim)
-        if config.disc_hidden < 1 or config.disc_layers < 0:
-            raise ConfigError(
-                f"strategies.factor-vae: disc_hidden must be >= 1 and disc_layers >= 0, got "
-                f"disc_hidden={config.disc_hidden}, disc_layers={config.disc_layers}"
-            )
         self.discriminator = discriminator(latent_dim, config.disc_hidden, config.disc_layers)
         self.last_disc_loss = float("nan")
 
