@@ -179,8 +179,8 @@ def compare(args: argparse.Namespace) -> None:
 def mi_draws(run_dir: Path, checkpoint: str, draws: int, data_dir: Path | None = None) -> list[float]:
     """The per-batch validation MI of one checkpoint under sampling seeds 0..draws-1.
 
-    Seed 0 is the draw the ``aggressive`` procedure's switch-off check uses at every epoch; the
-    spread over the seeds is the sampling noise of that check (the encoder pass itself is
+    The spread over the seeds is the sampling noise of the ``aggressive`` procedure's switch-off check
+    (which draws fresh noise at every check; until it did, it always used seed 0) (the encoder pass itself is
     deterministic in eval mode, so only the one z per sentence changes).
     """
     sys.path.insert(0, str(REPO))

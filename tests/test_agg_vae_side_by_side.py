@@ -92,13 +92,12 @@ def test_table_reports_both_sides_and_the_difference_in_seed_spread(side, tmp_pa
     assert math.isinf(side.spread_units([1.0, 1.0], [2.0, 2.0]))
 
 
-def test_mi_noise_replays_the_switch_off_check_with_seed_zero(side, tiny_corpus, make_config, tmp_path):
+def test_mi_noise_draws_the_switch_off_check_under_several_seeds(side, tiny_corpus, make_config, tmp_path):
     from textvae.training import train
 
     run = tmp_path / "run"
     train(make_config(tiny_corpus, procedure={"name": "aggressive", "max_inner_steps": 4, "window": 2},
                       train={"epochs": 1}), run, evaluate_test=False)
-    logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["procedure"]["mi"]
     draws = side.mi_draws(run, "last", 3)
-    assert draws[0] == pytest.approx(logged, abs=1e-9)
+    assert draws == side.mi_draws(run, "last", 3), "seeded: the replay is deterministic"
     assert len(set(draws)) == 3

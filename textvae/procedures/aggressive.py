@@ -6,7 +6,8 @@ While aggressive mode is on, every training batch first gets an inner loop of en
 batch. The inner loop stops after ``max_inner_steps`` updates, or as soon as the summed loss per
 predicted word over the last ``window`` updates is higher than over the window before (the first
 window is compared with ``initial_loss``, so at least two windows run). Aggressive mode ends for
-good after the first validation whose mutual information is lower than the previous one's
+good after the first validation whose mutual information is lower than the previous one's, estimated
+with fresh noise at every check
 (``mi_estimator``: He et al. use the per-batch estimator; the first comparison is against 0, as in
 their code). The gradient norm is clipped over all VAE parameters in every update, the encoder-only
 ones included, as the reference does. See docs/methods/agg-vae.md.
@@ -93,8 +94,11 @@ class Aggressive(Procedure):
         if not self.aggressive:
             return
         model = loop.model
+        # Fresh noise at every check, as the reference: a fixed draw would bias every run's switch the
+        # same way. Taken from the global generator, which checkpoints carry, so resume stays exact.
+        seed = int(torch.randint(2**62, ()))
         with evaluation_mode(model):
-            generator = make_generator(0, model_device(model))
+            generator = make_generator(seed, model_device(model))
             stats = posterior_pass(model, loop.valid_batches, generator=generator, reconstruct=False,
                                    kl_samples=1)
             mi = mutual_information(stats.posteriors, self.config.mi_estimator, generator)
