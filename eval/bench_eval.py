@@ -100,7 +100,8 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="cuda is skipped when absent")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     parser.add_argument("--reference", action="store_true", help="also time He et al.'s one-sentence loop")
-    parser.add_argument("--max-tokens", type=int, default=200_000)
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="token budget per pass (default: 200,000 on CPU, sized from free memory on a GPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the report to OUT.md (e.g. eval/results/bench_eval)")

@@ -15,8 +15,9 @@ reaches an epoch's memory peak; then the sample is timed ``--repeats`` times and
 reported. Throughput counts target tokens (words + ``</s>``, no padding) per second. Every config
 runs in a fresh subprocess whose peak resident memory (``ru_maxrss``: everything the process
 touched, torch itself and the corpus included) is the CPU peak; on CUDA the peak is
-``torch.cuda.max_memory_allocated``. ``--amp`` adds rows with ``train.amp`` (bfloat16 autocast:
-matrix products and LSTM in bfloat16, softmax, loss and weights in float32).
+``torch.cuda.max_memory_allocated``. ``--amp`` adds rows with ``train.amp`` (``bf16`` when given
+alone: matrix products and LSTM in bfloat16, softmax, loss and weights in float32; ``--amp bf16 fp16``
+for both; ``fp16`` adds a gradient scaler and is meant for GPUs).
 The load column is the 1-minute load average before and after the timed passes; the benchmark's
 own threads are part of it (about 2 with ``--threads 2``).
 
@@ -89,7 +90,7 @@ class Spec:
     batches: int
     repeats: int
     threads: int
-    amp: bool = False
+    amp: str = "off"
     strategies: list[str] = field(default_factory=list)
     reference: bool = False
     onednn_cache: int | None = None
@@ -389,7 +390,8 @@ def throughput_table(results: list[dict]) -> list[str]:
     for r in results:
         spec = r["spec"]
         size, device, cpu = spec["size"], spec["device"], spec["device"] == "cpu"
-        code = "He et al. step" if spec["reference"] else "textvae" + (" amp (bf16)" if spec["amp"] else "")
+        amp = {True: "bf16", False: "off"}.get(spec["amp"], spec["amp"])  # older result files hold booleans
+        code = "He et al. step" if spec["reference"] else "textvae" + (f" amp ({amp})" if amp != "off" else "")
         if spec.get("onednn_cache") is not None:
             code += f", oneDNN cache {spec['onednn_cache']}"
         peak = r["peak_rss_mib"] if cpu else r["cuda_peak_mib"]
@@ -441,7 +443,8 @@ def main() -> None:
                         help="cuda is skipped when absent")
     parser.add_argument("--strategy", nargs="+", default=None,
                         help="strategy or recipe names, or 'all': per-step overhead over plain vae")
-    parser.add_argument("--amp", action="store_true", help="also time train.amp (bfloat16 autocast)")
+    parser.add_argument("--amp", nargs="*", choices=["bf16", "fp16"], default=None,
+                        help="also time train.amp: bf16 (the default when given alone) and/or fp16")
     parser.add_argument("--reference", action="store_true",
                         help="also time He et al.'s training step (re-implemented) on the same batches")
     parser.add_argument("--batches", type=int, default=None,
@@ -482,18 +485,20 @@ def main() -> None:
     results: list[dict] = []
     for device in devices:
         for size in sizes:
-            variants = [dict(amp=False)] + [dict(amp=True)] * args.amp
+            amps = [] if args.amp is None else args.amp or ["bf16"]
+            variants = [dict(amp="off")] + [dict(amp=amp) for amp in amps]
             if not strategies:
                 variants += [dict(v, onednn_cache=n) for n in args.onednn_cache or [] for v in list(variants)]
             if args.reference and not strategies:
-                variants = [dict(v, paired=True) for v in variants] + [dict(amp=False, reference=True)]
+                variants = [dict(v, paired=True) for v in variants] + [dict(amp="off", reference=True)]
             for variant in variants:
                 spec = Spec(size, device, args.data, args.train_lines, batches, repeats, args.threads,
                             strategies=strategies or [], **variant)
                 result = run_child(spec)
                 results.append(result)
                 if strategies:
-                    report += [f"## Strategy overheads over vae: {size}, {device}{' amp' if spec.amp else ''}", ""]
+                    amp = f" amp {spec.amp}" if spec.amp != "off" else ""
+                    report += [f"## Strategy overheads over vae: {size}, {device}{amp}", ""]
                     report += overhead_table(result) + [""]
                 print(json.dumps(result), file=sys.stderr, flush=True)
     if not strategies:

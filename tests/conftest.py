@@ -1,7 +1,14 @@
-"""Shared fixtures: a tiny labeled corpus written to a temp folder, and tiny run configs."""
+"""Shared fixtures: a tiny labeled corpus written to a temp folder, and tiny run configs.
+
+The device the tests run on is ``--device`` or ``$TEXTVAE_TEST_DEVICE`` (default ``cpu``):
+runs built by :func:`tiny_config` train there, the ``device`` fixture names it, and tests marked
+``cpu_only`` (they pin CPU kernels or CPU numbers) are skipped elsewhere. On a GPU the tiny runs
+are deterministic (``train.deterministic``), so the tests that compare two runs bit for bit hold.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -11,6 +18,44 @@ import torch
 from textvae.config import RunConfig
 
 torch.set_num_threads(1)
+
+TEST_DEVICE = "cpu"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default=os.environ.get("TEXTVAE_TEST_DEVICE", "cpu"),
+                     help="device the tests train and evaluate on (default $TEXTVAE_TEST_DEVICE or cpu)")
+
+
+def pytest_configure(config):
+    global TEST_DEVICE
+    config.addinivalue_line("markers", "cpu_only: pins CPU kernels or CPU numbers; skipped with --device other than cpu")
+    TEST_DEVICE = config.getoption("--device")
+    try:
+        device = torch.device(TEST_DEVICE)
+    except RuntimeError as e:
+        raise pytest.UsageError(f"--device / TEXTVAE_TEST_DEVICE: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device / TEXTVAE_TEST_DEVICE is {TEST_DEVICE!r} but CUDA is not available")
+
+
+def pytest_report_header(config):
+    return f"textvae test device: {TEST_DEVICE}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_DEVICE == "cpu":
+        return
+    skip = pytest.mark.skip(reason=f"CPU-specific; the tests run on {TEST_DEVICE}")
+    for item in items:
+        if "cpu_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    return torch.device(TEST_DEVICE)
+
 
 WORDS = "the food was good bad great awful service staff friendly slow place nice love hate".split()
 
@@ -46,7 +91,7 @@ def tiny_config(corpus: Path, strategies: dict | None = None, **sections) -> Run
         "data": {"corpus": str(corpus), "batch_size": 8},
         "model": {"embed_dim": 16, "enc_hidden": 16, "dec_hidden": 16, "latent_dim": 4},
         "strategies": strategies or {"vae": {}},
-        "train": {"epochs": 2, "progress": False},
+        "train": {"epochs": 2, "progress": False, "device": TEST_DEVICE, "deterministic": TEST_DEVICE != "cpu"},
         "eval": {"iw_samples": 5},
     }
     for key, value in sections.items():

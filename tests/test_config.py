@@ -20,7 +20,7 @@ def test_defaults_round_trip():
         ({"modle": {}}, "unknown key 'modle' (did you mean 'model'?)"),
         ({"model": {"latent_dimm": 3}}, "unknown key 'model.latent_dimm' (did you mean 'latent_dim'?)"),
         ({"model": {"latent_dim": 3.5}}, "key 'model.latent_dim' expects int, got 3.5"),
-        ({"train": {"amp": "yes"}}, "key 'train.amp' expects bool"),
+        ({"train": {"amp": "yes"}}, "key 'train.amp' must be one of 'off' | 'bf16' | 'fp16', got 'yes'"),
         ({"data": {"batching": "buckets"}}, "must be one of 'bucket' | 'padded'"),
         ({"strategies": {"scale-vea": {}}}, "unknown strategy 'scale-vea'"),
         ({"strategies": {"beta-vae": {"bta": 1.0}}}, "unknown key 'strategies.beta-vae.bta' (did you mean 'beta'?)"),

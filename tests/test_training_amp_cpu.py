@@ -9,7 +9,7 @@ from textvae.training import Trainer
 
 
 def test_amp_autocasts_the_cpu_training_step(tiny_corpus, make_config, tmp_path):
-    config = make_config(tiny_corpus, train={"device": "cpu", "amp": True})
+    config = make_config(tiny_corpus, train={"device": "cpu", "amp": "bf16"})
     trainer = Trainer(config, tmp_path / "run")
     seen = []
     trainer.model.decoder.lstm.register_forward_hook(lambda module, inputs, output: seen.append(output[0].dtype))

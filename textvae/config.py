@@ -128,9 +128,15 @@ class TrainConfig:
     load_best_epoch: int = ranged(15, ge=0)
     """Decays happen only from this epoch on."""
     device: str = "auto"
-    amp: bool = False
-    """bfloat16 autocast for the training step on CUDA and CPU: products and LSTMs in bfloat16, softmax,
-    loss and weights in float32 (CPU: worth it only with AVX512-BF16 or AMX; see eval/bench_train.py)."""
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    """Mixed precision for the training step. ``bf16``: bfloat16 autocast, products and LSTMs in
+    bfloat16, softmax, loss and weights in float32 (CUDA from Ampere on; CPU only with AVX512-BF16
+    or AMX, see eval/bench_train.py). ``fp16``: float16 autocast with a gradient scaler, for GPUs
+    without fast bfloat16 (see docs/gpu.md). The booleans of older configs still load: true is
+    ``bf16``, false ``off``."""
+    deterministic: bool = False
+    """Bitwise-reproducible training on GPU: deterministic algorithms only (an op without one is an
+    error), cuDNN deterministic and not benchmarking, CUBLAS_WORKSPACE_CONFIG=:4096:8. Slower."""
     diagnostics: bool = True
     """Per-epoch validation MI, AU and per-dimension KL in the metrics log."""
     progress: bool = True
@@ -139,8 +145,9 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     iw_samples: int = ranged(500, ge=1)
-    max_tokens: int = ranged(200_000, ge=1)
-    """Memory budget for one IW forward pass: sentences x samples x tokens per chunk."""
+    max_tokens: int | None = ranged(None, ge=1)
+    """Memory budget for one IW forward pass: sentences x samples x tokens per chunk. None: 200,000 on
+    CPU (a cache-friendly size), sized from free memory on a GPU (docs/gpu.md); a number caps it anywhere."""
     mi_estimator: Literal["whole-set", "per-batch"] = "whole-set"
     au_threshold: float = ranged(0.01, ge=0)
     precision: Literal["float32", "bfloat16"] = "float32"
@@ -182,7 +189,7 @@ class RunConfig:
 
         The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
         (which every entry point that trains or loads a model runs first)."""
-        cfg = from_dict(cls, d, where)
+        cfg = from_dict(cls, upgrade_values(d), where)
         validate(cfg, where)
         return cfg
 
@@ -204,6 +211,21 @@ class RunConfig:
 RETIRED_KEYS: dict[str, tuple[str, ...]] = {"eval": ("batch_size",)}
 """Keys older run folders hold that textvae no longer has (``eval.batch_size`` was never read:
 evaluation batches follow ``data.batch_size``, as in the reference code)."""
+
+
+LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("train", "amp"): {True: "bf16", False: "off"}}
+"""Values an older textvae accepted for a key whose type has since widened: ``train.amp`` was a
+bool meaning bfloat16 before float16 joined it."""
+
+
+def upgrade_values(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with legacy values replaced by what they meant (configs, recipes, saved runs alike)."""
+    out = dict(d)
+    for (section, key), table in LEGACY_VALUES.items():
+        value = out.get(section, {}).get(key) if isinstance(out.get(section), dict) else None
+        if isinstance(value, bool) and value in table:
+            out[section] = {**out[section], key: table[value]}
+    return out
 
 
 def read_mapping(path: Path) -> dict[str, Any]:

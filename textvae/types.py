@@ -35,11 +35,16 @@ class Batch:
         """Predicted tokens: words plus ``</s>``, never ``<s>`` and never padding."""
         return int((self.lengths - 1).sum())
 
+    def pin_memory(self) -> "Batch":
+        """The batch in page-locked host memory (needs CUDA): its copies to a GPU do not block."""
+        return Batch(self.tokens.pin_memory(), self.lengths,
+                     None if self.labels is None else self.labels.pin_memory(), self.index)
+
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
             self.tokens.to(device, non_blocking=True),
             self.lengths,
-            None if self.labels is None else self.labels.to(device),
+            None if self.labels is None else self.labels.to(device, non_blocking=True),
             self.index,
         )
 

@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
             None, "--mi-estimator",
             help="Aggregate posterior over the whole set or per batch (default: the run's eval.mi_estimator)."),
         max_tokens: Optional[int] = typer.Option(
-            None, "--max-tokens", min=1, help="Sentences x samples x tokens per forward pass (memory budget)."),
+            None, "--max-tokens", min=1, help="Sentences x samples x tokens per forward pass (memory budget; "
+            "default: the run's eval.max_tokens, else sized for the device)."),
         limit: Optional[int] = typer.Option(None, min=1, help="Evaluate only the first N sentences of the split."),
         precision: Optional[PrecisionName] = typer.Option(
             None, help="bfloat16: decoder matrix products in bfloat16 autocast (faster on CPUs with AVX512-BF16 "

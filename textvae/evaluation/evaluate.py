@@ -28,7 +28,7 @@ def evaluate(
     batches: Iterable[Any],
     *,
     iw_samples: int = 500,
-    max_tokens: int = 200_000,
+    max_tokens: int | None = None,
     mi_estimator: MIEstimator = "whole-set",
     au_threshold: float = 0.01,
     seed: int = 0,

@@ -24,11 +24,50 @@ from .protocol import CountTargets, LatentVariableModel, batch_targets, make_gen
 
 Precision = Literal["float32", "bfloat16"]
 
-ROWS_PER_PASS = {"cpu": 512, "cuda": 8192}
-"""Most sentence x sample rows in one pass, by device type. On CPU the matrix products are at full
-speed well below 512 rows, and more rows push each step's rows x vocabulary logits out of the
-cache (measured: 512-1024 rows fastest, 4096 about 30% slower, bfloat16, 7.7k words). A GPU needs
-larger passes to amortise kernel launches (8192 is a guess: not measured on a GPU)."""
+CPU_ROWS_PER_PASS = 512
+"""Most sentence x sample rows in one pass on CPU: the matrix products are at full speed well
+below 512 rows, and more rows push each step's rows x vocabulary logits out of the cache
+(measured: 512-1024 rows fastest, 4096 about 30% slower, bfloat16, 7.7k words)."""
+CPU_MAX_TOKENS = 200_000
+
+GPU_MEMORY_SHARE = 0.5
+"""Of the GPU memory free when evaluation starts, the share one pass may take: the allocator's
+rounding and fragmentation, and tensors the caller holds on to, get the rest."""
+GPU_MAX_ROWS = 1 << 17
+"""Past this many rows a pass's products are long saturated on any GPU; more only costs memory."""
+DEFAULT_PASS_MEMORY = {"row": 64 * 1024, "target": 8, "sentence_target": 64 * 1024}
+"""Bytes per row, per row x target and per sentence x target for a model that does not say
+(``pass_memory``): a decoder with about 10k words and 1k hidden units, the paper's size."""
+
+
+def gpu_free_bytes(device: torch.device) -> int:
+    """Free device memory plus what PyTorch's allocator holds cached but unused (free to this process)."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def gpu_pass_limits(free_bytes: int, memory: dict[str, int], samples: int,
+                    max_tokens: int | None = None) -> tuple[int, int]:
+    """(most rows, most sentence x sample x target tokens) of one pass on a GPU with ``free_bytes``.
+
+    ``memory`` is what the model's eval pass holds per row (a sentence x sample: LSTM state, gates,
+    the vocabulary logits of a step), per row x target (the repeated targets) and per sentence x
+    target (input projections shared by a sentence's samples, spread here over ``samples``). Half
+    of the budget bounds the rows, half the tokens; ``max_tokens`` caps the tokens when given.
+    """
+    budget = GPU_MEMORY_SHARE * free_bytes / 2
+    per_token = memory["target"] + math.ceil(memory["sentence_target"] / max(samples, 1))
+    rows = int(min(max(budget // memory["row"], CPU_ROWS_PER_PASS), GPU_MAX_ROWS))
+    tokens = int(max(budget // per_token, rows))
+    return rows, tokens if max_tokens is None else min(tokens, max_tokens)
+
+
+def pass_limits(model: Any, device: torch.device, samples: int, max_tokens: int | None) -> tuple[int, int]:
+    """(most rows, token budget) of one IW pass on ``device``."""
+    if device.type != "cuda":
+        return CPU_ROWS_PER_PASS, CPU_MAX_TOKENS if max_tokens is None else max_tokens
+    memory = model.pass_memory() if callable(getattr(model, "pass_memory", None)) else DEFAULT_PASS_MEMORY
+    return gpu_pass_limits(gpu_free_bytes(device), memory, samples, max_tokens)
 
 
 @dataclass
@@ -39,7 +78,7 @@ class Chunk:
 
 
 def plan_chunks(batches: list[Any], samples: int, max_tokens: int, count_targets: CountTargets,
-                max_rows: int = ROWS_PER_PASS["cpu"]) -> list[Chunk]:
+                max_rows: int = CPU_ROWS_PER_PASS) -> list[Chunk]:
     """Cut the work into passes of at most ``max_tokens`` = sentences x samples x targets and
     ``max_rows`` = sentences x samples.
 
@@ -52,7 +91,7 @@ def plan_chunks(batches: list[Any], samples: int, max_tokens: int, count_targets
     for batch in batches:
         size = _opaque_size(batch)
         per_pass = max(1, min(samples, max_tokens // max(1, count_targets(batch)), max_rows // max(1, size)))
-        chunks.append(Chunk(batch, torch.arange(offset, offset + size), per_pass))
+        chunks.append(Chunk(batch, torch.arange(offset, offset + size, device="cpu"), per_pass))
         offset += size
     return chunks
 
@@ -65,7 +104,9 @@ def _opaque_size(batch: Any) -> int:
 
 
 def _length_sorted_chunks(batches: list[Batch], samples: int, max_tokens: int, max_rows: int) -> list[Chunk]:
-    sentences = [b.tokens[i, : int(b.lengths[i])].cpu() for b in batches for i in range(b.size)]
+    # Planned on the host (one copy per batch, not one per sentence); each chunk moves to the device when run.
+    host = [(b.tokens.cpu(), b.lengths.tolist()) for b in batches]
+    sentences = [tokens[i, :length] for tokens, lengths in host for i, length in enumerate(lengths)]
     order = sorted(range(len(sentences)), key=lambda s: -len(sentences[s]))
     chunks, start = [], 0
     while start < len(order):
@@ -78,11 +119,11 @@ def _length_sorted_chunks(batches: list[Batch], samples: int, max_tokens: int, m
             tokens += targets
             end += 1
         members = order[start:end]
-        lengths = torch.tensor([len(sentences[m]) for m in members])
-        padded = torch.zeros(len(members), int(lengths[0]), dtype=torch.long)
+        lengths = torch.tensor([len(sentences[m]) for m in members], device="cpu")
+        padded = torch.zeros(len(members), int(lengths[0]), dtype=torch.long, device="cpu")
         for row, m in enumerate(members):
             padded[row, : len(sentences[m])] = sentences[m]
-        chunks.append(Chunk(Batch(padded, lengths), torch.tensor(members), per_pass))
+        chunks.append(Chunk(Batch(padded, lengths), torch.tensor(members, device="cpu"), per_pass))
         start = end
     return chunks
 
@@ -92,7 +133,7 @@ def iw_log_likelihood(
     batches: Iterable[Any],
     *,
     samples: int = 500,
-    max_tokens: int = 200_000,
+    max_tokens: int | None = None,
     seed: int = 0,
     count_targets: CountTargets = batch_targets,
     precision: Precision = "float32",
@@ -113,10 +154,10 @@ def iw_log_likelihood(
     samples = samples if model.latent_dim else 1
     device = model_device(model)
     generator = generator or make_generator(seed, device)
-    chunks = plan_chunks(list(batches), samples, max_tokens, count_targets,
-                         ROWS_PER_PASS.get(device.type, ROWS_PER_PASS["cuda"]))
+    max_rows, max_tokens = pass_limits(model, device, samples, max_tokens)
+    chunks = plan_chunks(list(batches), samples, max_tokens, count_targets, max_rows)
     total = sum(len(c.positions) for c in chunks)
-    out = torch.empty(total, dtype=torch.float64)
+    out = torch.empty(total, dtype=torch.float64, device="cpu")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext()
     with tqdm(total=total, disable=bars_disabled(progress), unit="sent", desc=f"IW-NLL (K={samples})") as bar:
         for chunk in chunks:

@@ -31,6 +31,9 @@ class LatentVariableModel(Protocol):
 
     An optional ``prior`` attribute with ``has_analytic_kl`` and ``kl(posterior, z)`` lets the
     reported KL be closed form; otherwise it is estimated by Monte Carlo from ``log_prior``.
+    An optional ``pass_memory()`` (bytes per row, per row x target and per sentence x target of
+    ``log_likelihood``, see :func:`~textvae.evaluation.importance.gpu_pass_limits`) sizes passes on
+    a GPU; without it they are sized for a paper-size LSTM decoder.
     """
 
     latent_dim: int

@@ -132,6 +132,13 @@ class LSTMDecoder(nn.Module):
         rows = torch.arange(n, device=tokens.device).unsqueeze(1).expand(n, t)[mask]
         return torch.zeros(n, device=tokens.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
 
+    def pass_memory(self) -> dict[str, int]:
+        """Bytes an eval-mode pass (:func:`_scan_log_likelihood`) holds per sentence x sample row (a
+        step's logits and their softmax in float32, the LSTM state and gates), per row x target (the
+        repeated targets) and per sentence x target (input projections shared by its samples)."""
+        vocab, hidden = self.out.weight.shape
+        return {"row": 4 * (2 * vocab + 16 * hidden), "target": 8, "sentence_target": 4 * 8 * hidden}
+
     def log_likelihood(self, batch: Batch, z: Tensor) -> Tensor:
         """log p(x | z_k) for z [B, K, D]; returns [B, K] in float32.
 
@@ -167,8 +174,9 @@ def _scan_log_likelihood(decoder: LSTMDecoder, tokens: Tensor, lengths: Tensor, 
     lstm, e, hidden = decoder.lstm, decoder.embed.embedding_dim, decoder.hidden
     # Gate rows reordered from PyTorch's (i, f, g, o) to (i, f, o, g): one sigmoid over a
     # contiguous three quarters of each row instead of three strided ones.
-    gate_order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
-                            torch.arange(2 * hidden, 3 * hidden)]).to(tokens.device)
+    gate_order = torch.cat([torch.arange(0, 2 * hidden, device=tokens.device),
+                            torch.arange(3 * hidden, 4 * hidden, device=tokens.device),
+                            torch.arange(2 * hidden, 3 * hidden, device=tokens.device)])
     w_ih, w_hh = lstm.weight_ih_l0[gate_order], lstm.weight_hh_l0[gate_order]
     bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0)[gate_order]
     x_gates = F.linear(decoder.embed(tokens[:, :t_max]), w_ih[:, :e], bias).float()

@@ -71,6 +71,9 @@ class TextVAE(nn.Module):
     def log_prior(self, z: Tensor) -> Tensor:
         return self.prior.log_prob(z)
 
+    def pass_memory(self) -> dict[str, int]:
+        return self.decoder.pass_memory()
+
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latents for generation, in decoder space (Scale-VAE: f * z with z ~ p(z))."""
         device = next(self.parameters()).device
@@ -106,3 +109,6 @@ class LSTMLanguageModel(nn.Module):
 
     def log_prior(self, z: Tensor) -> Tensor:
         return torch.zeros(z.shape[:-1], device=z.device)
+
+    def pass_memory(self) -> dict[str, int]:
+        return self.decoder.pass_memory()

@@ -53,8 +53,8 @@ def encode_posteriors(model: torch.nn.Module, vocab: Vocab, texts: list[str], ba
     device = next(model.parameters()).device
     split = encode_texts(vocab, texts, max_length=max_length)
     dim = model.latent_dim
-    mu = torch.zeros(len(texts), dim)
-    logvar = torch.zeros(len(texts), dim)
+    mu = torch.zeros(len(texts), dim, device="cpu")
+    logvar = torch.zeros(len(texts), dim, device="cpu")
     for batch in make_batches(split, batch_size, mode="padded"):
         post = model.posterior(batch.to(device))
         mu[batch.index] = post.mu.float().cpu()

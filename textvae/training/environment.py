@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from .device import backend_settings
+
 
 def git_revision() -> str | None:
     root = Path(__file__).resolve().parents[2]
@@ -36,6 +38,7 @@ def environment(device: torch.device) -> dict:
         # a process-wide memory/speed trade-off that changes what the run's timings mean
         "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "backends": backend_settings(),
     }
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda

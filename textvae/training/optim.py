@@ -104,6 +104,9 @@ class OptimizerGroups:
     def parameters(self, names: Iterable[str]) -> list[nn.Parameter]:
         return [p for name in names if name in self.groups for p in self.groups[name].params]
 
+    def optimizers(self, names: Iterable[str]) -> list[torch.optim.Optimizer]:
+        return [self.groups[name].optimizer for name in names if name in self.groups]
+
     def zero_grad(self, names: Iterable[str] | None = None) -> None:
         for name in (self.groups if names is None else names):
             if name in self.groups:

@@ -13,7 +13,6 @@ import logging
 import math
 import random
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,10 @@ from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
 from .checkpoint import RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
+from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
+from .precision import Precision
 from .resume import config_changes, describe_changes
 
 CHECKPOINT_FORMAT = 2
@@ -92,6 +93,8 @@ class Trainer:
         self.changes: dict[str, Any] = {}
         """Config keys a resume changed; recorded in the next epoch's metrics record."""
         self.device = pick_device(config.train.device)
+        set_deterministic(config.train.deterministic)
+        self.precision = Precision(config.train.amp, self.device)
         self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
@@ -127,6 +130,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizers": self.groups.state_dict(),
             "procedure": self.procedure.state_dict(),
+            "precision": self.precision.state_dict(),
             "state": {k: v for k, v in vars(self.state).items() if k != "history"},
             "rng": rng_state(),
             "log": self.state.history,  # the metrics log is rebuilt from this on resume (crash-proof)
@@ -165,6 +169,7 @@ class Trainer:
             for group, new in zip(self.groups[name].optimizer.param_groups, fresh[name].optimizer.param_groups):
                 group.update({k: new[k] for k in ("lr", "momentum") if k in new})
         self.procedure.load_state_dict(ckpt["procedure"])
+        self.precision.load_state_dict(ckpt.get("precision", {}))
         set_rng_state(ckpt["rng"])
         self.run.rewrite_metrics(self.state.history)
 
@@ -173,14 +178,9 @@ class Trainer:
         load_model_state(self.model, load_checkpoint(path, self.device)["model"], path)
 
     # ---- what procedures use ------------------------------------------------------------------
-    def _autocast(self):
-        if self.config.train.amp:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
     def compute(self, batch: Batch) -> tuple[LossTerms, Objective]:
         """Forward pass at the current KL weight: the unweighted terms and the strategies' objective."""
-        with self._autocast():
+        with self.precision.autocast():
             terms = self.model(batch, self.ctx)
             objective = self.model.strategy.objective(terms, batch, self.ctx)
         for key, value in objective.logs.items():
@@ -196,12 +196,13 @@ class Trainer:
         """
         t = self.config.train
         self.check_finite(loss)
-        loss.backward()
+        self.precision.backward(loss)
         if t.clip_grad > 0:
+            self.precision.unscale(self.groups.optimizers(dict.fromkeys([*self.groups.main, *groups])))
             scopes = [self.groups.main] if t.clip_scope == "global" else [[g] for g in self.groups.main]
             for scope in scopes:
                 torch.nn.utils.clip_grad_norm_(self.groups.parameters(scope), t.clip_grad)
-        self.groups.step(groups)
+        self.precision.step(self.groups.optimizers(groups))
         self.groups.zero_grad(self.groups.main)
 
     def random_batch(self) -> Batch:
@@ -247,7 +248,7 @@ class Trainer:
         self.ctx.epoch, self.ctx.training = self.state.stage_epoch, True
         batches = make_batches(self.corpus.splits["train"], cfg.data.batch_size, cfg.data.batching,
                                shuffle=True, seed=cfg.seed * 1000 + epoch)
-        batches = [b for b in batches if b.size >= cfg.data.min_batch_size]
+        batches = staged([b for b in batches if b.size >= cfg.data.min_batch_size], self.device)
         self._epoch_batches = batches
         self._draws = random.Random(f"{cfg.seed}:{epoch}")
         self._objective_logs = {}

@@ -1,0 +1,90 @@
+"""Mixed precision for the training step: the autocast region and, for float16, the gradient scaler.
+
+The trainer (and any procedure that writes its own step) uses it as::
+
+    with precision.autocast():
+        loss = ...
+    precision.backward(loss)
+    precision.unscale(optimizers)   # before clipping: the threshold is in true units
+    clip_grad_norm_(...)
+    precision.step(optimizers)
+
+``bf16`` needs no scaler: bfloat16 has float32's exponent range, so gradients do not underflow.
+``fp16`` (for GPUs without fast bfloat16, before Ampere) scales the loss before backward so that
+small gradients survive float16, unscales them before clipping (the clip threshold is in true
+units), and skips the update of any step whose gradients overflowed, halving the scale; the
+scale grows back after 2,000 clean steps (torch's defaults). Its state is part of a checkpoint, so
+a resumed run continues with the scale the interrupted one had reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from typing import Any, ContextManager, Literal
+
+import torch
+
+Amp = Literal["off", "bf16", "fp16"]
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@contextmanager
+def _without_onednn() -> Iterator[None]:
+    # Only the one flag: torch.backends.mkldnn.flags() would also reset oneDNN's TF32 settings.
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = was
+
+
+class Precision:
+    """How one run's training step handles precision: ``amp`` is ``train.amp``."""
+
+    def __init__(self, amp: Amp, device: torch.device):
+        if amp not in ("off", *DTYPES):
+            raise ValueError(f"amp must be 'off', 'bf16' or 'fp16', got {amp!r}")
+        self.amp, self.device = amp, torch.device(device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return DTYPES.get(self.amp)
+
+    def autocast(self) -> ContextManager:
+        if self.amp == "off":
+            return nullcontext()
+        stack = ExitStack()
+        if self.amp == "fp16" and self.device.type == "cpu":
+            # oneDNN has no float16 LSTM on CPUs without AVX512-FP16 ("could not create a primitive
+            # descriptor"); torch's own kernels run the LSTMs in float32 and the products in float16.
+            stack.enter_context(_without_onednn())
+        stack.enter_context(torch.autocast(self.device.type, dtype=DTYPES[self.amp]))
+        return stack
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def unscale(self, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        """Divide the gradients of every optimiser whose parameters will be clipped or stepped by the
+        scale (fp16; nothing otherwise). Once per optimiser per update."""
+        for optimizer in optimizers:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        """Step every optimiser, unless (fp16) a gradient overflowed; then update the scale."""
+        for optimizer in optimizers:
+            self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scaler's scale and growth counter; empty unless ``fp16``."""
+        return self.scaler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # A checkpoint from a run without fp16 has no scaler state: start from torch's initial scale.
+        if state:
+            self.scaler.load_state_dict(state)
