@@ -57,6 +57,20 @@ def device() -> torch.device:
     return torch.device(TEST_DEVICE)
 
 
+@pytest.fixture
+def restore_determinism():
+    """train.deterministic changes process-wide settings: put them back."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    yield
+    torch.use_deterministic_algorithms(saved[0])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
+    if saved[3] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[3]
+
+
 WORDS = "the food was good bad great awful service staff friendly slow place nice love hate".split()
 
 

@@ -106,19 +106,6 @@ def test_staged_batches_are_pinned_only_for_a_gpu(monkeypatch):
     assert torch.equal(out[0].tokens, batch.tokens) and out[0].lengths is batch.lengths
 
 
-@pytest.fixture
-def restore_determinism():
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-             torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
-    yield
-    torch.use_deterministic_algorithms(saved[0])
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
-    if saved[3] is None:
-        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-    else:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[3]
-
-
 def test_deterministic_mode_is_applied_and_recorded(tiny_corpus, make_config, tmp_path, restore_determinism):
     torch.use_deterministic_algorithms(False)
     os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -71,8 +71,8 @@ def test_off_and_bf16_have_no_scaler_state():
         Precision("fp32", torch.device("cpu"))
 
 
-def test_fp16_training_step_runs_products_in_float16_on_cpu(tiny_corpus, make_config, tmp_path):
-    trainer = Trainer(make_config(tiny_corpus, train={"device": "cpu", "amp": "fp16"}), tmp_path / "run")
+def test_fp16_training_step_runs_products_in_float16(tiny_corpus, make_config, tmp_path):
+    trainer = Trainer(make_config(tiny_corpus, train={"amp": "fp16"}), tmp_path / "run")
     seen = []
     trainer.model.encoder.to_posterior.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     batch = make_batches(trainer.corpus.splits["train"], 8, "bucket")[0]
@@ -83,6 +83,18 @@ def test_fp16_training_step_runs_products_in_float16_on_cpu(tiny_corpus, make_co
 
 
 @pytest.mark.cpu_only
+def test_fp16_on_cpu_runs_the_lstms_in_float32_past_onednn_and_restores_it():
+    # oneDNN has no float16 LSTM on this project's CPUs; torch's own kernel runs it in float32.
+    precision = Precision("fp16", torch.device("cpu"))
+    lstm = torch.nn.LSTM(4, 4, batch_first=True)
+    with precision.autocast():
+        assert not torch.backends.mkldnn.enabled
+        out, _ = lstm(torch.randn(2, 3, 4))
+        product = torch.nn.functional.linear(out, torch.randn(5, 4))
+    assert torch.backends.mkldnn.enabled
+    assert out.dtype == torch.float32 and product.dtype == torch.float16
+
+
 def test_fp16_run_resumes_exactly_with_its_scaler_state(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}}, train={"amp": "fp16"})
     straight = train(cfg, tmp_path / "straight")

@@ -1,0 +1,58 @@
+"""eval/gpu_check.py at toy size on the CPU, every step, so that the GPU check cannot rot unseen."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_toy_check_runs_every_step_and_writes_one_report(gpu_check, tmp_path, restore_determinism):
+    sizes = dict(gpu_check.bench_train.SIZES)
+    results = gpu_check.main(["--toy", "--device", "cpu", "--out", str(tmp_path / "report")])
+    assert gpu_check.bench_train.SIZES == sizes  # the toy sizes were put back
+    steps = results["steps"]
+    assert list(steps) == ["train", "iwnll", "demo", "tests", "deterministic"]
+    assert all(step.get("ok") and "error" not in step for step in steps.values()), \
+        {name: step.get("error", step.get("ok")) for name, step in steps.items()}
+    assert steps["tests"]["summary"].startswith("1 passed")
+    assert [r["code"] for r in steps["train"]["rows"]] == ["off", "bf16", "fp16", "reference"]
+    assert all(r["tokens_per_s"][0] > 0 for r in steps["train"]["rows"])
+    # On the CPU the "device" demo run is a CPU run with the same seed and threads: bit for bit the same.
+    rows = steps["demo"]["comparison"]["rows"]
+    assert {r["metric"] for r in rows} >= {"nll", "kl", "mi", "au"} and all(r["diff"] == 0 for r in rows)
+    assert steps["deterministic"]["differing"] == []
+    text = (tmp_path / "report.md").read_text()
+    for heading in ("## Summary", "## Training throughput", "## IW-NLL", "## Demo recipe (bn-vae)",
+                    "## Deterministic mode", "**Toy size**"):
+        assert heading in text
+    assert (tmp_path / "report.json").is_file()
+
+
+def test_demo_metrics_are_judged_against_the_cpu_seed_to_seed_difference(gpu_check):
+    cpu, next_seed = {"nll": 100.0, "kl": 5.0}, {"nll": 101.0, "kl": 5.5}
+    assert gpu_check.compare_demo({"nll": 101.9, "kl": 4.1}, cpu, next_seed)["ok"]
+    judged = gpu_check.compare_demo({"nll": 102.5, "kl": 5.0}, cpu, next_seed)
+    assert not judged["ok"] and [r["within"] for r in judged["rows"]] == [False, True]
+    assert not gpu_check.compare_demo({"nll": 100.0 + 1e-9, "kl": 5.0}, cpu, None)["ok"]  # same device: exact
+
+
+def test_a_failing_step_is_a_row_of_the_report(gpu_check):
+    steps = {}
+    gpu_check.run_step("train", lambda: 1 / 0, steps, deadline=float("inf"))
+    assert steps["train"]["error"] == "ZeroDivisionError: division by zero" and "traceback" in steps["train"]
+    gpu_check.run_step("iwnll", lambda: {"ok": True}, steps, deadline=0.0)
+    assert steps["iwnll"]["error"].startswith("skipped")
