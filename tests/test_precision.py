@@ -36,7 +36,7 @@ def quadratic_step(precision: Precision, clip: float) -> torch.Tensor:
     precision.backward(loss)
     precision.unscale([optimizer])
     torch.nn.utils.clip_grad_norm_([weight], clip)
-    precision.step([optimizer])
+    precision.step([optimizer], optimizer.step)
     return weight.detach()
 
 
@@ -53,7 +53,7 @@ def test_fp16_skips_an_overflowing_step_and_halves_the_scale():
     weight = torch.nn.Parameter(torch.ones(3))
     optimizer = torch.optim.SGD([weight], lr=0.1)
     precision.backward((weight * 1e36).sum())  # x 65536 overflows float32
-    precision.step([optimizer])
+    precision.step([optimizer], optimizer.step)
     assert torch.equal(weight.detach(), torch.ones(3))
     assert precision.state_dict()["scale"] == INITIAL_SCALE / 2
     restored = Precision("fp16", torch.device("cpu"))
@@ -62,6 +62,19 @@ def test_fp16_skips_an_overflowing_step_and_halves_the_scale():
     fresh = Precision("fp16", torch.device("cpu"))
     fresh.load_state_dict({})  # a checkpoint of a run without fp16
     assert fresh.state_dict()["scale"] == INITIAL_SCALE
+
+
+def test_an_overflow_in_one_optimiser_skips_them_all():
+    # Clipped together, one group's inf makes the other's gradients NaN after it was found clean.
+    precision = Precision("fp16", torch.device("cpu"))
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizers = [torch.optim.SGD([a], lr=0.1), torch.optim.SGD([b], lr=0.1)]
+    precision.backward(a.sum() + (b * 1e36).sum())
+    precision.unscale(optimizers)
+    torch.nn.utils.clip_grad_norm_([a, b], 5.0)
+    precision.step(optimizers, lambda: [o.step() for o in optimizers])
+    assert torch.equal(a.detach(), torch.ones(2)) and torch.equal(b.detach(), torch.ones(2))
+    assert precision.state_dict()["scale"] == INITIAL_SCALE / 2
 
 
 def test_off_and_bf16_have_no_scaler_state():
@@ -107,3 +120,23 @@ def test_fp16_run_resumes_exactly_with_its_scaler_state(tiny_corpus, make_config
     assert final == load_checkpoint(tmp_path / "crashed" / "checkpoints" / "last.pt")["precision"]
     # The scale moved during the run (float16 overflowed at 65536), so resuming had state to restore.
     assert scale_after_one_epoch < INITIAL_SCALE
+
+
+def test_the_trainer_clips_fp16_gradients_in_true_units(tiny_corpus, make_config, tmp_path, monkeypatch):
+    norms = {}
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording(params, max_norm):
+        params = list(params)
+        norms.setdefault(amp, []).append(float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]))))
+        return clip(params, max_norm)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording)
+    for amp in ("off", "fp16"):
+        trainer = Trainer(make_config(tiny_corpus, train={"amp": amp}), tmp_path / amp)
+        # A scale small enough not to overflow on the first step, large enough to show if left in.
+        trainer.precision.scaler = torch.amp.GradScaler(trainer.device.type, init_scale=2.0**8,
+                                                        enabled=amp == "fp16")
+        trainer.train_step(make_batches(trainer.corpus.splits["train"], 8, "bucket")[0].to(trainer.device))
+    assert norms["fp16"][0] == pytest.approx(norms["off"][0], rel=0.05)

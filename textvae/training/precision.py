@@ -7,19 +7,19 @@ The trainer (and any procedure that writes its own step) uses it as::
     precision.backward(loss)
     precision.unscale(optimizers)   # before clipping: the threshold is in true units
     clip_grad_norm_(...)
-    precision.step(optimizers)
+    precision.step(optimizers, lambda: ...)   # the optimisers' updates, run unless fp16 overflowed
 
 ``bf16`` needs no scaler: bfloat16 has float32's exponent range, so gradients do not underflow.
 ``fp16`` (for GPUs without fast bfloat16, before Ampere) scales the loss before backward so that
 small gradients survive float16, unscales them before clipping (the clip threshold is in true
-units), and skips the update of any step whose gradients overflowed, halving the scale; the
+units), and skips the whole update of any step whose gradients overflowed, halving the scale; the
 scale grows back after 2,000 clean steps (torch's defaults). Its state is part of a checkpoint, so
 a resumed run continues with the scale the interrupted one had reached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, ContextManager, Literal
 
@@ -49,6 +49,7 @@ class Precision:
             raise ValueError(f"amp must be 'off', 'bf16' or 'fp16', got {amp!r}")
         self.amp, self.device = amp, torch.device(device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+        self._unscaled: dict[int, torch.optim.Optimizer] = {}
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -70,15 +71,31 @@ class Precision:
 
     def unscale(self, optimizers: Iterable[torch.optim.Optimizer]) -> None:
         """Divide the gradients of every optimiser whose parameters will be clipped or stepped by the
-        scale (fp16; nothing otherwise). Once per optimiser per update."""
+        scale (fp16; nothing otherwise)."""
+        if not self.scaler.is_enabled():
+            return
         for optimizer in optimizers:
-            self.scaler.unscale_(optimizer)
+            if id(optimizer) not in self._unscaled:
+                self.scaler.unscale_(optimizer)
+                self._unscaled[id(optimizer)] = optimizer
 
-    def step(self, optimizers: Iterable[torch.optim.Optimizer]) -> None:
-        """Step every optimiser, unless (fp16) a gradient overflowed; then update the scale."""
-        for optimizer in optimizers:
-            self.scaler.step(optimizer)
-        self.scaler.update()
+    def step(self, optimizers: Iterable[torch.optim.Optimizer], update: Callable[[], None]) -> None:
+        """Run ``update`` (the steps of ``optimizers``) unless (fp16) a gradient overflowed; then adjust the scale.
+
+        One overflow anywhere skips every optimiser: clipping over several optimisers' parameters
+        turns one group's inf into NaN in all of them (torch's per-optimiser skip would step those).
+        """
+        if not self.scaler.is_enabled():
+            update()
+            return
+        self.unscale(optimizers)
+        grads = [p.grad for optimizer in self._unscaled.values() for group in optimizer.param_groups
+                 for p in group["params"] if p.grad is not None]
+        if not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+            update()
+        if self._unscaled:  # torch's update needs at least one recorded overflow check
+            self.scaler.update()
+        self._unscaled.clear()
 
     def state_dict(self) -> dict[str, Any]:
         """The scaler's scale and growth counter; empty unless ``fp16``."""

@@ -202,7 +202,7 @@ class Trainer:
             scopes = [self.groups.main] if t.clip_scope == "global" else [[g] for g in self.groups.main]
             for scope in scopes:
                 torch.nn.utils.clip_grad_norm_(self.groups.parameters(scope), t.clip_grad)
-        self.precision.step(self.groups.optimizers(groups))
+        self.precision.step(self.groups.optimizers(groups), lambda: self.groups.step(groups))
         self.groups.zero_grad(self.groups.main)
 
     def random_batch(self) -> Batch:
