@@ -90,7 +90,7 @@ TOY = Scale(sizes={"paper": dict(embed_dim=16, enc_hidden=16, dec_hidden=16, lat
             tests=["tests/test_precision.py::test_fp16_unscales_gradients_before_clipping"], test_timeout=120,
             demo_overrides=["train.epochs=1", "model.embed_dim=8", "model.enc_hidden=8", "model.dec_hidden=8",
                             "model.latent_dim=2", "eval.iw_samples=2"])
-TOY_CORPUS_LINES = {"train": 96, "valid": 16, "test": 16}
+TOY_CORPUS_LINES = {"train": 48, "valid": 8, "test": 8}
 
 
 def write_toy_corpus(root: Path) -> str:
@@ -310,7 +310,7 @@ def step_deterministic(device: torch.device, scale: Scale, args) -> dict[str, An
     config = bench_train.bench_config(spec)
     config.train.deterministic = True
     corpus = load_corpus(config.data)
-    batches = bench_train.sample_batches(corpus.splits["train"], config.data.batch_size, max(scale.train_batches, 4))
+    batches = bench_train.sample_batches(corpus.splits["train"], config.data.batch_size, max(scale.train_batches, 2))
     weights = []
     with tempfile.TemporaryDirectory(prefix="gpu_check.") as run_dir:
         for _ in range(2):
