@@ -20,6 +20,7 @@ def gpu_check():
     return module
 
 
+@pytest.mark.cpu_only  # the CPU suite's guard of the script; on a GPU the script itself runs at full size
 def test_toy_check_runs_every_step_and_writes_one_report(gpu_check, tmp_path, restore_determinism):
     sizes = dict(gpu_check.bench_train.SIZES)
     results = gpu_check.main(["--toy", "--device", "cpu", "--out", str(tmp_path / "report")])
