@@ -19,15 +19,16 @@ MODEL = {"embed_dim": 8, "enc_hidden": 16, "dec_hidden": 16, "latent_dim": 4, "i
          "dec_dropout_in": 0.5, "dec_dropout_out": 0.5}
 
 
-@pytest.fixture
-def model(make_config, tiny_corpus):
+@pytest.fixture(params=["lstm", "skip"])
+def model(request, make_config, tiny_corpus):
+    """Every decoder variant: decoding and beam search must hold for each."""
     torch.manual_seed(0)
-    return build_model(make_config(tiny_corpus, model=MODEL), len(VOCAB)).eval()
+    return build_model(make_config(tiny_corpus, model={**MODEL, "decoder": request.param}), len(VOCAB)).eval()
 
 
 def constant_logits(model, favourite: int) -> None:
     """Replace the output layer so every step's logits are the same, peaked at ``favourite``."""
-    out = nn.Linear(model.decoder.hidden, len(VOCAB), bias=True)
+    out = nn.Linear(model.decoder.out.in_features, len(VOCAB), bias=True)
     nn.init.zeros_(out.weight)
     with torch.no_grad():
         out.bias.zero_()

@@ -92,6 +92,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     kind: Literal["vae", "lstm-lm"] = "vae"
+    decoder: str = "lstm"
+    """Registered decoder variant: ``lstm`` (He et al. 2019) or ``skip`` (Skip-VAE: z also feeds the
+    vocabulary projection; docs/methods/skip-vae.md)."""
     embed_dim: int = ranged(512, ge=1)
     enc_hidden: int = ranged(1024, ge=1)
     dec_hidden: int = ranged(1024, ge=1)
@@ -341,6 +344,9 @@ def validate(cfg: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: key 'prior.name' is missing")
     if not isinstance(name, str):
         raise ConfigError(f"{where}: key 'prior.name' expects str, got {name!r}")
+    if cfg.model.kind == "lstm-lm" and cfg.model.decoder != "lstm":
+        raise ConfigError(f"{where}: model.decoder '{cfg.model.decoder}' feeds z to the decoder but "
+                          f"model.kind 'lstm-lm' has no latent variable; use model.decoder = 'lstm'")
     if cfg.model.kind == "lstm-lm" and list(cfg.strategies) != ["vae"]:
         raise ConfigError(f"{where}: model.kind 'lstm-lm' has no latent variable; strategies must be {{vae = {{}}}}")
     procedure = cfg.procedure.get("name", "default")

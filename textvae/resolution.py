@@ -1,9 +1,11 @@
-"""Resolution: a schema-checked :class:`~textvae.config.RunConfig` checked against the strategy and
-prior registries.
+"""Resolution: a schema-checked :class:`~textvae.config.RunConfig` checked against the strategy,
+prior, procedure and decoder registries.
 
 Layers, each importing only the ones below it::
 
-    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  resolution  <-  models, training, recipes, CLI
+    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  models  <-  resolution  <-  training, recipes, CLI
+
+(models registers the decoder variants, so resolution sits above it.)
 
 :func:`resolve_config` builds each strategy's typed config exactly once and stores it in the
 config's ``strategies`` table, where :func:`textvae.strategies.build_stack` hands it to the strategy;
@@ -19,6 +21,7 @@ from typing import Any, Iterable
 
 from . import config as schema
 from .config import RunConfig
+from .models.registry import DECODERS
 from .priors import PRIORS
 from .procedures import PROCEDURES
 from .strategies import STRATEGIES
@@ -27,6 +30,7 @@ from .strategies import STRATEGIES
 def resolve_config(config: RunConfig, where: str = "config") -> RunConfig:
     """``config`` with typed strategy configs and a complete prior table; unknown names and bad
     parameters raise :class:`~textvae.errors.ConfigError` naming the key. Idempotent."""
+    DECODERS.entry(config.model.decoder, where=f"{where}: model.decoder")
     strategies = {}
     for name, params in config.strategies.items():
         entry = STRATEGIES.entry(name, where=f"{where}: strategies")

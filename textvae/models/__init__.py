@@ -1,6 +1,8 @@
 from .decoder import LSTMDecoder
+from .registry import DECODERS
+from .skip_decoder import SkipLSTMDecoder
 from .encoder import LSTMEncoder
 from .factory import build_model
 from .vae import LSTMLanguageModel, TextVAE
 
-__all__ = ["LSTMDecoder", "LSTMEncoder", "LSTMLanguageModel", "TextVAE", "build_model"]
+__all__ = ["DECODERS", "LSTMDecoder", "SkipLSTMDecoder", "LSTMEncoder", "LSTMLanguageModel", "TextVAE", "build_model"]

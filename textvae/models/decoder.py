@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..types import Batch
+from .registry import DECODERS, DecoderParams
 
 
 def at_least_float32(x: Tensor) -> Tensor:
@@ -70,11 +71,14 @@ class UniformMaskDropout(nn.Dropout):
         return x * keep * (1.0 / (1.0 - self.p))
 
 
+@DECODERS.register("lstm", config=DecoderParams)
 class LSTMDecoder(nn.Module):
     """He et al. 2019 decoder: z is concatenated to every input embedding and sets c0 = Wz, h0 = tanh(c0).
 
     With ``latent_dim == 0`` it is the LSTM language model (zero initial state, no z input).
     Predicts ``w1 .. wT </s>`` from ``<s> w1 .. wT``; ``<s>`` is never a target.
+    Variants (``model.decoder``) change what the vocabulary projection reads through
+    :meth:`output_features`, which every path (training, the evaluator's scan, decoding) calls.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int,
@@ -98,14 +102,19 @@ class LSTMDecoder(nn.Module):
         return torch.tanh(c0), c0
 
     def hidden_states(self, inputs: Tensor, z: Tensor | None, state=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """Run the LSTM over input ids [N, T] with latent z [N, D]; returns outputs [N, T, H] and state."""
+        """Run the LSTM over input ids [N, T] with latent z [N, D]; returns the vocabulary projection's
+        inputs [N, T, F] (:meth:`output_features` of the LSTM outputs) and the LSTM state."""
         emb = self.dropout_in(self.embed(inputs))
         if z is not None and self.latent_dim:
             emb = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], dim=-1)
             if state is None:
                 state = self.initial_state(z)
         out, state = self.lstm(emb, state)
-        return self.dropout_out(out), state
+        return self.output_features(self.dropout_out(out), z), state
+
+    def output_features(self, hidden: Tensor, z: Tensor | None) -> Tensor:
+        """What the vocabulary projection reads, from LSTM outputs [N, H] or [N, T, H] and z [N, D]."""
+        return hidden
 
     def logits(self, hidden: Tensor) -> Tensor:
         return self.out(hidden)
@@ -187,11 +196,12 @@ def _scan_log_likelihood(decoder: LSTMDecoder, tokens: Tensor, lengths: Tensor, 
         c = decoder.init_cell(zs).float()
         h = torch.tanh(c)
     else:
-        z_gates = None
+        zs = z_gates = None
         h = c = x_gates.new_zeros(b * k, hidden)
     with torch.autocast(device, enabled=False):
         w_hh, w_out = w_hh.to(matmul_dtype), decoder.out.weight.to(matmul_dtype)
         h = h.to(matmul_dtype)
+        zs = None if zs is None else zs.to(matmul_dtype)
         running = (steps.unsqueeze(0) > torch.arange(t_max, device=steps.device).unsqueeze(1)).sum(1).tolist()
         log_p = x_gates.new_zeros(b * k)
         vocabulary = _DeferredVocabularyTerms(w_out, log_p)
@@ -210,7 +220,7 @@ def _scan_log_likelihood(decoder: LSTMDecoder, tokens: Tensor, lengths: Tensor, 
             i, f, o, g = gates.chunk(4, dim=1)
             c = torch.addcmul(f * c, i, g.tanh_())
             h = (o * torch.tanh(c)).to(matmul_dtype)
-            vocabulary.add(h, targets[:rows, t])
+            vocabulary.add(decoder.output_features(h, None if zs is None else zs[:rows]), targets[:rows, t])
         vocabulary.flush()
     out = torch.empty_like(log_p).view(b, k)
     out[order] = log_p.view(b, k)

@@ -16,6 +16,7 @@ from ..types import Batch, LossTerms, Posterior, StepContext
 from .decoder import LSTMDecoder
 from ..initialization import init_he2019
 from .encoder import LSTMEncoder
+from .registry import DECODERS
 
 EVAL_CONTEXT = StepContext(training=False)
 
@@ -28,8 +29,9 @@ class TextVAE(nn.Module):
         self.config = config
         self.latent_dim = config.latent_dim
         self.encoder = LSTMEncoder(vocab_size, config.embed_dim, config.enc_hidden, config.latent_dim)
-        self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
-                                   config.dec_dropout_in, config.dec_dropout_out)
+        self.decoder = DECODERS.entry(config.decoder, "model.decoder").cls(
+            vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
+            config.dec_dropout_in, config.dec_dropout_out)
         if (config.encoder_init or config.init) == "he2019":
             init_he2019(self.encoder)
         if config.init == "he2019":
