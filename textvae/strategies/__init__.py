@@ -15,6 +15,7 @@ from . import scale_vae  # noqa: F401
 from . import infovae_mmd  # noqa: F401
 from . import sa_vae  # noqa: F401
 from . import encoder_pretraining  # noqa: F401
+from . import mae  # noqa: F401
 from .base import Strategy, StrategyStack
 from .registry import STRATEGIES
 
