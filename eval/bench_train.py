@@ -31,6 +31,8 @@ moved by ±15% between identical runs on the shared development machine.
 strategies (``recipes/strategies/*.toml``; a name that is both is run as its recipe); ``all`` is
 every one of them. Each is timed on the same batches as plain ``vae``, alternating the two in one
 process so a change in machine load hits both, and the overhead is the ratio of median times.
+A recipe that swaps the decoder (``skip-vae``) shows it in the stack column. The target is 5 %
+(issue 4), 10 % for Skip-VAE and MAE (issue 10).
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ REFERENCE_TOKENS_PER_S = {"ptb-small": 3411, "paper": 1476}
 TARGET_TOKENS_PER_S = {"ptb-small": 5100, "paper": 2200}
 TARGET_PEAK_MIB = 1024
 MAX_STRATEGY_OVERHEAD = 0.05  # issue 4
+# issue 10: methods that change the decoder or add batch-pairwise terms get a wider budget.
+STRATEGY_OVERHEAD_TARGETS = {"skip-vae": 0.10, "mae": 0.10}
 
 
 @dataclass
@@ -325,7 +329,8 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             continue
         rows[name] = {
             "source": "recipe" if name in recipes.strategies() else "registry",
-            "stack": list(config.strategies) if config.model.kind == "vae" else [config.model.kind],
+            "stack": stack_label(config),
+            "target": STRATEGY_OVERHEAD_TARGETS.get(name, MAX_STRATEGY_OVERHEAD),
             "vae_step_ms": 1000 * statistics.median(vae_s) / len(batches),
             "step_ms": 1000 * statistics.median(strategy_s) / len(batches),
             "overhead": statistics.median(strategy_s) / statistics.median(vae_s) - 1,
@@ -340,6 +345,14 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             rows[name]["inner_steps_per_batch"] = trainer.procedure.log_scalars()["inner_steps_per_batch"]
         del trainer, step
     return {"strategies": rows}
+
+
+def stack_label(config: RunConfig) -> list[str]:
+    """The strategies a row runs, and the decoder when it is not the default one."""
+    if config.model.kind != "vae":
+        return [config.model.kind]
+    decoder = [] if config.model.decoder == "lstm" else [f"{config.model.decoder} decoder"]
+    return list(config.strategies) + decoder
 
 
 def child(spec: Spec) -> None:
@@ -414,13 +427,14 @@ def throughput_table(results: list[dict]) -> list[str]:
 
 
 def overhead_table(result: dict) -> list[str]:
-    lines = ["| strategy | from | stack | vae ms/step | strategy ms/step | overhead | ≤5% | load 1-min | notes |",
+    lines = ["| strategy | from | stack | vae ms/step | strategy ms/step | overhead | within target | load 1-min | notes |",
              "|---|---|---|---:|---:|---:|---|---|---|"]
     for name, r in result["strategies"].items():
         if "error" in r:
             lines.append(f"| {name} | | | | | | error: {r['error']} | | |")
             continue
-        ok = "yes" if r["overhead"] <= MAX_STRATEGY_OVERHEAD else "NO"
+        target = r.get("target", MAX_STRATEGY_OVERHEAD)
+        ok = f"{'yes' if r['overhead'] <= target else 'NO'} (≤{100 * target:.0f}%)"
         load = "→".join(f"{x:.2f}" for x in r["load"])
         notes = []
         if "svi_forward_share" in r:

@@ -76,6 +76,16 @@ def test_overheads_compare_each_strategy_with_vae(bench, tiny_sizes, tiny_corpus
     assert "| kl-annealing | recipe | kl-annealing |" in table
 
 
+def test_overheads_of_a_decoder_variant_and_mae_have_their_own_target(bench, tiny_sizes, tiny_corpus, tmp_path):
+    spec = spec_for(bench, tiny_corpus, strategies=["skip-vae", "mae"])
+    rows = bench.measure_overheads(spec, str(tmp_path / "run"))["strategies"]
+    assert rows["skip-vae"]["stack"] == ["kl-annealing", "skip decoder"]
+    assert rows["mae"]["stack"] == ["kl-annealing", "mae"]
+    assert rows["mae"]["target"] == rows["skip-vae"]["target"] == 0.10
+    table = "\n".join(bench.overhead_table({"strategies": rows}))
+    assert "| skip-vae | recipe | kl-annealing+skip decoder |" in table and "(≤10%)" in table
+
+
 def test_child_process_reports_json(bench, tiny_corpus):
     result = bench.run_child(spec_for(bench, tiny_corpus, batches=2, repeats=1))
     assert result["spec"]["size"] == "ptb-small" and result["batches"] == 2 and result["peak_rss_mib"] > 100
