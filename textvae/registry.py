@@ -1,8 +1,8 @@
-"""Name -> (class, config dataclass) registries for strategies and priors.
+"""Name -> (class, config dataclass) registries for strategies, priors and decoder variants.
 
 Checkpoints and configs store registry names and plain parameters, never pickled classes.
-Third-party packages can add entries through the ``textvae.strategies`` / ``textvae.priors``
-entry-point groups.
+Third-party packages can add entries through the ``textvae.strategies`` / ``textvae.priors`` /
+``textvae.decoders`` entry-point groups.
 """
 
 from __future__ import annotations
