@@ -132,3 +132,12 @@ def test_recipes_map_the_table_pairs_to_eta_and_gamma(dataset, eta):
     cfg = recipes.resolve(dataset, "mae")
     assert cfg.strategies["mae"] == {"eta": eta, "gamma": 0.2}
     assert list(cfg.strategies) == ["kl-annealing", "mae"]
+
+
+def test_low_precision_posteriors_are_compared_in_float32():
+    posterior = random_posterior(b=5, seed=3)
+    low = Posterior(posterior.mu.bfloat16(), posterior.logvar.bfloat16())
+    mean_d, std = mutual_divergence_terms(low)
+    assert mean_d.dtype == std.dtype == torch.float32
+    exact = mutual_divergence_terms(Posterior(low.mu.double(), low.logvar.double()))
+    assert torch.allclose(mean_d.double(), exact[0], rtol=1e-5)

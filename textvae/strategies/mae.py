@@ -44,8 +44,13 @@ class MAEConfig:
 
 
 def pairwise_divergence(posterior: Posterior) -> Tensor:
-    """KL(q_i,d || q_j,d) for every pair of the batch's diagonal Gaussians: [B, B, D] (zero diagonal)."""
-    mu, logvar = posterior.mu, posterior.logvar
+    """KL(q_i,d || q_j,d) for every pair of the batch's diagonal Gaussians: [B, B, D] (zero diagonal).
+
+    In at least float32: under autocast the encoder's outputs may be bfloat16, whose 3 significant
+    digits would swamp the differences of nearby posteriors.
+    """
+    dtype = torch.promote_types(posterior.mu.dtype, torch.float32)
+    mu, logvar = posterior.mu.to(dtype), posterior.logvar.to(dtype)
     log_ratio = logvar.unsqueeze(1) - logvar.unsqueeze(0)  # log sigma_i^2 / sigma_j^2
     gap = (mu.unsqueeze(1) - mu.unsqueeze(0)).pow(2) * torch.exp(-logvar).unsqueeze(0)
     return 0.5 * (log_ratio.exp() + gap - log_ratio - 1.0)
