@@ -72,6 +72,7 @@ def test_overheads_compare_each_strategy_with_vae(bench, tiny_sizes, tiny_corpus
     assert set(rows) == {"vae", "kl-annealing", "lstm-lm"}
     assert rows["kl-annealing"]["source"] == "recipe" and rows["kl-annealing"]["stack"] == ["kl-annealing"]
     assert all(r["step_ms"] > 0 and r["vae_step_ms"] > 0 for r in rows.values())
+    assert all(r["overhead_range"][0] <= r["overhead"] <= r["overhead_range"][1] for r in rows.values())
     table = "\n".join(bench.overhead_table({"strategies": rows}))
     assert "| kl-annealing | recipe | kl-annealing |" in table
 
