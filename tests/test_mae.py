@@ -130,7 +130,7 @@ def test_negative_weights_are_refused(key):
 @pytest.mark.parametrize("dataset, eta", [("yahoo", 1.0), ("yelp", 2.0), ("short-yelp", 2.0)])
 def test_recipes_map_the_table_pairs_to_eta_and_gamma(dataset, eta):
     cfg = recipes.resolve(dataset, "mae")
-    assert cfg.strategies["mae"] == {"eta": eta, "gamma": 0.2}
+    assert cfg.strategies["mae"] == MAEConfig(eta=eta, gamma=0.2, free_bits=0.0)
     assert list(cfg.strategies) == ["kl-annealing", "mae"]
 
 
