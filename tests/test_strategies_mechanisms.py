@@ -237,6 +237,7 @@ def test_scale_vae_factor_guards_and_gradient_option():
 
 def test_scale_vae_model_kl_is_unscaled_and_eval_is_the_consistent_model():
     model = tiny_model({"scale-vae": {"des_std": 0.7}})
+    model.scale_reading = "scaled-prior"
     batch = tiny_batch()
     with torch.no_grad():
         model.strategy.items[0].f_bar.fill_(3.0)

@@ -87,6 +87,11 @@ class DataConfig:
     """The ``hf:`` dataset split used as valid; None takes the first of validation, valid, dev."""
     test_split: str = "test"
     """The ``hf:`` dataset split used as test."""
+    batch_split: Literal["reshuffle", "fixed", "by-label"] = "reshuffle"
+    """How training sentences are grouped into batches (docs/data.md): ``reshuffle`` re-splits
+    every epoch (``padded``; ``bucket`` batches are fixed same-length chunks anyway), ``fixed`` splits
+    once at random and keeps the batches, ``by-label`` keeps fixed batches of one label each.
+    The order of the batches is shuffled every epoch in all three."""
 
 
 @dataclass
@@ -156,6 +161,11 @@ class EvalConfig:
     precision: Literal["float32", "bfloat16"] = "float32"
     """IW-NLL decoder matrix products in bfloat16 autocast: 2.7-3x the float32 speed on AVX512-BF16 CPUs;
     sums and the log-sum-exp stay float32+ (eval/bench_eval.py measures the difference)."""
+    scale_reading: Literal["scaled-posterior", "scaled-prior"] = "scaled-posterior"
+    """For a model that decodes rescaled latents (Scale-VAE), which generative model is scored and
+    sampled (docs/methods/scale-vae.md). ``scaled-posterior``: p(z) = N(0, I), the decoder applied to z,
+    q(z|x) the scaled posterior N(f * mu, sigma^2). ``scaled-prior``: p(z) = N(0, diag f^2) with the
+    decoder on z, i.e. q(z|x) = N(mu, sigma^2 / f^2) under N(0, I). Other models ignore it."""
     split: Literal["train", "valid", "test"] = "test"
     limit: int | None = ranged(None, ge=1)
     """Evaluate only the first N sentences of the split (quick studies; reported in results.json)."""

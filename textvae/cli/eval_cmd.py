@@ -14,6 +14,8 @@ from .common import check_output_file, cli_errors, print_table
 
 SHOWN = ("nll", "iw_ppl", "elbo", "rec", "kl", "kl_estimator", "ppl", "mi", "mi_estimator", "au", "n_sentences",
          "n_targets", "iw_samples", "precision")
+EXTRA = ("scale_reading", "kl_train", "mi_unscaled", "au_unscaled")
+"""Shown when present: a model that decodes rescaled latents (Scale-VAE)."""
 
 
 class SplitName(str, Enum):
@@ -25,6 +27,11 @@ class SplitName(str, Enum):
 class MIEstimatorName(str, Enum):
     whole_set = "whole-set"
     per_batch = "per-batch"
+
+
+class ScaleReadingName(str, Enum):
+    scaled_posterior = "scaled-posterior"
+    scaled_prior = "scaled-prior"
 
 
 class PrecisionName(str, Enum):
@@ -56,6 +63,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
         progress: bool = typer.Option(True, help="Show progress bars."),
         out: Optional[Path] = typer.Option(None, help="Results file (default RUN_DIR/eval_SPLIT.json)."),
+        scale_reading: Optional[ScaleReadingName] = typer.Option(
+            None, help="Scale-VAE: the generative model scored (default: the run's eval.scale_reading)."),
     ):
         """Evaluate a run's checkpoint on a split; print a table and save the results as JSON."""
         from ..data import encode_texts, load_corpus, make_batches
@@ -67,6 +76,8 @@ def register(app: typer.Typer) -> None:
             check_output_file(out, "--out")
         run = load_run(run_dir, checkpoint, device)
         config, data = run.config, run.config.data
+        if scale_reading is not None:
+            run.model.scale_reading = scale_reading.value
         texts = load_corpus(data, data_dir).splits[split.value].head(limit)
         sentences = encode_texts(run.vocab, texts.texts, texts.labels, max_length=data.max_length)
         results = evaluate(
@@ -84,7 +95,10 @@ def register(app: typer.Typer) -> None:
             raise CheckpointError(f"{run.checkpoint}: {', '.join(f'{k} is {results[k]}' for k in bad)} on {split.value}: "
                                   "the model is numerically unstable (diverged); nothing saved")
         results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})
+        if getattr(run.model, "decodes_other_posterior", lambda: False)():
+            results["scale_reading"] = run.model.scale_reading
         out = out or RunDir(run_dir).eval_record(split.value)
         write_json(out, results)
-        print_table({k: results[k] for k in SHOWN}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
+        shown = SHOWN + tuple(k for k in EXTRA if k in results)
+        print_table({k: results[k] for k in shown}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
         typer.echo(f"saved {out}")

@@ -8,6 +8,7 @@ from collections import defaultdict
 import torch
 
 from ..types import Batch
+from ..errors import DataError
 from .corpus import Split
 
 
@@ -23,34 +24,69 @@ def _to_batch(split: Split, rows: list[int], label_ids: dict[str, int] | None) -
     return Batch(tokens, lengths, labels, torch.tensor(rows, dtype=torch.long))
 
 
+SPLITS = ("reshuffle", "fixed", "by-label")
+
+
 def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: bool = False,
-                 seed: int = 0, label_ids: dict[str, int] | None = None) -> list[Batch]:
+                 seed: int = 0, label_ids: dict[str, int] | None = None, split_mode: str = "reshuffle",
+                 split_seed: int = 0) -> list[Batch]:
     """Cut a split into batches.
 
     ``bucket``: sort by length and cut each length into chunks of at most ``batch_size`` sentences,
     so no batch has padding (He et al.'s ``create_data_batch``); with ``shuffle`` the fixed buckets
     come in a seeded random order. ``padded``: sentences shuffled (when asked) then cut into
     batches of exactly ``batch_size`` (the last may be smaller), sorted by length inside each.
+
+    With ``shuffle`` (training), ``split_mode`` says which sentences share a batch: ``reshuffle``
+    as above; ``fixed``: a random split drawn once from ``split_seed``, the same every epoch;
+    ``by-label``: each label's sentences shuffled once from ``split_seed`` and cut into batches of
+    that label alone (with ``bucket``, of one label and one length). ``seed`` orders the batches.
     """
     if mode not in ("bucket", "padded"):
         raise ValueError(f"unknown batching mode {mode!r}")
+    if split_mode not in SPLITS:
+        raise ValueError(f"unknown batch split {split_mode!r}; choose one of {', '.join(SPLITS)}")
     if label_ids is None and split.labels is not None:
         label_ids = {label: i for i, label in enumerate(sorted(set(split.labels)))}
+    if not shuffle:
+        split_mode = "reshuffle"
+    if split_mode == "by-label" and split.labels is None:
+        raise DataError("data.batch_split = 'by-label' needs a labeled training split (label<TAB>text lines)")
     rng = random.Random(seed)
+    pools = _pools(split, split_mode, split_seed)
     groups: list[list[int]] = []
-    if mode == "bucket":
-        by_length: dict[int, list[int]] = defaultdict(list)
-        for i, s in enumerate(split.ids):
-            by_length[len(s)].append(i)
-        for length in sorted(by_length):
-            rows = by_length[length]
-            groups.extend(rows[j : j + batch_size] for j in range(0, len(rows), batch_size))
-    else:
-        order = list(range(len(split.ids)))
-        if shuffle:
-            rng.shuffle(order)
-        for j in range(0, len(order), batch_size):
-            groups.append(sorted(order[j : j + batch_size], key=lambda i: -len(split.ids[i])))
-    if shuffle and mode == "bucket":
+    for pool in pools:
+        if mode == "bucket":
+            by_length: dict[int, list[int]] = defaultdict(list)
+            for i in pool:
+                by_length[len(split.ids[i])].append(i)
+            for length in sorted(by_length):
+                rows = by_length[length]
+                groups.extend(rows[j : j + batch_size] for j in range(0, len(rows), batch_size))
+        else:
+            order = list(pool)
+            if shuffle and split_mode == "reshuffle":
+                rng.shuffle(order)
+            for j in range(0, len(order), batch_size):
+                groups.append(sorted(order[j : j + batch_size], key=lambda i: -len(split.ids[i])))
+    if shuffle and (mode == "bucket" or split_mode != "reshuffle"):
         rng.shuffle(groups)
     return [_to_batch(split, rows, label_ids) for rows in groups]
+
+
+def _pools(split: Split, split_mode: str, split_seed: int) -> list[list[int]]:
+    """Sentence indices to cut into batches, one list per pool, in the order they are cut."""
+    rows = list(range(len(split.ids)))
+    if split_mode == "reshuffle":
+        return [rows]
+    fixed = random.Random(split_seed)
+    if split_mode == "fixed":
+        fixed.shuffle(rows)
+        return [rows]
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i in rows:
+        by_label[split.labels[i]].append(i)
+    pools = [by_label[label] for label in sorted(by_label)]
+    for pool in pools:
+        fixed.shuffle(pool)
+    return pools

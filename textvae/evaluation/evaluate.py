@@ -44,7 +44,11 @@ def evaluate(
     ``kl_estimator``, ``ppl`` (from the -ELBO), ``kl_dims`` (mean KL per dimension, or None),
     ``mi`` and ``mi_estimator``, ``au``, ``au_threshold``, ``au_variances``, ``n_sentences``,
     ``n_targets``, ``iw_samples`` (the number used), ``seed``, ``precision``; ``evaluation_notes`` when a
-    strategy changes what is scored (SA-VAE's refined posterior).
+    strategy changes what is scored (SA-VAE's refined posterior). A model whose decoder sees another
+    posterior than its training KL (Scale-VAE) adds ``kl_train`` (the KL as trained),
+    ``objective`` (``rec`` + ``kl_train``, the training loss at KL weight 1), ``mi_unscaled`` and
+    ``au_unscaled`` (MI and AU of that trained posterior); ``kl``, ``mi`` and ``au`` are always those of
+    the scored model (the model's ``posterior``).
     Perplexities divide by ``n_targets`` (words plus ``</s>``). Deterministic for a given seed,
     batching and ``max_tokens``. The model is put in eval mode and its mode restored afterwards.
     """
@@ -77,10 +81,15 @@ def evaluate(
 
 def evaluate_run_model(model: LatentVariableModel, batches: Iterable[Any], config: EvalConfig, *, seed: int,
                        progress: bool = False) -> dict[str, Any]:
-    """:func:`evaluate` with the settings of a run's ``eval`` config section."""
-    return evaluate(model, batches, iw_samples=config.iw_samples, max_tokens=config.max_tokens,
-                    mi_estimator=config.mi_estimator, au_threshold=config.au_threshold, seed=seed,
-                    precision=config.precision, progress=progress)
+    """:func:`evaluate` with the settings of a run's ``eval`` config section (and, for a model that
+    decodes rescaled latents, the ``scale_reading`` it was scored under)."""
+    results = evaluate(model, batches, iw_samples=config.iw_samples, max_tokens=config.max_tokens,
+                       mi_estimator=config.mi_estimator, au_threshold=config.au_threshold, seed=seed,
+                       precision=config.precision, progress=progress)
+    other = getattr(model, "decodes_other_posterior", None)
+    if callable(other) and other():
+        results["scale_reading"] = model.scale_reading
+    return results
 
 
 def epoch_diagnostics(
@@ -96,7 +105,8 @@ def epoch_diagnostics(
 ) -> dict[str, Any]:
     """Validation metrics for the training log, without importance sampling.
 
-    Always ``rec``, ``kl``, ``elbo`` (the -ELBO, for model selection), ``ppl`` and ``kl_estimator``;
+    Always ``rec``, ``kl``, ``elbo`` (the -ELBO, for model selection), ``ppl`` and ``kl_estimator``
+    (plus ``kl_train`` and ``objective`` as in :func:`evaluate`);
     with ``full`` also the collapse diagnostics ``kl_dims`` (mean KL per dimension, or None when
     the prior's KL is not closed form), ``mi``, ``mi_estimator``, ``au``, ``au_threshold`` and
     ``au_variances``. The fixed ``seed`` gives every epoch the same noise, so epochs compare fairly.
@@ -116,19 +126,23 @@ def epoch_diagnostics(
 def _elbo_terms(stats: PosteriorPass, n_targets: int) -> dict[str, Any]:
     rec_sum, kl_sum = stats.rec.sum().item(), stats.kl.sum().item()
     n = stats.n_sentences
-    return {
+    out = {
         "elbo": (rec_sum + kl_sum) / n,
         "rec": rec_sum / n,
         "kl": kl_sum / n,
         "kl_estimator": stats.kl_estimator,
         "ppl": perplexity((rec_sum + kl_sum) / n_targets),
     }
+    if stats.kl_trained is not None:
+        out["kl_train"] = stats.kl_trained.sum().item() / n
+        out["objective"] = out["rec"] + out["kl_train"]
+    return out
 
 
 def _collapse_diagnostics(stats: PosteriorPass, mi_estimator: MIEstimator, au_threshold: float,
                           generator: torch.Generator) -> dict[str, Any]:
     au, variances = active_units(stats.mu, au_threshold)
-    return {
+    out = {
         "kl_dims": None if stats.kl_dims is None else stats.kl_dims.mean(0).tolist(),
         "mi": mutual_information(stats.posteriors, mi_estimator, generator),
         "mi_estimator": mi_estimator,
@@ -136,3 +150,7 @@ def _collapse_diagnostics(stats: PosteriorPass, mi_estimator: MIEstimator, au_th
         "au_threshold": au_threshold,
         "au_variances": variances.tolist(),
     }
+    if stats.trained is not None:
+        out["mi_unscaled"] = mutual_information(stats.trained, mi_estimator, generator)
+        out["au_unscaled"] = active_units(torch.cat([p.mu for p in stats.trained]), au_threshold)[0]
+    return out

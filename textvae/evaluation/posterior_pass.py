@@ -27,6 +27,8 @@ class PosteriorPass:
     kl_dims: Tensor | None  # [N, D] when the prior's KL is closed form
     kl_estimator: str
     rec: Tensor | None  # [N] -log p(x|z), one posterior sample each
+    trained: list[Posterior] | None = None  # the posteriors the training KL is on, where they differ
+    kl_trained: Tensor | None = None  # [N] their KL
 
     @property
     def n_sentences(self) -> int:
@@ -59,9 +61,17 @@ def posterior_pass(model: LatentVariableModel, batches: Iterable[Any], *, genera
     device = model_device(model)
     posteriors, kls, dims, recs = [], [], [], []
     estimator = KL_ANALYTIC
+    # A model whose decoder sees another posterior than its training KL (Scale-VAE) also reports
+    # the trained posterior's KL, MI and AU: ``decodes_other_posterior`` and ``trained_posterior``.
+    other = getattr(model, "decodes_other_posterior", None)
+    trained, kls_trained = ([], []) if callable(other) and other() else (None, None)
     for batch in tqdm(batches, disable=bars_disabled(progress), unit="batch", desc="posteriors"):
         batch = to_device(batch, device)
         posterior = model.posterior(batch)
+        if trained is not None:
+            raw = model.trained_posterior(batch)
+            trained.append(raw)
+            kls_trained.append(kl_divergence(model, raw, generator, kl_samples)[0].double().cpu())
         kl, kl_dims, estimator = kl_divergence(model, posterior, generator, kl_samples)
         kls.append(kl.double().cpu())
         if kl_dims is not None:
@@ -78,4 +88,6 @@ def posterior_pass(model: LatentVariableModel, batches: Iterable[Any], *, genera
         kl_dims=torch.cat(dims) if dims else None,
         kl_estimator=estimator,
         rec=torch.cat(recs) if reconstruct else None,
+        trained=trained,
+        kl_trained=None if kls_trained is None else torch.cat(kls_trained),
     )

@@ -12,4 +12,4 @@ def build_model(config: RunConfig, vocab_size: int) -> TextVAE | LSTMLanguageMod
         return LSTMLanguageModel(config.model, vocab_size)
     prior = build_prior(config.prior, config.model.latent_dim)
     strategy = build_stack(config.strategies, config.model.latent_dim)
-    return TextVAE(config.model, vocab_size, prior, strategy)
+    return TextVAE(config.model, vocab_size, prior, strategy, scale_reading=config.eval.scale_reading)

@@ -24,9 +24,13 @@ EVAL_CONTEXT = StepContext(training=False)
 class TextVAE(nn.Module):
     """Encoder, decoder, prior and strategy stack. ``forward`` returns unweighted loss terms."""
 
-    def __init__(self, config: ModelConfig, vocab_size: int, prior: Prior, strategy: StrategyStack):
+    def __init__(self, config: ModelConfig, vocab_size: int, prior: Prior, strategy: StrategyStack,
+                 scale_reading: str = "scaled-posterior"):
         super().__init__()
         self.config = config
+        self.scale_reading = scale_reading
+        """Which generative model a strategy's decoder-space map defines (``eval.scale_reading``):
+        ``scaled-prior`` maps through it, ``scaled-posterior`` scores the decoder-space latent under p(z)."""
         self.latent_dim = config.latent_dim
         self.encoder = LSTMEncoder(vocab_size, config.embed_dim, config.enc_hidden, config.latent_dim)
         self.decoder = DECODERS.entry(config.decoder, "model.decoder").cls(
@@ -53,18 +57,39 @@ class TextVAE(nn.Module):
                          n_targets=batch.n_targets())
 
     # ---- evaluator protocol: everything in the prior's space -------------------------------
-    def posterior(self, batch: Batch) -> Posterior:
-        """Eval-form q(z|x) expressed in the prior's space (Scale-VAE: N(mu, sigma^2 / f^2))."""
-        post = self.strategy.transform_posterior(self.encoder(batch), EVAL_CONTEXT)
-        post = self.strategy.decoder_posterior(self.strategy.refine_posterior(post, batch, EVAL_CONTEXT), EVAL_CONTEXT)
+    def latent_map(self) -> tuple[Tensor, Tensor | None] | None:
+        """(a, b) with z_decoder = a * z_prior + b under the scored reading, or None for the identity."""
         scale = self.strategy.prior_space_scale()
-        if scale is None:
+        if scale is None or self.scale_reading == "scaled-posterior":
+            return None
+        return scale, self.strategy.prior_space_shift()
+
+    def posterior(self, batch: Batch) -> Posterior:
+        """Eval-form q(z|x) in the prior's space: the distribution the decoder's z comes from, mapped
+        back through :meth:`latent_map` (Scale-VAE, ``scaled-prior``: N(mu, sigma^2 / f^2))."""
+        post = self.strategy.decoder_posterior(self.trained_posterior(batch), EVAL_CONTEXT)
+        mapping = self.latent_map()
+        if mapping is None:
             return post
-        return Posterior(post.mu / scale, post.logvar - 2 * torch.log(scale))
+        scale, shift = mapping
+        mu = post.mu if shift is None else post.mu - shift
+        return Posterior(mu / scale, post.logvar - 2 * torch.log(scale))
+
+    def trained_posterior(self, batch: Batch) -> Posterior:
+        """Eval-form q(z|x) the training KL is computed on (Scale-VAE: the unscaled N(mu, sigma^2))."""
+        post = self.strategy.transform_posterior(self.encoder(batch), EVAL_CONTEXT)
+        return self.strategy.refine_posterior(post, batch, EVAL_CONTEXT)
+
+    def decodes_other_posterior(self) -> bool:
+        """Whether the decoder sees another posterior than the KL's, so the evaluator reports both."""
+        return self.strategy.prior_space_scale() is not None
 
     def to_decoder_space(self, z: Tensor) -> Tensor:
-        scale = self.strategy.prior_space_scale()
-        return z if scale is None else z * scale
+        mapping = self.latent_map()
+        if mapping is None:
+            return z
+        scale, shift = mapping
+        return z * scale if shift is None else z * scale + shift
 
     def log_likelihood(self, batch: Batch, z: Tensor) -> Tensor:
         """log p(x | z) for prior-space z [B, K, D] -> [B, K]."""

@@ -14,9 +14,10 @@ hook                        used for
 ``refine_posterior``        change q(z|x) with the batch in hand (SA-VAE's per-sentence SVI); runs
                             after ``transform_posterior``, in training and in evaluation
 ``decoder_posterior``       the distribution the decoder's z is drawn from (Scale-VAE)
-``prior_space_scale()``     per-dimension a with z_decoder = a * z_prior, the elementwise map that
-                            makes the generative model consistent (Scale-VAE's f); evaluation and
-                            generation use it
+``prior_space_scale`` /
+``prior_space_shift``       the elementwise affine map z_decoder = a * z_prior + b between decoder
+                            space and prior space that makes the generative model consistent
+                            (Scale-VAE's f); evaluation and generation use it
 ``adjust(objective, ...)``  reweight or replace objective terms, add extra terms (free bits, MMD)
 ``after_step(terms, ctx)``  bookkeeping after the VAE update
 ``auxiliary_parameters()``  a network trained on its own loss (FactorVAE's discriminator), with
@@ -94,7 +95,11 @@ class Strategy(nn.Module):
         return posterior
 
     def prior_space_scale(self) -> Tensor | None:
-        """Per-dimension a with z_decoder = a * z_prior, or None for the identity."""
+        """Per-dimension a with z_decoder = a * z_prior + b, or None for the identity."""
+        return None
+
+    def prior_space_shift(self) -> Tensor | None:
+        """Per-dimension b with z_decoder = a * z_prior + b, or None for zero."""
         return None
 
     def adjust(self, objective: Objective, terms: LossTerms, batch: Batch, ctx: StepContext) -> None:
@@ -204,6 +209,17 @@ class StrategyStack(nn.Module):
             if a is not None:
                 scale = a if scale is None else scale * a
         return scale
+
+    def prior_space_shift(self) -> Tensor | None:
+        """The composed shift: each later map a2 * (a1 z + b1) + b2 scales the earlier shifts."""
+        shift = None
+        for s in self.items:
+            a, b = s.prior_space_scale(), s.prior_space_shift()
+            if shift is not None and a is not None:
+                shift = shift * a
+            if b is not None:
+                shift = b if shift is None else shift + b
+        return shift
 
     def objective(self, terms: LossTerms, batch: Batch, ctx: StepContext) -> Objective:
         objective = Objective(rec=terms.rec, kl=terms.kl, kl_weight=ctx.kl_weight)

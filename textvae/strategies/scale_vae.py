@@ -1,29 +1,34 @@
 """Scale-VAE: scale up the posterior means fed to the decoder (Song et al. 2024, LREC-COLING,
-"Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"; spec from the slides, no
-reference code exists: docs/methods/scale-vae.md). Hooks: ``decoder_posterior``,
-``prior_space_scale``, ``on_epoch_end``, ``log_scalars``.
+"Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"; method page:
+docs/methods/scale-vae.md). Hooks: ``decoder_posterior``, ``prior_space_scale``/``prior_space_shift``,
+``selection_loss``, ``on_epoch_end``, ``log_scalars``.
 
 Per dimension, f_d = des_std / std_batch(mu_d). The decoder gets z ~ N(f * mu, sigma^2) while the
 KL uses the unscaled q(z|x) = N(mu, sigma^2). For the first ``f_epo`` epochs every training batch uses
-its own f; afterwards the arithmetic mean of the previous epoch's per-batch f (f_bar; Algorithm 1
-records f for every batch of every epoch). Generation samples f_bar * z with z ~ p(z).
+its own f; afterwards the factor f_bar estimated over the previous epoch (the slides: the arithmetic
+mean of that epoch's per-batch f).
 
-Decisions the paper leaves open, as options (defaults in brackets):
+Decisions the paper leaves open, as options (defaults in brackets, the slides' behaviour first):
 * ``detach_f`` [true]: f is a constant for the gradient, as f_bar is after ``f_epo`` anyway.
 * ``std_estimator`` ["sample"]: unbiased (torch's default) or population std over the batch.
 * ``eps`` [1e-8] added to the std and ``f_max`` [1e5] cap f for dimensions whose means do not vary.
   The cap must sit well above the factors of a healthy start: with He et al.'s initialisation the
-  means' batch std is about 1e-4 (measured: 5e-5 to 2.5e-4 for the PTB to Yahoo architectures), i.e.
-  f of several thousand, which a cap of 1e3 would cut.
+  means' batch std is about 1e-4, i.e. f of several thousand, which a cap of 1e3 would cut.
+* ``f_bar`` ["batch-mean"]: how an epoch's factor is estimated. ``batch-mean`` averages the per-batch
+  f (Algorithm 1); ``batch-median`` takes their per-dimension median (two-sentence batches give a
+  heavy-tailed 1/std); ``batch-ema`` is an exponential moving average of the per-batch f carried
+  across epochs (``ema_momentum`` = the newest batch's weight); ``epoch-std`` is des_std over the
+  std of all the epoch's means pooled, so f no longer measures the spread within length buckets.
+* ``centre`` [false]: scale only the deviation from the mean, m + f * (mu - m), with m the batch mean
+  while a batch uses its own f and the previous epoch's mean of mu afterwards; the scaled means keep
+  the encoder's mean instead of an offset f * m.
 * A training batch of one sentence has no std: it uses the evaluation factor and is not recorded.
 
-Evaluation uses the evaluation factor: f_bar, the mean f of the last completed epoch (a buffer saved
-in checkpoints); before the first epoch has ended, the mean f of the batches seen so far; before any
-training, 1. The evaluator's NLL/KL/MI/AU are those of the consistent generative model
-p(z') = N(0, diag f_bar^2), p(x | z'): ``TextVAE.posterior`` maps q to the prior's space,
-N(mu, sigma^2 / f_bar^2). The training KL, on the unscaled posterior, is ``LossTerms.kl``: the
-trainer logs it per epoch as ``train.kl`` (while ``valid.kl`` comes from the evaluator's pass), and
-``model(batch, StepContext(training=False)).kl`` gives it on any held-out batch.
+The evaluation factor is f_bar once an epoch has ended; before that, this epoch's running estimate;
+before any training, 1. How the evaluator reads the scaled model (``eval.scale_reading``) is the
+model's business: this strategy only exposes the affine map z_decoder = f * z + (1 - f) * m.
+Model selection uses the training objective (reconstruction + unscaled KL) on validation data,
+which, unlike the -ELBO of either reading, carries no sum log f_bar or f_bar^2 term.
 """
 
 from __future__ import annotations
@@ -39,17 +44,25 @@ from ..types import Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 
+F_BAR_MODES = ("batch-mean", "batch-median", "batch-ema", "epoch-std")
+
 
 @dataclass
 class ScaleVAEConfig:
     des_std: float = 0.7
     """Desired std over the batch of every scaled mean dimension."""
     f_epo: int = 1
-    """Epochs during which each batch uses its own factor; later epochs use the previous epoch's mean."""
+    """Epochs during which each batch uses its own factor; later epochs use the previous epoch's estimate."""
     detach_f: bool = True
     std_estimator: Literal["sample", "population"] = "sample"
     eps: float = 1e-8
     f_max: float = 1e5
+    f_bar: Literal["batch-mean", "batch-median", "batch-ema", "epoch-std"] = "batch-mean"
+    """How the factor of the next epoch is estimated from this one (the slides: ``batch-mean``)."""
+    ema_momentum: float = 0.05
+    """``f_bar = "batch-ema"``: weight of the newest batch's f in the moving average."""
+    centre: bool = False
+    """Scale the deviation from the mean (m + f * (mu - m)) instead of mu itself (the slides: false)."""
 
     def __post_init__(self) -> None:
         if self.des_std <= 0:
@@ -58,6 +71,8 @@ class ScaleVAEConfig:
             raise ConfigError(f"strategies.scale-vae: f_epo must be >= 1 epoch, got {self.f_epo}")
         if self.eps <= 0 or self.f_max <= 0:
             raise ConfigError("strategies.scale-vae: eps and f_max must be > 0")
+        if not 0 < self.ema_momentum <= 1:
+            raise ConfigError(f"strategies.scale-vae: ema_momentum must be in (0, 1], got {self.ema_momentum}")
 
 
 @STRATEGIES.register("scale-vae", config=ScaleVAEConfig)
@@ -69,9 +84,18 @@ class ScaleVAE(Strategy):
     def __init__(self, config: ScaleVAEConfig, latent_dim: int):
         super().__init__(config, latent_dim)
         self.register_buffer("f_bar", torch.ones(latent_dim))
+        self.register_buffer("m_bar", torch.zeros(latent_dim))
         self.register_buffer("f_sum", torch.zeros(latent_dim))
         self.register_buffer("f_count", torch.zeros((), dtype=torch.long))
         self.register_buffer("epochs_averaged", torch.zeros((), dtype=torch.long))
+        # First and second moments of this epoch's means (epoch-std and centring), float64.
+        self.register_buffer("mu_sum", torch.zeros(latent_dim, dtype=torch.float64))
+        self.register_buffer("mu_sq_sum", torch.zeros(latent_dim, dtype=torch.float64))
+        self.register_buffer("mu_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("f_ema", torch.ones(latent_dim))
+        # Per-batch factors of the current epoch for the median. Checkpoints are written between
+        # epochs, after ``on_epoch_end`` has emptied it, so it need not be saved.
+        self._epoch_factors: list[Tensor] = []
 
     def batch_factor(self, mu: Tensor) -> Tensor:
         c = self.config
@@ -80,32 +104,97 @@ class ScaleVAE(Strategy):
         std = mu.std(0, correction=1 if c.std_estimator == "sample" else 0)
         return (c.des_std / (std + c.eps)).clamp(max=c.f_max)
 
-    def eval_factor(self) -> Tensor:
-        """f_bar once an epoch has ended, else the running mean of this epoch's factors, else 1."""
-        running = torch.where(self.f_count > 0, self.f_sum / self.f_count.clamp(min=1), self.f_bar)
-        return torch.where(self.epochs_averaged > 0, self.f_bar, running)
+    # ---- the epoch's estimate -------------------------------------------------------------------
+    def _record(self, mu: Tensor, own: Tensor) -> None:
+        with torch.no_grad():
+            own = own.detach()
+            self.f_sum += own
+            self.f_count += 1
+            mu = mu.detach().double()
+            self.mu_sum += mu.sum(0)
+            self.mu_sq_sum += mu.pow(2).sum(0)
+            self.mu_count += mu.size(0)
+            if self.config.f_bar == "batch-median":
+                self._epoch_factors.append(own.cpu())
+            if self.config.f_bar == "batch-ema":
+                first = int(self.epochs_averaged) == 0 and int(self.f_count) == 1
+                m = self.config.ema_momentum
+                self.f_ema.copy_(own if first else (1 - m) * self.f_ema + m * own)
 
+    def _epoch_estimate(self) -> tuple[Tensor, Tensor]:
+        """(f, m) from what this epoch has recorded so far (call only when ``f_count`` > 0)."""
+        c = self.config
+        n = self.mu_count.clamp(min=1).double()
+        mean = self.mu_sum / n
+        if c.f_bar == "epoch-std":
+            correction = 1 if c.std_estimator == "sample" else 0
+            var = (self.mu_sq_sum - n * mean.pow(2)).clamp(min=0) / (n - correction).clamp(min=1)
+            f = (c.des_std / (var.sqrt() + c.eps)).clamp(max=c.f_max).to(self.f_bar.dtype)
+        elif c.f_bar == "batch-median":
+            f = torch.stack(self._epoch_factors).median(0).values.to(self.f_bar.device)
+        elif c.f_bar == "batch-ema":
+            f = self.f_ema.clone()
+        else:
+            f = self.f_sum / self.f_count
+        return f, mean.to(self.m_bar.dtype)
+
+    def eval_map(self) -> tuple[Tensor, Tensor]:
+        """(f, m) for evaluation: the last epoch's, else this epoch's so far, else (1, 0)."""
+        if int(self.epochs_averaged) > 0 or int(self.f_count) == 0:
+            return self.f_bar, self.m_bar
+        return self._epoch_estimate()
+
+    def eval_factor(self) -> Tensor:
+        return self.eval_map()[0]
+
+    # ---- hooks ------------------------------------------------------------------------------------
     def decoder_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
-        if self.training and ctx.training and posterior.mu.size(0) > 1:
-            own = self.batch_factor(posterior.mu)
-            with torch.no_grad():
-                self.f_sum += own.detach()
-                self.f_count += 1
+        mu = posterior.mu
+        if self.training and ctx.training and mu.size(0) > 1:
+            own = self.batch_factor(mu)
+            self._record(mu, own)
             if ctx.epoch < self.config.f_epo:
-                return Posterior(own * posterior.mu, posterior.logvar)
-        return Posterior(self.eval_factor() * posterior.mu, posterior.logvar)
+                m = mu.mean(0)
+                if self.config.detach_f:
+                    m = m.detach()
+                return Posterior(self._scale(mu, own, m), posterior.logvar)
+        f, m = self.eval_map()
+        return Posterior(self._scale(mu, f, m), posterior.logvar)
+
+    def _scale(self, mu: Tensor, f: Tensor, m: Tensor) -> Tensor:
+        return m + f * (mu - m) if self.config.centre else f * mu
 
     def prior_space_scale(self) -> Tensor:
         return self.eval_factor()
 
+    def prior_space_shift(self) -> Tensor | None:
+        if not self.config.centre:
+            return None
+        f, m = self.eval_map()
+        return (1 - f) * m
+
+    def selection_loss(self, metrics: dict, ctx: StepContext) -> float:
+        # The -ELBO of either reading carries sum log f_bar (scaled-prior) or f_bar^2 mu^2 terms
+        # (scaled-posterior), so it would favour epochs by their f_bar; the training objective
+        # (reconstruction + unscaled KL) is the same quantity in every epoch.
+        return metrics["objective"]
+
     def on_epoch_end(self, ctx: StepContext) -> None:
         if int(self.f_count) == 0:
             return
-        self.f_bar.copy_(self.f_sum / self.f_count)
+        f, m = self._epoch_estimate()
+        self.f_bar.copy_(f)
+        self.m_bar.copy_(m)
         self.epochs_averaged += 1
-        self.f_sum.zero_()
-        self.f_count.zero_()
+        for buffer in (self.f_sum, self.f_count, self.mu_sum, self.mu_sq_sum, self.mu_count):
+            buffer.zero_()
+        self._epoch_factors.clear()
 
     def log_scalars(self) -> dict[str, float | list[float]]:
-        f = self.eval_factor()
-        return {"f_mean": float(f.mean()), "f": f.tolist()}
+        f, m = self.eval_map()
+        out: dict[str, float | list[float]] = {"f_mean": float(f.mean()), "f_median": float(f.median()),
+                                               "f_max": float(f.max()), "sum_log_f": float(f.log().sum()),
+                                               "f": f.tolist()}
+        if self.config.centre:
+            out["m_abs_mean"] = float(m.abs().mean())
+        return out

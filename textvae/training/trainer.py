@@ -247,7 +247,8 @@ class Trainer:
         epoch = self.state.epoch
         self.ctx.epoch, self.ctx.training = self.state.stage_epoch, True
         batches = make_batches(self.corpus.splits["train"], cfg.data.batch_size, cfg.data.batching,
-                               shuffle=True, seed=cfg.seed * 1000 + epoch)
+                               shuffle=True, seed=cfg.seed * 1000 + epoch, split_mode=cfg.data.batch_split,
+                               split_seed=cfg.seed)
         batches = staged([b for b in batches if b.size >= cfg.data.min_batch_size], self.device)
         self._epoch_batches = batches
         self._draws = random.Random(f"{cfg.seed}:{epoch}")
@@ -385,9 +386,8 @@ class Trainer:
 def training_kl(model: torch.nn.Module, batches: list[Batch]) -> float:
     """Mean KL per sentence as the training objective defines it (eval mode, weight 1).
 
-    It equals the evaluator's KL except where a strategy decodes from another distribution than
-    the one its KL is on: Scale-VAE's training KL is on the unscaled posterior, while the evaluator
-    scores the consistent generative model p(z') = N(0, diag f^2).
+    It equals the evaluator's KL for models whose decoder and KL see the same posterior; for the
+    others (Scale-VAE) the evaluator reports the trained KL itself as ``kl_train``.
     """
     was_training = model.training
     model.eval()
@@ -455,7 +455,9 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     test_batches = [b.to(trainer.device) for b in trainer._eval_batches(config.eval.split, config.eval.limit)]
     results = evaluate_run_model(trainer.model, test_batches, config.eval, seed=config.seed,
                                  progress=config.train.progress)
-    results["kl_train"] = training_kl(trainer.model, test_batches)
+    if "kl_train" not in results:
+        results["kl_train"] = training_kl(trainer.model, test_batches)
+    results["strategy"] = trainer.model.strategy.log_scalars()
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
     trainer.run.write_results(results)

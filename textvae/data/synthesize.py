@@ -1,0 +1,113 @@
+"""A labeled synthetic corpus in the manner of He et al. (2019): a 2-D latent drawn from a mixture of
+Gaussians, sentences sampled from a randomly initialised LSTM language model conditioned on it, and the
+mixture component of each sentence kept as its label (``textvae data synthesize``).
+
+The generator is fixed by ``seed``: component means, generator weights and every sample. Tokens are
+``w0`` .. ``w{V-1}``; every sentence has ``length`` tokens. The files are ``label<TAB>text`` lines, so
+the folder is a corpus ``data.corpus`` can point at, and the labels feed ``data.batch_split =
+"by-label"`` and the latent-space experiment (eval/latent_clutter.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import DataError
+
+
+@dataclass
+class SynthesisConfig:
+    seed: int = 0
+    components: int = 16
+    """Mixture components; their means sit on a square grid (the nearest square above ``components``)."""
+    spacing: float = 1.0
+    """Distance between neighbouring component means on the grid."""
+    component_std: float = 0.15
+    latent_dim: int = 2
+    vocab_size: int = 1000
+    length: int = 10
+    hidden: int = 100
+    embed: int = 100
+    weight_scale: float = 1.0
+    """Std of the generator's random weights (larger: sentences depend more sharply on z)."""
+    n_train: int = 20_000
+    n_valid: int = 10_000
+    n_test: int = 10_000
+
+    def __post_init__(self) -> None:
+        for key in ("components", "latent_dim", "vocab_size", "length", "hidden", "embed", "n_train", "n_valid", "n_test"):
+            if getattr(self, key) < 1:
+                raise DataError(f"synthesize: {key} must be >= 1, got {getattr(self, key)}")
+        for key in ("spacing", "component_std", "weight_scale"):
+            if getattr(self, key) <= 0:
+                raise DataError(f"synthesize: {key} must be > 0, got {getattr(self, key)}")
+
+
+class RandomLSTMGenerator(nn.Module):
+    """An LSTM LM with random weights whose first state and every input carry z."""
+
+    def __init__(self, c: SynthesisConfig):
+        super().__init__()
+        self.embed = nn.Embedding(c.vocab_size + 1, c.embed)  # the last id is the start symbol
+        self.init = nn.Linear(c.latent_dim, 2 * c.hidden)
+        self.lstm = nn.LSTMCell(c.embed + c.latent_dim, c.hidden)
+        self.out = nn.Linear(c.hidden, c.vocab_size)
+        self.start = c.vocab_size
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+        h, c = torch.tanh(self.init(z)).chunk(2, dim=-1)
+        token = torch.full((z.size(0),), self.start, dtype=torch.long)
+        out = []
+        for _ in range(length):
+            h, c = self.lstm(torch.cat([self.embed(token), z], dim=-1), (h, c))
+            probs = torch.softmax(self.out(h), dim=-1)
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            out.append(token)
+        return torch.stack(out, dim=1)
+
+
+def component_means(c: SynthesisConfig) -> torch.Tensor:
+    """Grid points, centred on the origin, the first ``components`` of a side x side grid (2-D); in
+    more dimensions the first two coordinates carry the grid and the rest are 0."""
+    side = math.ceil(math.sqrt(c.components))
+    grid = torch.tensor([(i, j) for i in range(side) for j in range(side)], dtype=torch.float32)[: c.components]
+    grid = (grid - grid.mean(0)) * c.spacing
+    means = torch.zeros(c.components, c.latent_dim)
+    means[:, : min(2, c.latent_dim)] = grid[:, : min(2, c.latent_dim)]
+    return means
+
+
+def synthesize(c: SynthesisConfig) -> dict[str, tuple[list[str], list[int]]]:
+    """{split: (sentences, component labels)}, deterministic for ``c``."""
+    generator = torch.Generator().manual_seed(c.seed)
+    model = RandomLSTMGenerator(c)
+    for p in model.parameters():
+        p.data = torch.randn(p.shape, generator=generator) * c.weight_scale
+    means = component_means(c)
+    out = {}
+    for split, n in (("train", c.n_train), ("valid", c.n_valid), ("test", c.n_test)):
+        labels = torch.randint(0, c.components, (n,), generator=generator)
+        z = means[labels] + c.component_std * torch.randn(n, c.latent_dim, generator=generator)
+        tokens = torch.cat([model.sample(z[i : i + 1024], c.length, generator) for i in range(0, n, 1024)])
+        out[split] = ([" ".join(f"w{t}" for t in row) for row in tokens.tolist()], labels.tolist())
+    return out
+
+
+def write_synthetic_corpus(c: SynthesisConfig, folder: Path, force: bool = False) -> Path:
+    """Write ``train/valid/test.txt`` (``c<k><TAB>sentence``) and ``synthesis.json`` into ``folder``."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise DataError(f"{folder}: folder exists and is not empty (use --force to replace its files)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, (texts, labels) in synthesize(c).items():
+        lines = [f"c{label}\t{text}\n" for text, label in zip(texts, labels, strict=True)]
+        (folder / f"{split}.txt").write_text("".join(lines))
+    (folder / "synthesis.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
+    return folder
