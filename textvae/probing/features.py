@@ -48,7 +48,8 @@ def encode_posteriors(model: torch.nn.Module, vocab: Vocab, texts: list[str], ba
     """Eval-form q(z|x) of every text, in input order, on the CPU (means and log-variances [N, D]).
 
     The posterior is the one in the prior's space that the evaluator uses (``model.posterior``):
-    after BN-VAE/DU-VAE transforms, and unscaled for Scale-VAE.
+    after BN-VAE/DU-VAE transforms; for Scale-VAE as ``eval.scale_reading`` says (the scaled means
+    f * mu under ``scaled-posterior``, the unscaled mu under ``scaled-prior``).
     """
     device = next(model.parameters()).device
     split = encode_texts(vocab, texts, max_length=max_length)
