@@ -4,6 +4,7 @@ bounded, and how the adopted setting compares with BN-VAE and KL annealing on he
     python eval/scale_vae_study.py run --corpus DIR --runs-dir RUNS --epochs 8 --jobs 4 \\
         --variant slides epoch-std centre per-module median adopted --seeds 1 \\
         --variant bn-vae kl-annealing adopted --seeds 1 2 3
+    python eval/scale_vae_study.py evaluate --runs-dir RUNS   # runs stopped early: test their best.pt
     python eval/scale_vae_study.py table --runs-dir RUNS --out eval/results/issue11/study.md
 
 Every run is ``textvae recipe ptb STRATEGY`` (PTB-small) on the corpus folder DIR with a KL warm-up
@@ -62,6 +63,33 @@ def run_one(variant: str, seed: int, args) -> str:
     return f"{out}: exit {code}"
 
 
+def cmd_evaluate(args) -> None:
+    """Test every run folder's best checkpoint under each reading (runs stopped early by the budget
+    have no results.json): eval_test.json (scaled-posterior) and eval_other.json (scaled-prior)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    folders = sorted(p.parent for p in Path(args.runs_dir).glob("*/seed*/checkpoints/best.pt"))
+
+    def one(folder: Path) -> str:
+        config = json.loads((folder / "config.json").read_text())
+        scale = "scale-vae" in config["strategies"]
+        outputs = [("eval_test.json", "scaled-posterior"), ("eval_other.json", "scaled-prior")] if scale else \
+            [("eval_test.json", None)]
+        codes = []
+        for name, reading in outputs:
+            if (folder / name).is_file() or ((folder / "results.json").is_file() and name == "eval_test.json"):
+                continue
+            cmd = ["nice", "-n", "10", "textvae", "eval", str(folder), "--limit", str(args.eval_limit),
+                   "--iw-samples", str(args.iw_samples), "--no-progress", "--out", str(folder / name)]
+            if reading:
+                cmd += ["--scale-reading", reading]
+            codes.append(subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env))
+        return f"{folder}: {codes}"
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for line in pool.map(one, folders):
+            print(line, flush=True)
+
+
 def cmd_run(args) -> None:
     jobs = [(v, s) for group in args.groups for v in group[0] for s in group[1]]
     jobs = list(dict.fromkeys(jobs))
@@ -75,8 +103,9 @@ def load_run(folder: Path) -> dict | None:
     if not (folder / "metrics.jsonl").is_file():
         return None
     epochs = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    run = {"epochs": epochs}
-    for name in ("results.json", "eval_other.json"):
+    best = [e["epoch"] for e in epochs if e.get("best")]
+    run = {"epochs": epochs, "best_epoch": best[-1] if best else None}
+    for name in ("results.json", "eval_test.json", "eval_other.json"):
         if (folder / name).is_file():
             run[name] = json.loads((folder / name).read_text())
     return run
@@ -120,23 +149,21 @@ def cmd_table(args) -> None:
             obj = ", ".join(f"{e['valid']['objective']:.1f}" for e in run["epochs"] if "objective" in e["valid"]) or "-"
             lines.append(f"| {variant} | {seed} | {elbo} | {obj} |")
     lines += ["", "## Test results (mean ± std over seeds)", "",
-              "| variant | seeds | reading | NLL | KL (trained) | KL (scored) | MI | AU | MI unscaled | AU unscaled | best epoch |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| variant | seeds | reading | NLL | KL (trained) | KL (scored) | MI | AU | MI unscaled | AU unscaled | best epoch | epochs run |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant, seeds in runs.items():
-        done = [r for r in seeds.values() if "results.json" in r]
-        if not done:
-            continue
         by_reading: dict[str, list[dict]] = {}
-        for r in done:
-            for name in ("results.json", "eval_other.json"):
+        for r in seeds.values():
+            for name in ("results.json", "eval_test.json", "eval_other.json"):
                 if name in r:
                     res = r[name]
-                    by_reading.setdefault(res.get("scale_reading", "-"), []).append({**res, "best_epoch": r["results.json"]["best_epoch"]})
+                    by_reading.setdefault(res.get("scale_reading", "-"), []).append(
+                        {**res, "best_epoch": r["best_epoch"], "epochs_run": len(r["epochs"])})
         for reading, results in by_reading.items():
             col = lambda k: [x.get(k) for x in results]  # noqa: E731
             lines.append(f"| {variant} | {len(results)} | {reading} | {fmt(col('nll'))} | {fmt(col('kl_train'))} | "
                          f"{fmt(col('kl'))} | {fmt(col('mi'), 2)} | {fmt(col('au'))} | {fmt(col('mi_unscaled'), 2)} | "
-                         f"{fmt(col('au_unscaled'))} | {fmt(col('best_epoch'), 0)} |")
+                         f"{fmt(col('au_unscaled'))} | {fmt(col('best_epoch'), 0)} | {fmt(col('epochs_run'), 0)} |")
     text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +184,11 @@ def main() -> None:
     run.add_argument("--jobs", type=int, default=3)
     run.add_argument("--variant", nargs="+", action="append", choices=list(VARIANTS), required=True)
     run.add_argument("--seeds", nargs="+", type=int, action="append", required=True)
+    evaluate = sub.add_parser("evaluate")
+    evaluate.add_argument("--runs-dir", required=True)
+    evaluate.add_argument("--iw-samples", type=int, default=20)
+    evaluate.add_argument("--eval-limit", type=int, default=500)
+    evaluate.add_argument("--jobs", type=int, default=3)
     table = sub.add_parser("table")
     table.add_argument("--runs-dir", required=True)
     table.add_argument("--out")
@@ -166,6 +198,8 @@ def main() -> None:
             parser.error("give one --seeds after each --variant")
         args.groups = list(zip(args.variant, args.seeds))
         cmd_run(args)
+    elif args.command == "evaluate":
+        cmd_evaluate(args)
     else:
         cmd_table(args)
 

@@ -335,3 +335,25 @@ def test_scale_vae_run_selects_on_the_objective_and_reports_both_kls(tiny_corpus
     for key in ("kl_train", "mi_unscaled", "au_unscaled", "objective"):
         assert key in results
     assert "scale-vae/sum_log_f" in log[-1]["strategy"]
+
+
+def test_eval_cli_scores_the_reading_asked_for(tiny_corpus, make_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from textvae.cli.main import app
+
+    run = tmp_path / "run"
+    train(make_config(tiny_corpus, {"scale-vae": {}}, train={"epochs": 1, "progress": False}), run,
+          evaluate_test=False)
+    saved = {}
+    for reading in ("scaled-posterior", "scaled-prior"):
+        out = tmp_path / f"{reading}.json"
+        result = CliRunner().invoke(app, ["eval", str(run), "--iw-samples", "3", "--no-progress",
+                                          "--scale-reading", reading, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "kl_train" in result.output
+        saved[reading] = json.loads(out.read_text())
+        assert saved[reading]["scale_reading"] == reading
+    a, b = saved["scaled-posterior"], saved["scaled-prior"]
+    assert a["kl_train"] == pytest.approx(b["kl_train"]) and a["rec"] == pytest.approx(b["rec"], rel=1e-4)
+    assert a["kl"] != pytest.approx(b["kl"], rel=1e-3), "the scored models differ"
