@@ -214,7 +214,7 @@ def test_a_huge_loss_is_an_infinite_perplexity_not_an_overflow():
     assert perplexity(1e6) == math.inf and math.isnan(perplexity(math.nan)) and perplexity(0.0) == 1.0
     # what lr 10 without clipping produced: validation rec sums beyond exp's range
     stats = SimpleNamespace(rec=torch.tensor([4e5, 3e5]), kl=torch.tensor([1.0, 2.0]), n_sentences=2,
-                            kl_estimator="analytic")
+                            kl_estimator="analytic", kl_trained=None)
     assert _elbo_terms(stats, n_targets=10)["ppl"] == math.inf
 
 
