@@ -6,7 +6,7 @@ import typer
 
 from .common import show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
-from . import eval_cmd, plot_cmd
+from . import eval_cmd, plot_cmd, sweep_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")
@@ -24,3 +24,4 @@ probe_cmd.register(app)
 data_cmd.register(app)
 eval_cmd.register(app)
 plot_cmd.register(app)
+sweep_cmd.register(app)

@@ -43,26 +43,18 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, help="Result file (default RUN_DIR/probe/DATA.json)."),
     ):
         """Linear classifiers on frozen posterior means: accuracy (%) on the full test set per labeled subset."""
-        from ..probing import PROBES, SUBSETS, load_probe_data, probe_data_dir, run_probe
-        from ..probing.features import input_max_length
+        from ..probing import PROBES, SUBSETS, probe_record
         from ..rundir import RunDir, write_json
-        from ..runs import load_run
 
         if out is not None:
             check_output_file(out, "--out")
         sizes = SUBSETS if subsets is None else parse_list(subsets, "subsets", int)
         names = PROBES if probes is None else parse_list(probes, "probes")
-        root = probe_data_dir(data, data_dir)
-        run = load_run(run_dir, checkpoint, device)
-        result = run_probe(run.model, run.vocab, load_probe_data(root, sizes), sizes, names, seed,
-                           max_length=input_max_length(run.config))
-        typer.echo(f"| {run.config.name} probe | " + " | ".join(str(n) for n in sizes) + " |")
+        record = probe_record(run_dir, data, data_dir, sizes, names, seed, checkpoint, device)
+        typer.echo(f"| {record['name']} probe | " + " | ".join(str(n) for n in sizes) + " |")
         typer.echo("|---|" + "---|" * len(sizes))
         for name in names:
-            typer.echo(format_row(name, result[name]["accuracy"], sizes))
-        record = {"run": str(run_dir), "name": run.config.name, "checkpoint": str(run.checkpoint),
-                  "data": str(root), "seed": seed, "features": "posterior mean (frozen encoder)",
-                  "metric": "test accuracy (%)", "probes": result}
+            typer.echo(format_row(name, record["probes"][name]["accuracy"], sizes))
         path = out or RunDir(run_dir).probe_record(Path(data).name)
         write_json(path, record)
         typer.echo(f"saved to {path}")

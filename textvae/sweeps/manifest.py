@@ -1,0 +1,55 @@
+"""``SWEEP/manifest.json``: every point of a sweep, its status, its run folder and its error.
+
+Statuses: ``pending`` (not started), ``running``, ``finished`` (trained, or found finished and
+skipped), ``failed`` (with a one-line error), ``interrupted`` (the sweep was stopped; re-running it
+resumes the point). The file is rewritten atomically whenever a status changes, so it is whole even
+when the sweep is killed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..rundir import read_json, write_json
+
+MANIFEST = "manifest.json"
+STATUSES = ("pending", "running", "finished", "failed", "interrupted")
+
+
+@dataclass
+class Entry:
+    id: str
+    run_dir: str
+    status: str = "pending"
+    error: str | None = None
+    seconds: float | None = None
+    skipped: bool = False
+    resumed_from_epoch: int | None = None
+
+
+class Manifest:
+    def __init__(self, sweep_dir: Path, spec: dict[str, Any], entries: list[Entry], command: str = ""):
+        self.path = Path(sweep_dir) / MANIFEST
+        self.spec = spec
+        self.entries = {e.id: e for e in entries}
+        self.command = command
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.wall_seconds: float | None = None
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for entry in self.entries.values():
+            counts[entry.status] += 1
+        return counts
+
+    def save(self) -> None:
+        write_json(self.path, {"command": self.command, "started": self.started, "wall_seconds": self.wall_seconds,
+                               "counts": self.counts(), "spec": self.spec,
+                               "points": [asdict(e) for e in self.entries.values()]})
+
+    @staticmethod
+    def read(sweep_dir: Path) -> dict[str, Any]:
+        return read_json(Path(sweep_dir) / MANIFEST)
