@@ -22,7 +22,8 @@ SKIP_MARKERS = {"network": "needs the network", "your copy": "needs the user's c
                 "needs": "needs a corpus an earlier skipped command fetches"}
 TOY_SETS = ["model.embed_dim=8", "model.enc_hidden=8", "model.dec_hidden=8", "model.latent_dim=2",
             "train.epochs=1", "data.train_limit=200", "eval.iw_samples=2", "eval.limit=50"]
-TOY_OPTIONS = {"eval": ["--limit", "50", "--iw-samples", "2"], "probe": ["--subsets", "100,500"]}
+TOY_OPTIONS = {"eval": ["--limit", "50", "--iw-samples", "2"], "probe": ["--subsets", "100,500"],
+               "sweep": ["--dry-run"]}
 
 
 def readme_commands() -> list[tuple[str, list[str], str]]:

@@ -148,6 +148,9 @@ class TrainConfig:
     diagnostics: bool = True
     """Per-epoch validation MI, AU and per-dimension KL in the metrics log."""
     progress: bool = True
+    """Progress bars (on a terminal only) and per-epoch lines."""
+    tensorboard: bool = True
+    """TensorBoard event files in the run folder, when the ``tensorboard`` package is installed."""
 
 
 @dataclass
@@ -219,6 +222,11 @@ class RunConfig:
         """The config.json of a run folder."""
         path = Path(path)
         return cls.from_saved(read_mapping(path), where=str(path))
+
+
+EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "eval.max_tokens")
+"""Keys that change how a run executes or what it displays, never its numbers: runs differing only in
+these are the same experiment (a sweep resumes them, a report averages them)."""
 
 
 RETIRED_KEYS: dict[str, tuple[str, ...]] = {"eval": ("batch_size",)}

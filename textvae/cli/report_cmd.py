@@ -1,4 +1,4 @@
-"""``textvae report``: a paper-style table over run folders, with the published values beside it."""
+"""``textvae report``: a paper table over run folders, with the published values beside it."""
 
 from __future__ import annotations
 
@@ -7,32 +7,40 @@ from typing import Optional
 
 import typer
 
-from .. import rundir
 from ..errors import ConfigError
-from ..report.tables import read_run, render_markdown
 from .common import cli_errors
-
-
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Finished run folders given directly, or found below the given folders."""
-    runs = [run.path for run in rundir.find_runs(paths)]
-    if not runs:
-        raise ConfigError(f"no finished runs (results.json) under {', '.join(map(str, paths))}")
-    return runs
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
     def report(
-        runs: list[Path] = typer.Argument(..., help="Run folders, or folders to search for runs."),
-        table: str = typer.Option("table1", help="Published table to compare with (eval/published/NAME.toml)."),
-        column: str = typer.Option("yahoo", help="Which published dataset column to show (yahoo, yelp)."),
-        out: Optional[Path] = typer.Option(None, help="Also write the Markdown table to this file."),
+        runs: list[Path] = typer.Argument(..., help="Run folders, or folders (e.g. a sweep's) to search for runs."),
+        table: str = typer.Option("table1", help="table1 (NLL/KL/MI/AU), table3 (hyper-parameter grid), "
+                                  "table4 (linear probe), table5 (generation)."),
+        column: Optional[str] = typer.Option(None, help="Published column to show beside ours (table1: yahoo or "
+                                             "yelp; default the first)."),
+        fmt: str = typer.Option("markdown", "--format", help="markdown, csv or latex."),
+        out: Optional[Path] = typer.Option(None, help="Also write the table to this file."),
+        figure: Optional[Path] = typer.Option(None, help="Also draw the table (table1: NLL against MI; table4: "
+                                              "accuracy curves), error bars = std over seeds."),
+        merge: Optional[list[str]] = typer.Option(None, "--merge", help="Average over this config key as over "
+                                                  "seeds (repeatable; data.* and eval.* are refused)."),
     ):
-        """Aggregate runs over seeds into a Table-1-style Markdown table."""
-        markdown = render_markdown([read_run(r) for r in find_runs(runs)], published=table, column=column)
-        typer.echo(markdown)
+        """Aggregate runs over seeds: one row per corpus, recipe and differing config, published values beside."""
+        from ..report.plots import FIGURES
+        from ..report.records import read_records
+        from ..report.render import render
+        from ..report.tables import build_table
+
+        merged = tuple(merge or ())
+        if figure is not None and table not in FIGURES:
+            raise ConfigError(f"--figure: no figure for {table} (figures: {', '.join(FIGURES)})")
+        records = read_records(runs)
+        text = render(build_table(table, records, column, merged), fmt)
+        typer.echo(text)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(markdown)
+            out.write_text(text)
+        if figure is not None:
+            typer.echo(f"figure: {FIGURES[table](records, figure, merged)}")

@@ -89,3 +89,75 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _errorbar_rows(rows, get_x, get_y):
+    from .records import Stat
+
+    for row in rows:
+        xs = [v for v in (get_x(r) for r in row.runs) if v is not None]
+        ys = [v for v in (get_y(r) for r in row.runs) if v is not None]
+        if xs and ys:
+            yield row, Stat.of(xs), Stat.of(ys)
+
+
+def plot_nll_mi(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
+    """Table 1 as a figure: test NLL against MI per row, error bars = sample std over seeds."""
+    from .records import group_rows
+    from .tables import _label, _order, load_published
+
+    spec = load_published("table1")
+    rows = _order(group_rows(records, merge), spec)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    get = lambda key: (lambda r: r.results.get(key))  # noqa: E731
+    for row, mi, nll in _errorbar_rows(rows, get("mi"), get("nll")):
+        ax.errorbar(mi.mean, nll.mean, xerr=mi.std, yerr=nll.std, fmt="o", capsize=3, label=_label(row, spec))
+    ax.set_xlabel("MI (nats)")
+    ax.set_ylabel("test NLL (nats)")
+    ax.grid(alpha=0.3)
+    corpora = ", ".join(sorted({r.corpus for r in rows}))
+    ax.set_title(f"NLL against MI ({corpora}); bars: std over seeds")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return _save(fig, out)
+
+
+def plot_probe_curves(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
+    """Table 4 as a figure: probe accuracy against labelled-subset size, one panel per probe."""
+    from .records import Stat, group_rows
+    from .tables import _label, _order, _probe_rows, load_published
+
+    spec = load_published("table4")
+    rows = _order(group_rows(_probe_rows(records), merge), spec)
+    probes = sorted({p for row in rows for r in row.runs for rec in r.probes.values() for p in rec["probes"]})
+    fig, axes = plt.subplots(1, len(probes), figsize=(6 * len(probes), 4.5), squeeze=False)
+    for ax, probe in zip(axes[0], probes):
+        for row in rows:
+            points = {}
+            for r in row.runs:
+                for rec in r.probes.values():
+                    for n, acc in rec["probes"].get(probe, {}).get("accuracy", {}).items():
+                        points.setdefault(int(n), []).append(acc)
+            if points:
+                sizes = sorted(points)
+                stats = [Stat.of(points[n]) for n in sizes]
+                ax.errorbar(sizes, [s.mean for s in stats], yerr=[s.std for s in stats], marker="o", markersize=3,
+                            capsize=3, label=_label(row, spec))
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training sentences")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(probe)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+FIGURES = {"table1": plot_nll_mi, "table4": plot_probe_curves}

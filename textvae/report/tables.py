@@ -1,113 +1,266 @@
-"""Paper-style tables from run folders: mean ± std over seeds, published values side by side."""
+"""Paper tables from run records: mean ± std over seeds, the published values side by side.
+
+Table 1: NLL / KL / MI / AU (``results.json``); Table 3: the same over a hyper-parameter grid (the
+config keys in which a recipe's rows differ); Table 4: linear-probe accuracy by labelled-subset
+size (``probe/*.json``); Table 5: generation metrics (``generation/*.json``). Each builder returns a
+:class:`Table`, rendered by :mod:`textvae.report.render`.
+"""
 
 from __future__ import annotations
 
 import math
-import statistics
 import sys
-from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..errors import ConfigError
+from ..errors import ConfigError, suggest
 from ..resources import shipped_dir
-from ..rundir import RunDir
+from .records import Row, RunRecord, Stat, group_rows, shared_settings
 
 PUBLISHED_DIR = shipped_dir("published")
+TABLES = ("table1", "table3", "table4", "table5")
 
 
 @dataclass
-class RunResult:
-    run_dir: Path
-    recipe: str  # the strategy part of the recipe name ("scale-vae")
-    prior: str
-    seed: int
-    results: dict
+class Column:
+    title: str
+    digits: int = 2
 
 
-def read_run(run_dir: Path) -> RunResult:
-    run = RunDir(run_dir)
-    results = run.read_results()
-    config = run.read_config()
-    recipe = config.get("name", run.path.name).split("/")[-1]
-    return RunResult(run.path, recipe, config["prior"]["name"], config["seed"], results)
-
-
-def aggregate(runs: list[RunResult], metrics: list[str]) -> dict[tuple[str, str], dict[str, tuple[float, float, int]]]:
-    """(recipe, prior) -> metric -> (mean, std, n); std is the sample std (0 for a single seed)."""
-    groups: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
-    for run in runs:
-        groups[(run.recipe, run.prior)].append(run)
-    table = {}
-    for key, members in groups.items():
-        row = {}
-        for metric in metrics:
-            values = [float(m.results[metric]) for m in members if metric in m.results]
-            if values:
-                std = statistics.stdev(values) if len(values) > 1 else 0.0
-                row[metric] = (statistics.fmean(values), std, len(values))
-        table[key] = row
-    return table
+@dataclass
+class Table:
+    title: str
+    columns: list[Column]
+    rows: list[list[Any]]
+    """Cells: a :class:`Stat` (ours), a float (published; NaN = not reported), a str or None."""
+    notes: list[str] = field(default_factory=list)
 
 
 def load_published(name: str) -> dict:
     path = PUBLISHED_DIR / f"{name}.toml"
     if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in PUBLISHED_DIR.glob("*.toml")))
-        raise ConfigError(f"no published table '{name}' in {PUBLISHED_DIR} (available: {available})")
+        available = sorted(p.stem for p in PUBLISHED_DIR.glob("*.toml"))
+        raise ConfigError(f"no published table '{name}' in {PUBLISHED_DIR}" + suggest(name, available)
+                          + f" (available: {', '.join(available)})")
     return tomllib.loads(path.read_text())
 
 
-def _fmt(cell: tuple[float, float, int] | None, digits: int) -> str:
-    if cell is None:
-        return "–"
-    mean, std, n = cell
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
+def published_columns(spec: dict) -> list[str]:
+    return sorted({k for row in spec["rows"] for k, v in row.items() if isinstance(v, list)})
 
 
-def _pub(value: float) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
+def check_column(spec: dict, column: str | None, table: str) -> str | None:
+    if column is None:
+        return None
+    available = published_columns(spec)
+    if column not in available:
+        raise ConfigError(f"--column {column!r}: {table} has no such published column"
+                          + suggest(column, available) + f" (available: {', '.join(available)})")
+    return column
+
+
+def _order(rows: list[Row], spec: dict | None) -> list[Row]:
+    order = [r["recipe"] for r in spec["rows"]] if spec else []
+    return sorted(rows, key=lambda r: (r.corpus, order.index(r.strategy) if r.strategy in order else len(order),
+                                       r.strategy, sorted(map(str, r.distinct.items()))))
+
+
+def _label(row: Row, spec: dict | None) -> str:
+    published = {r["recipe"]: r for r in spec["rows"]} if spec else {}
+    base = published.get(row.strategy, {}).get("label", row.strategy)
+    if row.setting("prior.name") not in (None, "standard-normal"):
+        base += f" + {row.setting('prior.name')} prior"
+    return row.label(base)
+
+
+def _settings_note(rows: list[Row]) -> str:
+    shared = shared_settings(rows)
+    parts = []
+    if "data.corpus" in shared:
+        parts.append(f"corpus {shared['data.corpus']}")
+    else:
+        parts.append("corpora: " + ", ".join(sorted({r.corpus for r in rows})) + " (one column each row)")
+    if "train.epochs" in shared:
+        trained = sorted({r.results.get("epochs") for row in rows for r in row.runs} - {None})
+        parts.append(f"{shared['train.epochs']} epochs"
+                     + (f" (trained {trained[0]}–{trained[-1]}: early stop)" if trained and trained[0] != trained[-1]
+                        or trained and trained[0] != shared["train.epochs"] else ""))
+    if shared.get("data.train_limit") is not None:
+        parts.append(f"first {shared['data.train_limit']} training sentences")
+    if "eval.split" in shared:
+        limit = shared.get("eval.limit")
+        parts.append(f"{shared['eval.split']} split" + (f", first {limit} sentences" if limit else ", all sentences"))
+    if "eval.iw_samples" in shared:
+        parts.append(f"NLL importance-weighted with K = {shared['eval.iw_samples']}")
+    if "eval.mi_estimator" in shared:
+        parts.append(f"MI estimator: {shared['eval.mi_estimator']}")
+    if "eval.au_threshold" in shared:
+        parts.append(f"AU threshold {shared['eval.au_threshold']}")
+    return "Ours: " + "; ".join(parts) + ". Settings that differ between rows are named in the row label."
+
+
+def _corpus_column(rows: list[Row]) -> bool:
+    return len({r.corpus for r in rows}) > 1
+
+
+def _result(metric: str) -> Callable[[RunRecord], float | None]:
+    def get(record: RunRecord) -> float | None:
+        value = record.results.get(metric)
+        return None if value is None else float(value)
+    return get
 
 
 EXTRA_COLUMNS = {"kl_train": "KL (training objective)"}
 
 
-def render_markdown(runs: list[RunResult], published: str = "table1", column: str = "yahoo",
-                    metrics: list[str] | None = None) -> str:
-    """One row per (recipe, prior) in the published table's row order, then any extra recipes.
+def table1(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    """NLL, KL, MI, AU per row; a KL-of-the-training-objective column where it differs from the evaluator's
+    (Scale-VAE); the best epoch (a best epoch equal to the last means -ELBO was still improving)."""
+    spec = load_published("table1")
+    column = check_column(spec, column, "table1") or published_columns(spec)[0]
+    metrics = spec["metrics"]
+    rows = _order(group_rows(records, merge), spec)
+    extras = [k for k in EXTRA_COLUMNS if any(
+        r.results.get(k) is not None and abs(r.results[k] - r.results.get("kl", r.results[k])) > 1e-3
+        for row in rows for r in row.runs)]
+    corpus = _corpus_column(rows)
+    columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("seeds")]
+               + [Column(m.upper(), 1 if m == "au" else 2) for m in metrics]
+               + [Column(EXTRA_COLUMNS[k]) for k in extras] + [Column("best epoch", 1)])
+    published = {r["recipe"]: r for r in spec["rows"]}
+    columns += [Column(f"published {m.upper()} ({column})") for m in metrics]
+    body = []
+    for row in rows:
+        cells: list[Any] = [_label(row, spec)] + ([row.corpus] if corpus else []) + [str(row.seeds)]
+        cells += [row.stat(_result(m)) for m in metrics + extras]
+        cells.append(row.stat(_result("best_epoch")))
+        cells += published.get(row.strategy, {}).get(column, [None] * len(metrics))
+        body.append(cells)
+    notes = [_settings_note(rows), "Mean ± sample std over seeds.",
+             f"Published: {spec['source']}, {column} column (the paper's corpus and budget: compare orderings)."]
+    return Table("Table 1: density estimation and collapse diagnostics", columns, body, notes)
 
-    A ``kl_train`` column follows when some run's training-objective KL differs from the evaluator's
-    (Scale-VAE: unscaled posterior vs the consistent generative model).
-    """
-    spec = load_published(published)
-    metrics = metrics or spec["metrics"]
-    extras = [key for key in EXTRA_COLUMNS
-              if any(key in r.results and abs(r.results[key] - r.results.get("kl", r.results[key])) > 1e-3 for r in runs)]
-    table = aggregate(runs, metrics + extras)
-    digits = {"au": 1}
-    header = (["model", "seeds"] + [m.upper() for m in metrics] + [EXTRA_COLUMNS[k] for k in extras]
-              + [f"published {m.upper()} ({column})" for m in metrics])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    published_rows = {row["recipe"]: row for row in spec["rows"]}
-    order = [row["recipe"] for row in spec["rows"]]
-    keys = sorted(table, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1]))
-    for recipe, prior in keys:
-        cells = table[(recipe, prior)]
-        pub = published_rows.get(recipe, {}).get(column, [None] * len(metrics))
-        label = published_rows.get(recipe, {}).get("label", recipe).replace("|", "\\|")
-        if prior != "standard-normal":
-            label += f" + {prior} prior"
-        n = max((c[2] for c in cells.values()), default=0)
-        row = ([label, str(n)] + [_fmt(cells.get(m), digits.get(m, 2)) for m in metrics + extras]
-               + [_pub(v) for v in pub])
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    lines.append(f"Published: {spec['source']}. Ours: mean ± sample std over seeds, test split, "
-                 f"NLL importance-weighted; MI estimator: "
-                 + ", ".join(sorted({str(r.results.get('mi_estimator', '?')) for r in runs})) + ".")
-    return "\n".join(lines) + "\n"
+
+def table3(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    """A hyper-parameter grid: one row per setting of the config keys in which a recipe's runs differ."""
+    if column is not None:
+        raise ConfigError("--column: no published Table 3 values are shipped; omit --column")
+    rows = _order(group_rows(records, merge), None)
+    grid_keys = sorted({k for row in rows for k in row.distinct})
+    if not grid_keys:
+        raise ConfigError("table3 needs runs of one recipe that differ in a config key (a sweep with a [grid])")
+    corpus = _corpus_column(rows)
+    columns = ([Column("recipe")] + ([Column("corpus")] if corpus else []) + [Column(k) for k in grid_keys]
+               + [Column("seeds")] + [Column(m.upper(), 1 if m == "au" else 2) for m in ("nll", "kl", "mi", "au")])
+    body = []
+    for row in rows:
+        cells: list[Any] = [row.strategy] + ([row.corpus] if corpus else [])
+        cells += [str(row.distinct.get(k, row.setting(k))) for k in grid_keys] + [str(row.seeds)]
+        cells += [row.stat(_result(m)) for m in ("nll", "kl", "mi", "au")]
+        body.append(cells)
+    return Table("Table 3: hyper-parameter grid", columns, body, [_settings_note(rows), "Mean ± sample std over seeds."])
+
+
+def _probe_rows(records: list[RunRecord]) -> list[RunRecord]:
+    probed = [r for r in records if r.probes]
+    if not probed:
+        raise ConfigError("no probe records (RUN/probe/*.json) in these runs; run `textvae probe RUN` or a sweep "
+                          "with a [probe] table first")
+    return probed
+
+
+def table4(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    """Linear-probe test accuracy (%) per labelled-subset size, one row per (model, probe data, probe)."""
+    spec = load_published("table4")
+    column = check_column(spec, column, "table4") or published_columns(spec)[0]
+    rows = _order(group_rows(_probe_rows(records), merge), spec)
+    sizes = sorted({n for row in rows for r in row.runs for p in r.probes.values()
+                    for probe in p["probes"].values() for n in probe["accuracy"]}, key=int)
+    datas = sorted({d for row in rows for r in row.runs for d in r.probes})
+    published = {r["recipe"]: r for r in spec["rows"]}
+    corpus = _corpus_column(rows)
+    columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("probe data"), Column("probe"),
+               Column("runs")] + [Column(n, 1) for n in sizes] + [Column(f"published {n} ({column})", 1) for n in sizes])
+    body = []
+    for row in rows:
+        for data in datas:
+            probes = sorted({p for r in row.runs for p in r.probes.get(data, {}).get("probes", {})})
+            for probe in probes:
+                def acc(record: RunRecord, n: str, data=data, probe=probe) -> float | None:
+                    return record.probes.get(data, {}).get("probes", {}).get(probe, {}).get("accuracy", {}).get(n)
+                n_runs = sum(1 for r in row.runs if probe in r.probes.get(data, {}).get("probes", {}))
+                pub_row = published.get(row.strategy, {}).get(column)
+                pub = [pub_row[spec["metrics"].index(n)] if pub_row and n in spec["metrics"] else None for n in sizes]
+                body.append([_label(row, spec)] + ([row.corpus] if corpus else []) + [data, probe, str(n_runs)]
+                            + [row.stat(lambda r, n=n: acc(r, n)) for n in sizes] + pub)
+    notes = [_settings_note(rows),
+             "Test accuracy (%) on the probe data's full test set, mean ± sample std over seeds; sgd-linear: "
+             "the reference's SGD linear layer selected on validation loss; sklearn-logreg: standardised "
+             "features + logistic regression, C selected on validation log-loss.",
+             f"Published: {spec['source']}, {column} column."]
+    return Table("Table 4: linear probe on frozen posterior means", columns, body, notes)
+
+
+# (our metric, scale, title, published metric): shown as metric * scale, like the paper.
+TABLE5_METRICS = [
+    ("lm-ppl", 1.0, "PPL (LSTM-LM)", "ppl"),
+    ("gram-2", 100.0, "Gram-2 (%)", "gram-2"),
+    ("gram-3", 100.0, "Gram-3 (%)", "gram-3"),
+    ("gram-4", 100.0, "Gram-4 (%)", "gram-4"),
+    ("ent-1", 1.0, "Entropy (unigram, nats)", "entropy"),
+    ("dist-1", 1e2, "Dist-1 (×1e-2)", "dist-1"),
+    ("dist-2", 1e5, "Dist-2 (×1e-5)", "dist-2"),
+    ("dist-3", 1e5, "Dist-3 (×1e-5)", "dist-3"),
+    ("self-bleu", 1.0, "self-BLEU-4", None),
+    ("rec-bleu", 1.0, "rec-BLEU-4", None),
+]
+
+
+def table5(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    """Generation metrics per model and generation setting; the published rows follow ours."""
+    spec = load_published("table5")
+    column = check_column(spec, column, "table5") or published_columns(spec)[0]
+    generated = [r for r in records if r.generations]
+    if not generated:
+        raise ConfigError("no generation records (RUN/generation/*.json) in these runs; run "
+                          "`textvae generate RUN --metrics` first")
+    rows = _order(group_rows(generated, merge), spec)
+    present = [m for m in TABLE5_METRICS if any(m[0] in g.get("metrics", {}) for row in rows for r in row.runs
+                                                for g in r.generations.values())]
+    columns = [Column("model"), Column("generation"), Column("runs")] + [Column(m[2]) for m in present]
+    body = []
+    for row in rows:
+        for name in sorted({g for r in row.runs for g in r.generations}):
+            runs = [r for r in row.runs if name in r.generations]
+            settings = {repr(r.generations[name].get("settings")) for r in runs}
+            if len(settings) > 1:
+                raise ConfigError(f"refusing to average {row.recipe}: its generation records '{name}' were made "
+                                  "with different settings")
+            cells: list[Any] = [_label(row, spec), name, str(len(runs))]
+            for key, scale, _, _ in present:
+                values = [r.generations[name]["metrics"].get(key) for r in runs]
+                values = [v * scale for v in values if v is not None and not math.isnan(v)]
+                cells.append(Stat.of(values) if values else None)
+            body.append(cells)
+    for pub in spec["rows"]:
+        cells = [f"{pub['label']} (published, {column})", "–", "–"]
+        cells += [pub[column][spec["metrics"].index(p)] if p else None for _, _, _, p in present]
+        body.append(cells)
+    notes = [_settings_note(rows), "Mean ± sample std over seeds; each record's sampling settings are in "
+             "RUN/generation/NAME.json.", f"Published: {spec['source']} ({column}): compare orderings between models."]
+    return Table("Table 5: generation", columns, body, notes)
+
+
+BUILDERS = {"table1": table1, "table3": table3, "table4": table4, "table5": table5}
+
+
+def build_table(name: str, records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    if name not in BUILDERS:
+        raise ConfigError(f"--table {name!r}: unknown table" + suggest(name, TABLES)
+                          + f" (available: {', '.join(TABLES)})")
+    return BUILDERS[name](records, column, merge)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import TextVAEError
 from ..rundir import RunDir
 from .manifest import Entry, Manifest
 from .point import config_differences, one_line, run_point
@@ -62,8 +63,10 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
 
 def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_dir: Path, data_dir: Path | None,
                 address: str | None, progress: bool) -> None:
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         # Worker output stays in Ray's log files: the status line is the sweep's console output.

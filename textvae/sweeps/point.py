@@ -15,12 +15,11 @@ from typing import Any
 
 from ..errors import ConfigError, TextVAEError
 
-# Keys that change how a run is executed or displayed, never its numbers.
-EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "eval.max_tokens")
 
 
 def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``key (saved -> wanted)`` for every result-relevant key in which two configs differ."""
+    from ..config import EXECUTION_KEYS
     from ..training.checkpoint import normalized
     from ..training.resume import flatten
 

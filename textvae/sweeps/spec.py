@@ -49,6 +49,9 @@ class SweepSpec:
     prior: str | None = None
     set: list[str] = field(default_factory=list)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    strategy_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``{strategy: {param: value}}``: applied to every point whose stack contains that strategy (as a
+    dataset recipe's own table does), e.g. a KL warm-up that fits a shortened run."""
     cpus_per_run: float = 1.0
     gpus_per_run: float | None = None
     """None: one GPU per run where the Ray cluster has GPUs, else none."""
@@ -145,6 +148,10 @@ def expand(spec: SweepSpec) -> list[Point]:
             for strategy in spec.strategies:
                 for combo in combos:
                     overrides = list(spec.set) + [f"{k}={_format_value(v)}" for k, v in combo.items()]
+                    stack = recipes.resolve_dict(dataset, strategy, overrides, seed, spec.prior)["strategies"]
+                    overrides[len(spec.set):len(spec.set)] = [
+                        f"strategies.{name}.{k}={_format_value(v)}"
+                        for name, params in spec.strategy_defaults.items() if name in stack for k, v in params.items()]
                     config = recipes.resolve(dataset, strategy, overrides, seed, spec.prior)
                     name = strategy if spec.prior is None else f"{strategy}+{spec.prior}"
                     parts = [dataset, name] + ([_grid_tag(combo)] if combo else []) + [f"seed{seed}"]

@@ -35,6 +35,7 @@ from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
+from .tracking import Tracker, open_tracker
 from .resume import config_changes, describe_changes
 
 CHECKPOINT_FORMAT = 2
@@ -92,6 +93,7 @@ class Trainer:
         self.run_dir = self.run.path
         self.changes: dict[str, Any] = {}
         """Config keys a resume changed; recorded in the next epoch's metrics record."""
+        self.tracker: Tracker = Tracker()
         self.device = pick_device(config.train.device)
         set_deterministic(config.train.deterministic)
         self.precision = Precision(config.train.amp, self.device)
@@ -264,8 +266,11 @@ class Trainer:
             self.model.strategy.after_step(terms, self.ctx)
             self.state.step += 1
             self.state.stage_step += 1
-            totals["rec"] += float(terms.rec.detach().sum())
-            totals["kl"] += float(terms.kl.detach().sum())
+            rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
+            totals["rec"] += rec
+            totals["kl"] += kl
+            self.tracker.step(self.state.step, {"rec": rec / batch.size, "kl": kl / batch.size,
+                                                "elbo": (rec + kl) / batch.size, "kl_weight": self.ctx.kl_weight})
             totals["n"] += batch.size
             totals["targets"] += batch.n_targets()
             if totals["n"]:
@@ -319,6 +324,14 @@ class Trainer:
 
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
+        self.tracker = open_tracker(self.config.train.tensorboard, self.run.path, self.state.step)
+        try:
+            return self._fit(stop_after)
+        finally:
+            self.tracker.close()
+            self.tracker = Tracker()
+
+    def _fit(self, stop_after: int | None) -> TrainState:
         cfg = self.config
         if self.state.epoch == 0:
             self.model.strategy.on_fit_start(self.ctx)
@@ -374,6 +387,7 @@ class Trainer:
             self.state.history.append(record)
             self.save("last")  # carries the record: a crash before the append below loses nothing
             self.run.append_metrics(record)
+            self.tracker.epoch(record)
             log.info(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
                      f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
             epochs_this_call += 1

@@ -1,0 +1,75 @@
+"""Experiment tracking: TensorBoard event files beside ``metrics.jsonl``.
+
+The trainer calls :meth:`Tracker.step` after every optimiser step and :meth:`Tracker.epoch` after
+every epoch's record is logged; :func:`open_tracker` returns a TensorBoard writer when
+``train.tensorboard`` is on and the ``tensorboard`` package is installed, else a tracker that does
+nothing. Scalars: ``step/*`` (the batch's reconstruction and KL per sentence, their sum, the KL
+weight), ``train/*`` and ``valid/*`` (the epoch record: -ELBO, KL, MI, AU, ...), ``strategy/*`` (a
+strategy's own scalars, e.g. Scale-VAE's f) and ``lr``, all against the global step.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+class Tracker:
+    """Tracks nothing: the tracker of runs without TensorBoard."""
+
+    def step(self, step: int, scalars: dict[str, float]) -> None:
+        pass
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _scalars(prefix: str, values: dict[str, Any]):
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # lists (per-dimension KL) and names (the MI estimator) are in metrics.jsonl
+        if math.isfinite(value):
+            yield f"{prefix}/{key}", float(value)
+
+
+class TensorBoardTracker(Tracker):
+    def __init__(self, log_dir: Path, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step: a resumed run drops what its killed predecessor logged after the checkpoint.
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step, flush_secs=30)
+
+    def step(self, step: int, scalars: dict[str, float]) -> None:
+        for tag, value in _scalars("step", scalars):
+            self.writer.add_scalar(tag, value, step)
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        step = record["step"]
+        for section in ("train", "valid", "strategy", "objective", "procedure"):
+            for tag, value in _scalars(section, record.get(section) or {}):
+                self.writer.add_scalar(tag, value, step)
+        self.writer.add_scalar("lr", record["lr"], step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def tensorboard_available() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def open_tracker(enabled: bool, run_dir: Path, step: int) -> Tracker:
+    """A TensorBoard tracker writing into ``run_dir`` (``step``: the step training continues from)."""
+    if not enabled or not tensorboard_available():
+        return Tracker()
+    # Events up to ``step`` are the checkpoint's; later ones are from an attempt that was killed.
+    return TensorBoardTracker(Path(run_dir), purge_step=step + 1 if step else None)
