@@ -8,6 +8,7 @@ from its last checkpoint. Errors raised by the point itself are not retried: the
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -69,6 +70,9 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
     started_here = not ray.is_initialized()
     if started_here:
+        # Ray starts workers 15 nice levels below the command (to keep its own daemons responsive);
+        # here the workers are the work, and the user sets the sweep's priority with `nice textvae sweep`.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         # Worker output stays in Ray's log files: the status line is the sweep's console output.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
     line = ProgressLine(enabled=progress)
