@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,10 +11,6 @@ import typer
 
 from ..errors import ConfigError
 from .common import cli_errors
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +66,6 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{len(points)} points")
             return
         command = "textvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's or `kill`'s stop: end like Ctrl-C
         try:
             manifest = run_sweep(spec, points, sweep_dir, data_dir, address, progress=not no_progress,
                                  command=command)

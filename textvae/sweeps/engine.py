@@ -9,6 +9,8 @@ from its last checkpoint. Errors raised by the point itself are not retried: the
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -75,6 +77,10 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         os.environ.setdefault("RAY_worker_niceness", "0")
         # Worker output stays in Ray's log files: the status line is the sweep's console output.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    if threading.current_thread() is threading.main_thread():
+        # After ray.init, which installs a SIGTERM handler that aborts: a scheduler's or `kill`'s stop
+        # should end the sweep like Ctrl-C, with the manifest saying which points were interrupted.
+        signal.signal(signal.SIGTERM, _interrupt)
     line = ProgressLine(enabled=progress)
     try:
         resources = ray.cluster_resources()
@@ -116,6 +122,10 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         line.close()
         if started_here:
             ray.shutdown()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _refresh(manifest: Manifest, waiting: list[Entry], epochs: dict[str, int], slots: int,
