@@ -34,8 +34,9 @@ def already_finished(point: Point, run_dir: Path, spec: SweepSpec) -> bool:
     if not run.is_finished() or config_differences(run.read_config(), point.config):
         return False
     probe = spec.probe
-    return probe is None or point.config["model"]["kind"] == "lstm-lm" or has_record(record_path(run_dir, probe.data), tuple(probe.subsets),
-                                       tuple(probe.probes), probe.seed)
+    if probe is None or point.config["model"]["kind"] == "lstm-lm":  # a language model is not probed
+        return True
+    return has_record(record_path(run_dir, probe.data), tuple(probe.subsets), tuple(probe.probes), probe.seed)
 
 
 def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: Path | None = None,
@@ -77,10 +78,11 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         os.environ.setdefault("RAY_worker_niceness", "0")
         # Worker output stays in Ray's log files: the status line is the sweep's console output.
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
         # After ray.init, which installs a SIGTERM handler that aborts: a scheduler's or `kill`'s stop
         # should end the sweep like Ctrl-C, with the manifest saying which points were interrupted.
-        signal.signal(signal.SIGTERM, _interrupt)
+        previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     line = ProgressLine(enabled=progress)
     try:
         resources = ray.cluster_resources()
@@ -120,6 +122,8 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         raise
     finally:
         line.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         if started_here:
             ray.shutdown()
 
