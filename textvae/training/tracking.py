@@ -5,7 +5,8 @@ every epoch's record is logged; :func:`open_tracker` returns a TensorBoard write
 ``train.tensorboard`` is on and the ``tensorboard`` package is installed, else a tracker that does
 nothing. Scalars: ``step/*`` (the batch's reconstruction and KL per sentence, their sum, the KL
 weight), ``train/*`` and ``valid/*`` (the epoch record: -ELBO, KL, MI, AU, ...), ``strategy/*`` (a
-strategy's own scalars, e.g. Scale-VAE's f) and ``lr``, all against the global step.
+strategy's own scalars, e.g. Scale-VAE's f), ``objective/*``, ``procedure/*`` and ``lr``, all against
+the global step. Step scalars are written when their epoch is committed.
 """
 
 from __future__ import annotations
@@ -37,17 +38,28 @@ def _scalars(prefix: str, values: dict[str, Any]):
 
 
 class TensorBoardTracker(Tracker):
-    def __init__(self, log_dir: Path, purge_step: int | None = None):
-        from torch.utils.tensorboard import SummaryWriter
+    """Writes an epoch's step scalars with its epoch scalars once the epoch is committed (checkpoint and
+    metrics.jsonl written), so the event files, like the metrics log, hold exactly the finished epochs
+    and a run that fails mid-epoch leaves its folder as it was."""
 
-        # purge_step: a resumed run drops what its killed predecessor logged after the checkpoint.
-        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step, flush_secs=30)
+    def __init__(self, log_dir: Path, purge_step: int | None = None):
+        self.log_dir = log_dir
+        self.purge_step = purge_step
+        self.writer = None
+        self.pending: list[tuple[str, float, int]] = []
 
     def step(self, step: int, scalars: dict[str, float]) -> None:
-        for tag, value in _scalars("step", scalars):
-            self.writer.add_scalar(tag, value, step)
+        self.pending += [(tag, value, step) for tag, value in _scalars("step", scalars)]
 
     def epoch(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step: a resumed run drops what a killed predecessor logged after the checkpoint.
+            self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self.purge_step, flush_secs=30)
+        for tag, value, step in self.pending:
+            self.writer.add_scalar(tag, value, step)
+        self.pending = []
         step = record["step"]
         for section in ("train", "valid", "strategy", "objective", "procedure"):
             for tag, value in _scalars(section, record.get(section) or {}):
@@ -56,7 +68,9 @@ class TensorBoardTracker(Tracker):
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        self.pending = []  # steps of an epoch that did not finish
+        if self.writer is not None:
+            self.writer.close()
 
 
 def tensorboard_available() -> bool:
