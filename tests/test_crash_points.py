@@ -102,7 +102,8 @@ def assert_same(a, b, where):
 
 
 def folder_view(run: Path) -> dict:
-    files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    # TensorBoard event files are named by time and pid (one per attempt); test_tracking compares their scalars
+    files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and "tfevents" not in p.name)
     view = {"files": files, "metrics": without_seconds(RunDir(run).read_metrics()),
             "results": json.loads((run / "results.json").read_text())}
     for name in ("best", "last"):
