@@ -91,6 +91,14 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     return out
 
 
+MARKERS = "osD^vP*Xh<>p"
+
+
+def _style(i: int) -> dict:
+    """Colour and marker of the i-th row: 14 rows of a Table 1 must not share a colour and shape."""
+    return {"color": plt.cm.tab20(i % 20), "marker": MARKERS[i % len(MARKERS)]}
+
+
 def _errorbar_rows(rows, get_x, get_y):
     from .records import Stat
 
@@ -110,8 +118,9 @@ def plot_nll_mi(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
     rows = _order(group_rows(records, merge), spec)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     get = lambda key: (lambda r: r.results.get(key))  # noqa: E731
-    for row, mi, nll in _errorbar_rows(rows, get("mi"), get("nll")):
-        ax.errorbar(mi.mean, nll.mean, xerr=mi.std, yerr=nll.std, fmt="o", capsize=3, label=_label(row, spec))
+    for i, (row, mi, nll) in enumerate(_errorbar_rows(rows, get("mi"), get("nll"))):
+        ax.errorbar(mi.mean, nll.mean, xerr=mi.std, yerr=nll.std, linestyle="none", capsize=3,
+                    label=_label(row, spec), **_style(i))
     ax.set_xlabel("MI (nats)")
     ax.set_ylabel("test NLL (nats)")
     ax.grid(alpha=0.3)
@@ -131,7 +140,7 @@ def plot_probe_curves(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
     probes = sorted({p for row in rows for r in row.runs for rec in r.probes.values() for p in rec["probes"]})
     fig, axes = plt.subplots(1, len(probes), figsize=(6 * len(probes), 4.5), squeeze=False)
     for ax, probe in zip(axes[0], probes):
-        for row in rows:
+        for i, row in enumerate(rows):
             points = {}
             for r in row.runs:
                 for rec in r.probes.values():
@@ -140,8 +149,8 @@ def plot_probe_curves(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
             if points:
                 sizes = sorted(points)
                 stats = [Stat.of(points[n]) for n in sizes]
-                ax.errorbar(sizes, [s.mean for s in stats], yerr=[s.std for s in stats], marker="o", markersize=3,
-                            capsize=3, label=_label(row, spec))
+                ax.errorbar(sizes, [s.mean for s in stats], yerr=[s.std for s in stats], markersize=4,
+                            capsize=3, label=_label(row, spec), **_style(i))
         ax.set_xscale("log")
         ax.set_xlabel("labelled training sentences")
         ax.set_ylabel("test accuracy (%)")
