@@ -6,7 +6,7 @@ ideal is half the back-to-back time on 2 cores; overhead = sweep / (back to back
 memory of the sweep command's process tree (the command, Ray's daemons and idle workers; and apart,
 the workers running points) and its CPU time are sampled every 0.2 s from /proc.
 
-    python eval/bench_sweep.py --repeats 2 --out eval/results/bench_sweep.md
+    python eval/bench_sweep.py --repeats 2 --train-limit 1000 --out eval/results/bench_sweep.md
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 RUNS = ["vae", "kl-annealing"]
 SEEDS = [1, 2]
-SETTINGS = ["data.train_limit=1000", "train.epochs=2", "eval.iw_samples=10", "eval.limit=200",
+SETTINGS = ["train.epochs=2", "eval.iw_samples=10", "eval.limit=200",
             "train.progress=false", "train.tensorboard=false"]
 
 BACK_TO_BACK = """
@@ -109,9 +109,11 @@ def timed(cmd: list[str]) -> tuple[float, float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--train-limit", type=int, default=1000, help="training sentences per run")
     parser.add_argument("--out", type=Path)
     opts = parser.parse_args()
     env_note = f"{os.cpu_count()} CPUs"
+    SETTINGS.insert(0, f"data.train_limit={opts.train_limit}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     spec = tmp / "spec.toml"
     spec.write_text(f"datasets = [\"demo\"]\nstrategies = {json.dumps(RUNS)}\nseeds = {json.dumps(SEEDS)}\n"
@@ -151,7 +153,7 @@ def main() -> None:
               f"overhead against the 2-core ideal (back to back / 2 = {b2b / 2:.1f} s): {sweep / (b2b / 2) - 1:+.0%}.",
               f"Median CPU time: back to back {b2b_cpu:.1f} s, sweep {sweep_cpu:.1f} s "
               f"(Ray's own CPU cost: {sweep_cpu - b2b_cpu:+.1f} s, {sweep_cpu / b2b_cpu - 1:+.0%}).",
-              f"Command: `python eval/bench_sweep.py --repeats {opts.repeats}`"]
+              f"Command: `python eval/bench_sweep.py --repeats {opts.repeats} --train-limit {opts.train_limit}`"]
     text = "\n".join(lines) + "\n"
     print(text)
     if opts.out:
