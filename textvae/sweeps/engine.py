@@ -73,7 +73,7 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        # Ray starts workers 15 nice levels below the command (to keep its own daemons responsive);
+        # Ray starts workers at a niceness 15 higher than the command (to keep its daemons responsive);
         # here the workers are the work, and the user sets the sweep's priority with `nice textvae sweep`.
         os.environ.setdefault("RAY_worker_niceness", "0")
         # Worker output stays in Ray's log files: the status line is the sweep's console output.
