@@ -73,7 +73,7 @@ def svi(loss_fn: LossFn, mu: Tensor, logvar: Tensor, config: SAVAEConfig, create
         trace: list | None = None) -> tuple[Tensor, Tensor]:
     """Run the SVI steps from (mu, logvar); differentiable through all steps when ``create_graph``.
 
-    ``trace`` (a list) receives (mu_k, logvar_k, coefficients) of every step, for the
+    ``trace`` (a list) receives ([mu_k, logvar_k], [clip coefficients]) of every step, for the
     finite-difference backward pass.
     """
     x = [mu, logvar]
