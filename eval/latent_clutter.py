@@ -39,7 +39,7 @@ def run_one(strategy: str, mode: str, seed: int, args) -> str:
         sets.insert(0, f"data.train_limit={args.train_limit}")
     if strategy == "vae":
         sets.remove(f"strategies.kl-annealing.warm_up={args.warm_up}")  # the plain VAE recipe has no annealing
-    cmd = ["nice", "-n", "10", "textvae", "recipe", "synthetic", strategy, "--seed", str(seed), "--out", str(out)]
+    cmd = ["nice", "-n", str(args.nice), "textvae", "recipe", "synthetic", strategy, "--seed", str(seed), "--out", str(out)]
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -155,6 +155,7 @@ def main() -> None:
     run.add_argument("--warm-up", type=float, default=5.0)
     run.add_argument("--iw-samples", type=int, default=50)
     run.add_argument("--jobs", type=int, default=2)
+    run.add_argument("--nice", type=int, default=10, help="niceness of every run (10: stay out of the way)")
     run.add_argument("--train-limit", type=int, help="Use only the first N training sentences.")
     report = sub.add_parser("report")
     report.add_argument("--corpus", required=True)

@@ -16,6 +16,7 @@ from textvae.errors import DataError
 from textvae.evaluation import evaluate
 from textvae.evaluation.information import mutual_information
 from textvae.models import build_model
+from textvae.resolution import resolve_config
 from textvae.strategies import STRATEGIES
 from textvae.training import train
 from textvae.types import Posterior, StepContext
@@ -305,6 +306,7 @@ def metrics(run_dir):
 
 RESUME_CASES = {
     "epoch-std+centre": ({"scale-vae": {"f_bar": "epoch-std", "centre": True}}, {}),
+    "sample-std+centre": ({"scale-vae": {"f_bar": "sample-std", "centre": True, "sample_size": 5}}, {}),
     "median": ({"scale-vae": {"f_bar": "batch-median"}}, {}),
     "ema": ({"scale-vae": {"f_bar": "batch-ema"}}, {}),
     "per-module": ({"scale-vae": {}}, {"train": {"clip_scope": "per-module"}}),
@@ -323,6 +325,48 @@ def test_interrupted_and_resumed_run_matches_the_straight_run(case, tiny_corpus,
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed"), case
     assert straight == resumed, case
+
+
+def test_sample_std_measures_the_end_of_epoch_encoder_on_one_fixed_training_sample(tiny_corpus, make_config,
+                                                                                 tmp_path):
+    from textvae.training.trainer import Trainer
+
+    cfg = make_config(tiny_corpus, {"scale-vae": {"f_bar": "sample-std", "centre": True, "sample_size": 5}},
+                      train={"epochs": 2, "progress": False})
+    trainer = Trainer(resolve_config(cfg), tmp_path / "run")
+    sample = trainer.training_sample(5)
+    assert sum(b.size for b in sample) == 5 and trainer.training_sample(5) is sample
+    seen = []
+    scale = trainer.model.strategy.items[-1]
+    original = scale.on_epoch_sample
+    scale.on_epoch_sample = lambda batches, ctx: (seen.append(batches), original(batches, ctx))
+    for _ in range(2):
+        trainer.run_epoch()
+        trainer.state.epoch += 1
+        trainer.model.eval()
+        with torch.no_grad():
+            mu = torch.cat([trainer.model.trained_posterior(b).mu for b in sample]).double()
+        assert torch.allclose(scale.f_bar, (0.7 / (mu.std(0) + 1e-8)).float(), rtol=1e-4)
+        assert torch.allclose(scale.m_bar, mu.mean(0).float(), atol=1e-6)
+    assert [b.tokens.tolist() for b in seen[0]] == [b.tokens.tolist() for b in seen[1]], "the same sentences"
+    assert not torch.equal(scale.f_bar, torch.ones_like(scale.f_bar))
+
+
+def test_strategies_that_ask_for_no_sample_cost_no_encoding(tiny_corpus, make_config, tmp_path, monkeypatch):
+    from textvae.training.trainer import Trainer
+
+    for f_bar in ("batch-mean", "epoch-std"):
+        trainer = Trainer(resolve_config(make_config(tiny_corpus, {"scale-vae": {"f_bar": f_bar}},
+                                                     train={"epochs": 1, "progress": False})), tmp_path / f_bar)
+        monkeypatch.setattr(trainer, "training_sample", lambda n: pytest.fail("sample drawn"))
+        trainer.run_epoch()
+
+
+def test_sample_size_must_hold_a_spread():
+    from textvae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sample_size"):
+        build(f_bar="sample-std", sample_size=1)
 
 
 def test_scale_vae_run_selects_on_the_objective_and_reports_both_kls(tiny_corpus, make_config, tmp_path):

@@ -24,6 +24,9 @@ hook                        used for
 ``auxiliary_optimizer()``,  the optimiser it asks for; the trainer owns, checkpoints and steps that
 ``auxiliary_loss(...)``     optimiser after every VAE update
 ``on_epoch_start/end``      epoch-level state (Scale-VAE's averaged factor)
+``epoch_sample_size()`` /   a fixed random sample of that many training sentences (the same every
+``on_epoch_sample``         epoch), handed over in batches just before ``on_epoch_end``, to measure
+                            the model as it stands at the epoch's end (Scale-VAE's ``sample-std``)
 ``on_validation``           after each epoch's validation, with its metrics (mode switches)
 ``selection_loss``          the validation number best.pt and the decays go by (default: -ELBO)
 ``stages()`` /              a run in several stages (encoder pretraining, then the VAE); the trainer
@@ -40,7 +43,7 @@ every strategy must act deterministically (its "eval form").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from torch import Tensor, nn
 
@@ -112,6 +115,13 @@ class Strategy(nn.Module):
         pass
 
     def on_epoch_end(self, ctx: StepContext) -> None:
+        pass
+
+    def epoch_sample_size(self) -> int:
+        """Training sentences :meth:`on_epoch_sample` wants at each epoch's end (0: none)."""
+        return 0
+
+    def on_epoch_sample(self, batches: list[Batch], ctx: StepContext) -> None:
         pass
 
     def on_validation(self, metrics: dict, ctx: StepContext) -> None:
@@ -238,6 +248,14 @@ class StrategyStack(nn.Module):
     def on_epoch_end(self, ctx: StepContext) -> None:
         for s in self.items:
             s.on_epoch_end(ctx)
+
+    def on_epoch_sample(self, draw: Callable[[int], list[Batch]], ctx: StepContext) -> None:
+        """Hand each strategy that asks for one its sample; ``draw(n)`` batches the trainer's fixed
+        sample of n training sentences, so nothing is encoded for a stack that asks for none."""
+        for s in self.items:
+            n = s.epoch_sample_size()
+            if n > 0:
+                s.on_epoch_sample(draw(n), ctx)
 
     def on_validation(self, metrics: dict, ctx: StepContext) -> None:
         for s in self.items:

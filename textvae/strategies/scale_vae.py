@@ -1,7 +1,7 @@
 """Scale-VAE: scale up the posterior means fed to the decoder (Song et al. 2024, LREC-COLING,
 "Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"; method page:
 docs/methods/scale-vae.md). Hooks: ``decoder_posterior``, ``prior_space_scale``/``prior_space_shift``,
-``selection_loss``, ``on_epoch_end``, ``log_scalars``.
+``selection_loss``, ``on_epoch_sample``, ``on_epoch_end``, ``log_scalars``.
 
 Per dimension, f_d = des_std / std_batch(mu_d). The decoder gets z ~ N(f * mu, sigma^2) while the
 KL uses the unscaled q(z|x) = N(mu, sigma^2). For the first ``f_epo`` epochs every training batch uses
@@ -18,7 +18,11 @@ Decisions the paper leaves open, as options (defaults in brackets, the slides' b
   f (Algorithm 1); ``batch-median`` takes their per-dimension median (two-sentence batches give a
   heavy-tailed 1/std); ``batch-ema`` is an exponential moving average of the per-batch f carried
   across epochs (``ema_momentum`` = the newest batch's weight); ``epoch-std`` is des_std over the
-  std of all the epoch's means pooled, so f no longer measures the spread within length buckets.
+  std of all the epoch's means pooled, so f no longer measures the spread within length buckets;
+  ``sample-std`` is des_std over the std of the means the encoder gives, as it stands at the
+  epoch's end, to a fixed random sample of ``sample_size`` training sentences: neither the length
+  buckets nor the drift of the means during the epoch (which inflates the pooled std of
+  ``epoch-std`` and so shrinks f) enter it. With ``centre`` the same sample gives the mean.
 * ``centre`` [false]: scale only the deviation from the mean, m + f * (mu - m), with m the batch mean
   while a batch uses its own f and the previous epoch's mean of mu afterwards; the scaled means keep
   the encoder's mean instead of an offset f * m.
@@ -40,11 +44,11 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..types import Posterior, StepContext
+from ..types import Batch, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 
-F_BAR_MODES = ("batch-mean", "batch-median", "batch-ema", "epoch-std")
+F_BAR_MODES = ("batch-mean", "batch-median", "batch-ema", "epoch-std", "sample-std")
 
 
 @dataclass
@@ -57,8 +61,10 @@ class ScaleVAEConfig:
     std_estimator: Literal["sample", "population"] = "sample"
     eps: float = 1e-8
     f_max: float = 1e5
-    f_bar: Literal["batch-mean", "batch-median", "batch-ema", "epoch-std"] = "batch-mean"
+    f_bar: Literal["batch-mean", "batch-median", "batch-ema", "epoch-std", "sample-std"] = "batch-mean"
     """How the factor of the next epoch is estimated from this one (the slides: ``batch-mean``)."""
+    sample_size: int = 2000
+    """``f_bar = "sample-std"``: training sentences encoded at each epoch's end (the same ones every epoch)."""
     ema_momentum: float = 0.05
     """``f_bar = "batch-ema"``: weight of the newest batch's f in the moving average."""
     centre: bool = False
@@ -73,6 +79,8 @@ class ScaleVAEConfig:
             raise ConfigError("strategies.scale-vae: eps and f_max must be > 0")
         if not 0 < self.ema_momentum <= 1:
             raise ConfigError(f"strategies.scale-vae: ema_momentum must be in (0, 1], got {self.ema_momentum}")
+        if self.sample_size < 2:
+            raise ConfigError(f"strategies.scale-vae: sample_size must be >= 2 sentences, got {self.sample_size}")
 
 
 @STRATEGIES.register("scale-vae", config=ScaleVAEConfig)
@@ -96,6 +104,8 @@ class ScaleVAE(Strategy):
         # Per-batch factors of the current epoch for the median. Checkpoints are written between
         # epochs, after ``on_epoch_end`` has emptied it, so it need not be saved.
         self._epoch_factors: list[Tensor] = []
+        # (f, m) measured on the epoch-end sample; consumed by on_epoch_end in the same call chain.
+        self._sample_estimate: tuple[Tensor, Tensor] | None = None
 
     def batch_factor(self, mu: Tensor) -> Tensor:
         c = self.config
@@ -121,15 +131,23 @@ class ScaleVAE(Strategy):
                 m = self.config.ema_momentum
                 self.f_ema.copy_(own if first else (1 - m) * self.f_ema + m * own)
 
-    def _epoch_estimate(self) -> tuple[Tensor, Tensor]:
-        """(f, m) from what this epoch has recorded so far (call only when ``f_count`` > 0)."""
+    def _factor_from_std(self, std: Tensor) -> Tensor:
         c = self.config
+        return (c.des_std / (std + c.eps)).clamp(max=c.f_max).to(self.f_bar.dtype)
+
+    def _epoch_estimate(self) -> tuple[Tensor, Tensor]:
+        """(f, m) from what this epoch has recorded so far (call only when ``f_count`` > 0).
+
+        ``sample-std`` before its first epoch-end sample falls back to the pooled epoch std."""
+        c = self.config
+        if c.f_bar == "sample-std" and self._sample_estimate is not None:
+            return self._sample_estimate
         n = self.mu_count.clamp(min=1).double()
         mean = self.mu_sum / n
-        if c.f_bar == "epoch-std":
+        if c.f_bar in ("epoch-std", "sample-std"):
             correction = 1 if c.std_estimator == "sample" else 0
             var = (self.mu_sq_sum - n * mean.pow(2)).clamp(min=0) / (n - correction).clamp(min=1)
-            f = (c.des_std / (var.sqrt() + c.eps)).clamp(max=c.f_max).to(self.f_bar.dtype)
+            f = self._factor_from_std(var.sqrt())
         elif c.f_bar == "batch-median":
             f = torch.stack(self._epoch_factors).median(0).values.to(self.f_bar.device)
         elif c.f_bar == "batch-ema":
@@ -179,8 +197,22 @@ class ScaleVAE(Strategy):
         # (reconstruction + unscaled KL) is the same quantity in every epoch.
         return metrics["objective"]
 
+    def epoch_sample_size(self) -> int:
+        return self.config.sample_size if self.config.f_bar == "sample-std" else 0
+
+    def on_epoch_sample(self, batches: list[Batch], ctx: StepContext) -> None:
+        model = self.model
+        was_training = model.training
+        model.eval()
+        with torch.set_grad_enabled(model.strategy.needs_grad_in_eval):
+            mu = torch.cat([model.trained_posterior(b).mu.detach() for b in batches]).double()
+        model.train(was_training)
+        std = mu.std(0, correction=1 if self.config.std_estimator == "sample" else 0)
+        self._sample_estimate = (self._factor_from_std(std), mu.mean(0).to(self.m_bar.dtype))
+
     def on_epoch_end(self, ctx: StepContext) -> None:
         if int(self.f_count) == 0:
+            self._sample_estimate = None
             return
         f, m = self._epoch_estimate()
         self.f_bar.copy_(f)
@@ -189,6 +221,7 @@ class ScaleVAE(Strategy):
         for buffer in (self.f_sum, self.f_count, self.mu_sum, self.mu_sq_sum, self.mu_count):
             buffer.zero_()
         self._epoch_factors.clear()
+        self._sample_estimate = None
 
     def log_scalars(self) -> dict[str, float | list[float]]:
         f, m = self.eval_map()

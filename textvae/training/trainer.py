@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import RunConfig
-from ..data import Corpus, load_corpus, make_batches
+from ..data import Corpus, Split, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
 from ..models import build_model
@@ -113,6 +113,7 @@ class Trainer:
         self._epoch_batches: list[Batch] = []
         self._draws = random.Random()
         self._objective_logs: dict[str, list[float]] = {}
+        self._samples: dict[int, list[Batch]] = {}
 
     # ---- paths --------------------------------------------------------------------------------
     @property
@@ -211,6 +212,18 @@ class Trainer:
         """A uniformly drawn batch of this epoch's training batches (reproducible from seed and epoch)."""
         return self._epoch_batches[self._draws.randrange(len(self._epoch_batches))].to(self.device)
 
+    def training_sample(self, n: int) -> list[Batch]:
+        """Batches of n training sentences drawn once from the seed: the same sentences every epoch and
+        on resume, so an estimate made from them changes only because the model does."""
+        if n not in self._samples:
+            train = self.corpus.splits["train"]
+            chosen = sorted(random.Random(f"{self.config.seed}:epoch-sample").sample(range(len(train)),
+                                                                                   min(n, len(train))))
+            subset = Split([train.texts[i] for i in chosen], [train.ids[i] for i in chosen])
+            d = self.config.data
+            self._samples[n] = [b.to(self.device) for b in make_batches(subset, d.batch_size, d.batching)]
+        return self._samples[n]
+
     # ---- the loop ---------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> LossTerms:
         ctx = self.ctx
@@ -277,6 +290,7 @@ class Trainer:
                 bar.set_postfix(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
                                 w=f"{self.ctx.kl_weight:.2f}", refresh=False)
         self.ctx.training = False
+        self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
         self.model.strategy.on_epoch_end(self.ctx)
         n = max(totals["n"], 1)
         rec, kl = totals["rec"] / n, totals["kl"] / n
