@@ -123,7 +123,9 @@ def test_strategy_and_prior_parameters_are_range_checked_at_resolution():
     from textvae import resolution
 
     cases = registered_ranges()
-    assert {name for _, name, _, _ in cases} >= {"kl-annealing", "beta-vae", "cyclical", "factor-vae", "decoupled"}
+    assert {name for _, name, _, _ in cases} >= {"kl-annealing", "beta-vae", "cyclical", "factor-vae", "decoupled",
+                                                 "scale-vae", "bn-vae", "du-vae", "free-bits", "delta-vae",
+                                                 "infovae-mmd", "encoder-pretraining"}
     for registry, name, key, value in cases:
         if registry.kind == "strategy":
             d, dotted = {"strategies": {name: {key: value}}}, f"strategies.{name}.{key}"

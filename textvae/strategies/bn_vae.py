@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -29,14 +29,11 @@ from .registry import STRATEGIES
 
 @dataclass
 class BNVAEConfig:
-    gamma: float = 0.6
+    gamma: float = ranged(0.6, ge=0)
     """Fixed BatchNorm scale of every mean dimension (Table 1: 0.6)."""
     shift: float | None = None
     """None: learnable shift initialised to 0 (the paper); a number: the shift fixed to that value."""
 
-    def __post_init__(self) -> None:
-        if self.gamma < 0:
-            raise ConfigError(f"strategies.bn-vae: gamma must be >= 0, got {self.gamma}")
 
 
 def normalise_mean(stats: nn.BatchNorm1d, mu: Tensor, weight: Tensor, bias: Tensor, batch_stats: bool) -> Tensor:

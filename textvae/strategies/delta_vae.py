@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -29,12 +29,9 @@ SQRT_GUARD = 1e-6
 
 @dataclass
 class DeltaVAEConfig:
-    delta: float = 0.1
+    delta: float = ranged(0.1, gt=0)
     """Committed rate in nats per latent dimension (Table 1 uses 0.1; BN's default is 0.15)."""
 
-    def __post_init__(self) -> None:
-        if self.delta <= 0:
-            raise ConfigError(f"strategies.delta-vae: delta must be > 0 nats, got {self.delta}")
 
 
 def _bisect(g, lo: float, hi: float, iterations: int = 200) -> float:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import ranged
 from ..errors import ConfigError
 from ..types import Posterior, StepContext
 from .base import Strategy
@@ -33,20 +34,14 @@ from .registry import STRATEGIES
 
 @dataclass
 class DUVAEConfig:
-    gamma: float = 0.5
+    gamma: float = ranged(0.5, gt=0)
     """Root-mean-square of the BatchNorm scale (README Yelp setting 0.5; Table 1 Yahoo 0.6)."""
-    p_drop: float = 0.2
+    p_drop: float = ranged(0.2, ge=0, lt=1)
     """Fraction of variance entries dropped (the paper's keep rate 0.8 = 1 - p_drop)."""
-    delta_rate: float = 1.0
+    delta_rate: float = ranged(1.0, ge=0)
     """alpha of the variance floor alpha / (2 pi e); 0 disables the floor."""
 
     def __post_init__(self) -> None:
-        if self.gamma <= 0:
-            raise ConfigError(f"strategies.du-vae: gamma must be > 0, got {self.gamma}")
-        if not 0.0 <= self.p_drop < 1.0:
-            raise ConfigError(f"strategies.du-vae: p_drop must be in [0, 1), got {self.p_drop}")
-        if self.delta_rate < 0:
-            raise ConfigError(f"strategies.du-vae: delta_rate must be >= 0, got {self.delta_rate}")
         if self.p_drop > 0 and self.delta_rate == 0:
             # A dropped variance would be exactly 0: log-variance -inf.
             raise ConfigError("strategies.du-vae: p_drop > 0 needs a variance floor (delta_rate > 0)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..initialization import init_he2019
 from ..types import Stage, StepContext
 from .base import Strategy
@@ -23,13 +23,10 @@ from .registry import STRATEGIES
 
 @dataclass
 class EncoderPretrainingConfig:
-    pretrain_epochs: int | None = None
+    pretrain_epochs: int | None = ranged(None, ge=1)
     """Epoch budget of the autoencoder stage (None: ``train.epochs``, as Li et al. run both stages
     with the same script settings); it may end earlier, after its last learning-rate decay."""
 
-    def __post_init__(self) -> None:
-        if self.pretrain_epochs is not None and self.pretrain_epochs < 1:
-            raise ConfigError(f"strategies.encoder-pretraining: pretrain_epochs must be >= 1, got {self.pretrain_epochs}")
 
 
 @STRATEGIES.register("encoder-pretraining", config=EncoderPretrainingConfig)

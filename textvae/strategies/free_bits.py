@@ -26,7 +26,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Batch, LossTerms, Objective, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -37,12 +37,9 @@ PER_DIMENSION_MODES = ("per-dim", "per-dim-batch")
 @dataclass
 class FreeBitsConfig:
     mode: Literal["per-dim", "per-example", "batch", "per-dim-batch"] = "per-dim"
-    threshold: float = 0.1
+    threshold: float = ranged(0.1, ge=0)
     """Free nats, in the unit ``mode`` names (per-dim: nats per dimension per sentence)."""
 
-    def __post_init__(self) -> None:
-        if self.threshold < 0:
-            raise ConfigError(f"strategies.free-bits: threshold must be >= 0 nats, got {self.threshold}")
 
 
 def masked_kl(kl: Tensor, kl_dims: Tensor | None, mode: str, threshold: float) -> Tensor:

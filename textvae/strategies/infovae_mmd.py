@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ..config import ranged
 from ..errors import ConfigError
 from ..types import Batch, LossTerms, Objective, StepContext
 from .base import Strategy
@@ -32,24 +33,20 @@ from .registry import STRATEGIES
 
 @dataclass
 class InfoVAEMMDConfig:
-    alpha: float = 1.0
+    alpha: float = ranged(1.0, le=1)
     lam: float = 1.0
     kernel: Literal["gaussian", "imq"] = "gaussian"
-    bandwidth: float | None = None
+    bandwidth: float | None = ranged(None, gt=0)
     """c of the kernel (module docstring); None picks the kernel's reference value."""
     estimator: Literal["biased", "unbiased"] = "biased"
-    prior_samples: int = 200
+    prior_samples: int = ranged(200, ge=2)
     samples: Literal["z", "mean"] = "z"
     """What represents q(z): the posterior samples fed to the KL, or the posterior means."""
 
     def __post_init__(self) -> None:
-        if self.alpha > 1:
-            raise ConfigError(f"strategies.infovae-mmd: alpha must be <= 1 (KL weight 1 - alpha), got {self.alpha}")
         if self.alpha + self.lam - 1 < 0:
             raise ConfigError(f"strategies.infovae-mmd: alpha + lam - 1 (the MMD weight) must be >= 0, "
                               f"got {self.alpha + self.lam - 1}")
-        if self.prior_samples < 2 or (self.bandwidth is not None and self.bandwidth <= 0):
-            raise ConfigError("strategies.infovae-mmd: prior_samples must be >= 2 and bandwidth > 0")
 
 
 def kernel_matrix(a: Tensor, b: Tensor, kernel: str, c: float) -> Tensor:

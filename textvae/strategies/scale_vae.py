@@ -43,7 +43,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Batch, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -53,34 +53,22 @@ F_BAR_MODES = ("batch-mean", "batch-median", "batch-ema", "epoch-std", "sample-s
 
 @dataclass
 class ScaleVAEConfig:
-    des_std: float = 0.7
+    des_std: float = ranged(0.7, gt=0)
     """Desired std over the batch of every scaled mean dimension."""
-    f_epo: int = 1
+    f_epo: int = ranged(1, ge=1)
     """Epochs during which each batch uses its own factor; later epochs use the previous epoch's estimate."""
     detach_f: bool = True
     std_estimator: Literal["sample", "population"] = "sample"
-    eps: float = 1e-8
-    f_max: float = 1e5
+    eps: float = ranged(1e-8, gt=0)
+    f_max: float = ranged(1e5, gt=0)
     f_bar: Literal["batch-mean", "batch-median", "batch-ema", "epoch-std", "sample-std"] = "batch-mean"
     """How the factor of the next epoch is estimated from this one (the slides: ``batch-mean``)."""
-    sample_size: int = 2000
+    sample_size: int = ranged(2000, ge=2)
     """``f_bar = "sample-std"``: training sentences encoded at each epoch's end (the same ones every epoch)."""
-    ema_momentum: float = 0.05
+    ema_momentum: float = ranged(0.05, gt=0, le=1)
     """``f_bar = "batch-ema"``: weight of the newest batch's f in the moving average."""
     centre: bool = False
     """Scale the deviation from the mean (m + f * (mu - m)) instead of mu itself (the slides: false)."""
-
-    def __post_init__(self) -> None:
-        if self.des_std <= 0:
-            raise ConfigError(f"strategies.scale-vae: des_std must be > 0, got {self.des_std}")
-        if self.f_epo < 1:
-            raise ConfigError(f"strategies.scale-vae: f_epo must be >= 1 epoch, got {self.f_epo}")
-        if self.eps <= 0 or self.f_max <= 0:
-            raise ConfigError("strategies.scale-vae: eps and f_max must be > 0")
-        if not 0 < self.ema_momentum <= 1:
-            raise ConfigError(f"strategies.scale-vae: ema_momentum must be in (0, 1], got {self.ema_momentum}")
-        if self.sample_size < 2:
-            raise ConfigError(f"strategies.scale-vae: sample_size must be >= 2 sentences, got {self.sample_size}")
 
 
 @STRATEGIES.register("scale-vae", config=ScaleVAEConfig)
