@@ -25,8 +25,9 @@ hook                        used for
 ``auxiliary_loss(...)``     optimiser after every VAE update
 ``on_epoch_start/end``      epoch-level state (Scale-VAE's averaged factor)
 ``epoch_sample_size()`` /   a fixed random sample of that many training sentences (the same every
-``on_epoch_sample``         epoch), handed over in batches just before ``on_epoch_end``, to measure
-                            the model as it stands at the epoch's end (Scale-VAE's ``sample-std``)
+``on_epoch_sample``         epoch), handed over in batches just before ``on_epoch_end`` with the
+                            model in evaluation mode, to measure it as it stands at the epoch's end
+                            (Scale-VAE's ``sample-std``)
 ``on_validation``           after each epoch's validation, with its metrics (mode switches)
 ``selection_loss``          the validation number best.pt and the decays go by (default: -ELBO)
 ``stages()`` /              a run in several stages (encoder pretraining, then the VAE); the trainer

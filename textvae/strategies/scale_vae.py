@@ -189,12 +189,7 @@ class ScaleVAE(Strategy):
         return self.config.sample_size if self.config.f_bar == "sample-std" else 0
 
     def on_epoch_sample(self, batches: list[Batch], ctx: StepContext) -> None:
-        model = self.model
-        was_training = model.training
-        model.eval()
-        with torch.set_grad_enabled(model.strategy.needs_grad_in_eval):
-            mu = torch.cat([model.trained_posterior(b).mu.detach() for b in batches]).double()
-        model.train(was_training)
+        mu = torch.cat([self.model.trained_posterior(b).mu.detach() for b in batches]).double()
         std = mu.std(0, correction=1 if self.config.std_estimator == "sample" else 0)
         self._sample_estimate = (self._factor_from_std(std), mu.mean(0).to(self.m_bar.dtype))
 

@@ -24,6 +24,7 @@ from ..config import RunConfig
 from ..data import Corpus, Split, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
+from ..evaluation.protocol import evaluation_mode
 from ..models import build_model
 from ..procedures import build_procedure
 from ..progress import bars_disabled
@@ -290,7 +291,8 @@ class Trainer:
                 bar.set_postfix(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
                                 w=f"{self.ctx.kl_weight:.2f}", refresh=False)
         self.ctx.training = False
-        self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
+        with evaluation_mode(self.model):
+            self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
         self.model.strategy.on_epoch_end(self.ctx)
         n = max(totals["n"], 1)
         rec, kl = totals["rec"] / n, totals["kl"] / n
