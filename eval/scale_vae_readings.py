@@ -17,19 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
+from scale_vae_study import fmt  # a sibling script: eval/ is on the path when run as shown above
 from textvae.report.records import read_records
-
-
-def fmt(values: list[float], digits: int = 2) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def probe_accuracy(record, probe: str) -> float | None:
@@ -77,8 +68,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (recipe, reading), results in sorted(rows.items()):
         col = lambda k: [r.get(k) for r in results]  # noqa: E731
-        lines.append(f"| {recipe} | {reading} | {len(results)} | {fmt(col('nll'))} | {fmt(col('kl'))} | "
-                     f"{fmt(col('kl_train'))} | {fmt(col('mi'))} | {fmt(col('au'), 1)} | {fmt(col('mi_unscaled'))} | "
+        lines.append(f"| {recipe} | {reading} | {len(results)} | {fmt(col('nll'), 2)} | {fmt(col('kl'), 2)} | "
+                     f"{fmt(col('kl_train'), 2)} | {fmt(col('mi'), 2)} | {fmt(col('au'), 1)} | {fmt(col('mi_unscaled'), 2)} | "
                      f"{fmt(col('au_unscaled'), 1)} | {fmt(col('probe_sgd'), 1)} | {fmt(col('probe_logreg'), 1)} |")
     lines += ["", "## f_bar (mean over dimensions) and training reconstruction per epoch", "",
               "| recipe | seed | f_bar per epoch | train rec per epoch |", "|---|---|---|---|", *sorted(trajectories)]
