@@ -1,0 +1,376 @@
+"""Run Table-1 rows beside the research code behind them, on the same data, model, optimiser, seeds and budget.
+
+The reference programs are not part of textvae: pass the folders of your own clones with ``--reference``
+(``NAME=PATH``; the names are the ``REFERENCES`` keys). Each reference run works in a scratch copy of its
+clone, where the runner writes a config module for the parity corpus and applies the compatibility
+patches listed in ``PATCHES`` (printed in parity.md); nothing of the clone is changed and nothing of it
+is copied into the results. The textvae side runs through ``textvae sweep`` on a spec the runner writes.
+
+    python eval/parity.py --ptb PATH/ptb --reference lagging=~/src/vae-lagging-encoder \\
+        --reference bn-vae=~/src/bn-vae --reference du-vae=~/src/DU-VAE --work runs/parity
+
+writes ``eval/results/parity/parity.json`` (one record per row) and ``parity.md``. Re-running skips reference
+runs whose log is complete and sweep points that finished. ``--render`` re-renders from parity.json.
+See docs/parity.md for the protocol and the verdict rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "eval" / "results" / "parity"
+
+
+@dataclass(frozen=True)
+class Reference:
+    repo: str
+    """owner/name of the public repository."""
+    seed_arg: str
+    """How the program takes its seed: ``seed`` (--seed N) or ``taskid`` (--taskid index into its seed list)."""
+    seed_list: tuple[int, ...] = ()
+
+
+REFERENCES = {
+    "lagging": Reference("jxhe/vae-lagging-encoder", "taskid", (783435, 101, 202, 303, 404, 505, 606, 707, 808, 909)),
+    "bn-vae": Reference("valdersoul/bn-vae", "seed"),
+    "du-vae": Reference("SmilesDZgk/DU-VAE", "taskid", (783435, 101, 202, 303, 404, 505, 606, 707, 808, 909)),
+}
+
+# Run-time compatibility patches, applied to the scratch copy only: (reference, file, old, new, why).
+PATCHES = [
+    ("bn-vae", "utils.py", ".cuda()", "", "CPU: the MI helper moves tensors to CUDA unconditionally"),
+    ("du-vae", "utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
+    ("lagging", "modules/utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
+]
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    """The published row label."""
+    recipe: str
+    """textvae recipe strategy."""
+    reference: str
+    script: str
+    args: tuple[str, ...]
+    note: str = ""
+    extra_params: dict = field(default_factory=dict, hash=False)
+    """Config-module keys the script reads from its config file rather than its command line."""
+
+
+ROWS = {
+    "vae": Row("VAE", "vae", "lagging", "text.py", ("--kl_start", "1.0", "--warm_up", "10")),
+    "kl-annealing": Row("VAE + annealing", "kl-annealing", "lagging", "text.py", ("--kl_start", "0.1", "--warm_up", "10")),
+    "agg-vae": Row("Agg-VAE", "agg-vae", "lagging", "text.py", ("--aggressive", "1", "--kl_start", "1.0", "--warm_up", "10")),
+    "beta-vae": Row("β-VAE (0.4)", "beta-vae", "bn-vae", "text_beta.py", ("--beta", "0.4", "--warm_up", "0"),
+                    extra_params={"gamma": 0.0}),
+    "free-bits": Row("Free-Bits (0.1)", "free-bits", "bn-vae", "text_anneal_fb.py",
+                     ("--fb", "2", "--target_kl", "3.2", "--kl_start", "0", "--warm_up", "10")),
+    "bn-vae": Row("BN-VAE (0.6)", "bn-vae", "bn-vae", "text_anneal_fb.py",
+                  ("--gamma", "0.6", "--fb", "0", "--kl_start", "0", "--warm_up", "10")),
+    "du-vae": Row("DU-VAE (0.6, 0.8)", "du-vae", "du-vae", "text.py",
+                  ("--gamma", "0.6", "--p_drop", "0.2", "--delta_rate", "1", "--kl_start", "0", "--warm_up", "10")),
+}
+
+TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+),")
+EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+), mi: ([-\d.naif]+), "
+                       r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
+AU_LINE = re.compile(r"^(\d+) active units", re.M)
+IW_LINE = re.compile(r"iw nll: ([-\d.naif]+)")
+
+
+# ---- the corpus -------------------------------------------------------------------------------------------
+def make_corpus(ptb: Path, dest: Path, train: int, valid: int, test: int) -> dict:
+    """The first N lines of each PTB split, as plain text files both sides read."""
+    dest.mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for split, n in (("train", train), ("valid", valid), ("test", test)):
+        src = ptb / f"{split}.txt"
+        if not src.is_file():
+            raise SystemExit(f"--ptb {ptb}: no {split}.txt")
+        lines = src.read_text().splitlines()[:n]
+        (dest / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        sizes[split] = len(lines)
+    return sizes
+
+
+# ---- the reference side -----------------------------------------------------------------------------------
+def prepare_reference(clone: Path, name: str, scratch: Path) -> list[str]:
+    """A scratch copy of the clone with the compatibility patches applied; returns the patches applied."""
+    if not scratch.exists():
+        shutil.copytree(clone, scratch, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+    applied = []
+    for ref, rel, old, new, why in PATCHES:
+        path = scratch / rel
+        if ref != name or not path.is_file():
+            continue
+        text = path.read_text()
+        if old in text:
+            path.write_text(text.replace(old, new))
+        applied.append(f"{REFERENCES[name].repo} {rel}: {old!r} -> {new!r} ({why})")
+    return applied
+
+
+def write_reference_config(scratch: Path, corpus: Path, model: dict, epochs: int, extra: dict) -> None:
+    params = {"enc_type": "lstm", "dec_type": "lstm", "nz": model["latent_dim"], "ni": model["embed_dim"],
+              "enc_nh": model["enc_hidden"], "dec_nh": model["dec_hidden"], "log_niter": 50,
+              "dec_dropout_in": model["dec_dropout_in"], "dec_dropout_out": model["dec_dropout_out"],
+              "batch_size": 32, "epochs": epochs, "test_nepoch": 5, "label": False, "vocab_file": None,
+              "train_data": str(corpus / "train.txt"), "val_data": str(corpus / "valid.txt"),
+              "test_data": str(corpus / "test.txt"), **extra}
+    (scratch / "config" / "config_parity.py").write_text(f"params = {params!r}\n")
+
+
+def reference_command(row: Row, seed: int, iw_samples: int, exp_dir: Path) -> list[str]:
+    ref = REFERENCES[row.reference]
+    cmd = [sys.executable, row.script, "--dataset", "parity", "--iw_nsamples", str(iw_samples), *row.args]
+    if ref.seed_arg == "seed":
+        cmd += ["--seed", str(seed), "--exp_dir", str(exp_dir)]
+    else:
+        if seed not in ref.seed_list:
+            raise SystemExit(f"--seeds: {ref.repo} takes its seed from a fixed list {list(ref.seed_list)}; {seed} is not in it")
+        cmd += ["--taskid", str(ref.seed_list.index(seed))]
+    return cmd
+
+
+def parse_reference_log(text: str) -> dict:
+    """Per-epoch training means of the program's own progress reports, and its final test figures."""
+    windows: dict[int, list[tuple[float, float]]] = {}
+    for epoch, it, loss, kl in TRAIN_LINE.findall(text):
+        if int(it) > 0:  # the iteration-0 report covers a single batch
+            windows.setdefault(int(epoch), []).append((float(loss), float(kl)))
+    evals = EVAL_LINE.findall(text)
+    tests = [e for e in evals if e[0] == "TEST"]
+    iw = IW_LINE.findall(text)
+    aus = AU_LINE.findall(text)
+    if not tests or not iw or not aus:
+        return {}
+    _, _, kl, mi, rec, _ = tests[-1]
+    return {"iw_nll": float(iw[-1]), "kl": float(kl), "mi": float(mi), "rec": float(rec), "au": int(aus[-1]),
+            "train": [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
+                      for e, w in sorted(windows.items())],
+            "valid": [{"elbo": float(v[5]), "kl": float(v[2]), "mi": float(v[3])} for v in evals if v[0] == "VAL"]}
+
+
+def run_reference(job: dict) -> dict:
+    log = Path(job["log"])
+    if log.is_file():
+        parsed = parse_reference_log(log.read_text())
+        if parsed:
+            return {**parsed, "seconds": job.get("seconds")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        rc = subprocess.call(job["cmd"], cwd=job["cwd"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    seconds = round(time.perf_counter() - start, 1)
+    parsed = parse_reference_log(log.read_text())
+    if rc != 0 or not parsed:
+        tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
+        return {"error": f"exit {rc}: {tail[0][:300]}", "seconds": seconds}
+    return {**parsed, "seconds": seconds}
+
+
+def run_references(jobs: list[dict], parallel: int) -> list[dict]:
+    """Reference programs are not textvae runs: Ray runs them as tasks, one CPU each."""
+    import ray
+
+    ray.init(address="local", num_cpus=parallel, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1)(run_reference)
+        return ray.get([task.remote(j) for j in jobs])
+    finally:
+        ray.shutdown()
+
+
+# ---- the textvae side -------------------------------------------------------------------------------------
+def sweep_spec(rows: list[str], seeds: list[int], corpus: Path, epochs: int, iw_samples: int, test: int) -> str:
+    sets = [f"data.corpus={corpus}", f"train.epochs={epochs}", f"eval.iw_samples={iw_samples}",
+            f"eval.limit={test}", "train.progress=false", "train.tensorboard=false"]
+    return (f"datasets = [\"ptb\"]\nstrategies = {json.dumps([ROWS[r].recipe for r in rows])}\n"
+            f"seeds = {json.dumps(seeds)}\nset = {json.dumps(sets)}\n")
+
+
+def read_textvae_run(run: Path) -> dict:
+    results = json.loads((run / "results.json").read_text())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {"iw_nll": results["nll"], "kl": results["kl"], "mi": results["mi"], "au": results["au"],
+            "train": [{"epoch": r["epoch"], "elbo": r["train"]["elbo"], "kl": r["train"]["kl"]} for r in records],
+            "valid": [{"elbo": r["valid"]["elbo"], "kl": r["valid"]["kl"], "mi": r["valid"].get("mi")} for r in records]}
+
+
+# ---- comparison -------------------------------------------------------------------------------------------
+def summary(runs: list[dict], key: str) -> dict:
+    values = [r[key] for r in runs]
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def verdict(ref: list[dict], ours: list[dict]) -> tuple[str, str]:
+    """``agrees`` when textvae's mean IW-NLL and KL each lie within two of the reference's seed standard
+    deviations of the reference mean (docs/parity.md)."""
+    reasons = []
+    for key in ("iw_nll", "kl"):
+        r, o = summary(ref, key), summary(ours, key)
+        tolerance = 2 * r["sd"]
+        delta = o["mean"] - r["mean"]
+        if abs(delta) > tolerance:
+            reasons.append(f"{key} {o['mean']:.2f} vs {r['mean']:.2f} (Δ {delta:+.2f}, tolerance ±{tolerance:.2f})")
+    return ("agrees", "") if not reasons else ("differs", "; ".join(reasons))
+
+
+def render(records: list[dict], meta: dict) -> str:
+    lines = ["# Parity: textvae beside the reference code", "",
+             f"Corpus: {meta['corpus']}. Model: {meta['model']}. Budget: {meta['epochs']} epochs, SGD lr 1, clip 5, "
+             f"batch 32; IW-NLL with K = {meta['iw_samples']} on the test lines. Seeds: {meta['seeds']}. "
+             f"Machine: {meta['machine']}. Wall time: {meta['wall_minutes']} min.", "",
+             "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
+             "reference's mean (docs/parity.md).", "",
+             "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rec in records:
+        for side in ("reference", "textvae"):
+            runs = rec[side]["runs"]
+            if not runs:
+                cells = ["—"] * 5
+            else:
+                def cell(key: str, fmt: str = ".2f") -> str:
+                    s = summary(runs, key)
+                    return f"{s['mean']:{fmt}} ± {s['sd']:{fmt}}"
+                per_epoch = " · ".join(
+                    f"{statistics.fmean(r['train'][e]['elbo'] for r in runs):.1f} / "
+                    f"{statistics.fmean(r['train'][e]['kl'] for r in runs):.2f}"
+                    for e in range(min(len(r["train"]) for r in runs)))
+                cells = [cell("iw_nll"), cell("kl"), cell("mi"), cell("au", ".1f"), per_epoch]
+            ref_name = rec["reference"]["repo"] + " " + rec["reference"]["script"] if side == "reference" else "textvae sweep"
+            verdict_cell = (rec["verdict"] + (f": {rec['explanation']}" if rec["explanation"] else "")) if side == "textvae" else ""
+            lines.append(f"| {rec['row'] if side == 'reference' else ''} | {ref_name} | {side} | " + " | ".join(cells)
+                         + f" | {verdict_cell} |")
+    errors = [(rec["row"], e) for rec in records for e in rec["reference"].get("errors", [])]
+    if errors:
+        lines += ["", "Reference runs that failed:", ""] + [f"- {row}: {e}" for row, e in errors]
+    lines += ["", "Compatibility patches applied to the scratch copies (never to the clones):", ""]
+    lines += [f"- {p}" for p in meta["patches"]] or ["- none"]
+    lines += ["", "Reference training figures are the means of the program's own progress reports within each epoch "
+              "(its iteration-0 report, one batch, left out); textvae's are epoch means from metrics.jsonl.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ptb", type=Path, help="folder with PTB train.txt, valid.txt, test.txt")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=PATH",
+                   help=f"a reference clone; NAME one of {', '.join(REFERENCES)}")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[783435, 101])
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--train-lines", type=int, default=10000)
+    p.add_argument("--valid-lines", type=int, default=1000)
+    p.add_argument("--test-lines", type=int, default=200)
+    p.add_argument("--iw-samples", type=int, default=100)
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
+    p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
+    a = p.parse_args(argv)
+
+    if a.render:
+        data = json.loads((a.out / "parity.json").read_text())
+        (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
+        return
+    clones = {}
+    for item in a.reference:
+        name, _, path = item.partition("=")
+        if name not in REFERENCES or not path:
+            raise SystemExit(f"--reference {item!r}: expected NAME=PATH with NAME one of {', '.join(REFERENCES)}")
+        if not Path(path).expanduser().is_dir():
+            raise SystemExit(f"--reference {item!r}: {path} is not a folder")
+        clones[name] = Path(path).expanduser().resolve()
+    if a.ptb is None:
+        raise SystemExit("--ptb: the folder of the PTB release is required")
+    for row in a.rows:
+        if ROWS[row].reference not in clones:
+            raise SystemExit(f"--rows {row}: needs --reference {ROWS[row].reference}=PATH (a clone of "
+                             f"{REFERENCES[ROWS[row].reference].repo})")
+
+    started = time.time()
+    work = a.work.resolve()
+    corpus = work / "corpus"
+    sizes = make_corpus(a.ptb, corpus, a.train_lines, a.valid_lines, a.test_lines)
+    sys.path.insert(0, str(ROOT))
+    from textvae import recipes
+
+    model = recipes.resolve("ptb", "vae").model
+    model_d = {k: getattr(model, k) for k in ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim",
+                                              "dec_dropout_in", "dec_dropout_out")}
+
+    jobs, patches = [], set()
+    for row_name in a.rows:
+        row = ROWS[row_name]
+        for seed in a.seeds:
+            scratch = work / "reference" / row_name / f"seed{seed}"
+            patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
+            write_reference_config(scratch, corpus, model_d, a.epochs, row.extra_params)
+            jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": str(scratch / "parity.log"),
+                         "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp")})
+    print(f"reference: {len(jobs)} runs", flush=True)
+    ref_results = run_references(jobs, a.jobs)
+
+    spec = work / "textvae_sweep.toml"
+    spec.write_text(sweep_spec(a.rows, a.seeds, corpus, a.epochs, a.iw_samples, a.test_lines))
+    print(f"textvae: textvae sweep {spec}", flush=True)
+    subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "sweep", str(spec), "--out", str(work / "textvae"),
+                    "--cpus-per-run", "1", "--no-progress"], check=False)
+
+    records = []
+    for row_name in a.rows:
+        row = ROWS[row_name]
+        ref_runs, errors = [], []
+        for job, res in zip(jobs, ref_results):
+            if job["row"] != row_name:
+                continue
+            if "error" in res:
+                errors.append(f"seed {job['seed']}: {res['error']}")
+            else:
+                ref_runs.append({"seed": job["seed"], **res})
+        ours = []
+        for seed in a.seeds:
+            run = work / "textvae" / "runs" / "ptb" / row.recipe / f"seed{seed}"
+            if (run / "results.json").is_file():
+                ours.append({"seed": seed, **read_textvae_run(run)})
+        if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
+            v, why = verdict(ref_runs, ours)
+        else:
+            v, why = "not run", "; ".join(errors) or "missing runs"
+        records.append({"row": row.label, "recipe": row.recipe, "seeds": a.seeds,
+                        "reference": {"repo": REFERENCES[row.reference].repo, "script": row.script,
+                                      "args": list(row.args), "runs": ref_runs, "errors": errors},
+                        "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why or row.note})
+    meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
+            "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
+            "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
+            "machine": machine(), "wall_minutes": round((time.time() - started) / 60, 1)}
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}, indent=1) + "\n")
+    (a.out / "parity.md").write_text(render(records, meta))
+    print((a.out / "parity.md").read_text())
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").is_file() else "unknown CPU"
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""eval/parity.py: reading a reference program's log, the run-time patches, the spec it hands to
+``textvae sweep``, the verdict rule and the rendered table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from textvae.sweeps.spec import expand, load_spec
+
+SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "parity.py"
+
+# The shape of the reference programs' stdout (He et al.'s trainer and its descendants).
+LOG = """\
+Namespace(dataset='parity', seed=101)
+epoch: 0, iter: 0, avg_loss: 300.0000, kl: 90.0000, recon: 210.0000,time 2.00s, kl_weight 0.0003
+epoch: 0, iter: 31, avg_loss: 200.0000, kl: 12.0000, recon: 188.0000,time 9.00s, kl_weight 0.0100
+epoch: 0, iter: 62, avg_loss: 180.0000, kl: 10.0000, recon: 170.0000,time 19.00s, kl_weight 0.0200
+kl weight 0.0300
+VAL --- avg_loss: 170.0000, kl: 9.5000, mi: 2.5000, recon: 160.5000, nll: 170.0000, ppl: 900.0000
+30 active units
+epoch: 1, iter: 93, avg_loss: 170.0000, kl/H(z|x): 9.0000, recon: 161.0000,time elapsed 29.00s
+kl weight 0.0600
+VAL --- avg_loss: 165.0000, kl: 9.0000, mi: 2.6000, recon: 156.0000, nll: 165.0000, ppl: 800.0000
+31 active units
+TEST --- avg_loss: 166.0000, kl: 8.5000, mi: 2.7000, recon: 157.5000, nll: 166.0000, ppl: 810.0000
+29 active units
+iw nll computing 0%
+iw nll: 160.2500, iw ppl: 700.0000
+"""
+
+
+@pytest.fixture(scope="module")
+def parity():
+    spec = importlib.util.spec_from_file_location("parity", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["parity"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reads_the_final_test_figures_and_per_epoch_training_means(parity):
+    parsed = parity.parse_reference_log(LOG)
+    assert (parsed["iw_nll"], parsed["kl"], parsed["mi"], parsed["au"]) == (160.25, 8.5, 2.7, 29)
+    # the iteration-0 report (one batch) is left out of epoch 1's mean
+    assert parsed["train"] == [{"epoch": 1, "elbo": 190.0, "kl": 11.0}, {"epoch": 2, "elbo": 170.0, "kl": 9.0}]
+    assert [v["kl"] for v in parsed["valid"]] == [9.5, 9.0]
+
+
+def test_an_unfinished_log_reads_as_nothing(parity):
+    assert parity.parse_reference_log(LOG.split("TEST ---")[0]) == {}
+
+
+def test_patches_touch_the_scratch_copy_only(parity, tmp_path):
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / "utils.py").write_text("x = t.cuda()\n")
+    (clone / ".git").mkdir()
+    scratch = tmp_path / "scratch"
+    applied = parity.prepare_reference(clone, "bn-vae", scratch)
+    assert (clone / "utils.py").read_text() == "x = t.cuda()\n"
+    assert (scratch / "utils.py").read_text() == "x = t\n"
+    assert not (scratch / ".git").exists()
+    assert applied and "valdersoul/bn-vae utils.py" in applied[0]
+
+
+def test_reference_config_and_command(parity, tmp_path):
+    (tmp_path / "config").mkdir()
+    model = {"latent_dim": 32, "embed_dim": 256, "enc_hidden": 512, "dec_hidden": 512,
+             "dec_dropout_in": 0.5, "dec_dropout_out": 0.5}
+    parity.write_reference_config(tmp_path, tmp_path / "corpus", model, 2, {"gamma": 0.0})
+    namespace: dict = {}
+    exec((tmp_path / "config" / "config_parity.py").read_text(), namespace)
+    params = namespace["params"]
+    assert (params["nz"], params["enc_nh"], params["epochs"], params["gamma"]) == (32, 512, 2, 0.0)
+    assert params["train_data"].endswith("corpus/train.txt")
+    by_seed = parity.reference_command(parity.ROWS["bn-vae"], 101, 100, tmp_path / "exp")
+    assert by_seed[by_seed.index("--seed") + 1] == "101"
+    by_task = parity.reference_command(parity.ROWS["du-vae"], 101, 100, tmp_path / "exp")
+    assert by_task[by_task.index("--taskid") + 1] == "1"
+    with pytest.raises(SystemExit, match="fixed list"):
+        parity.reference_command(parity.ROWS["du-vae"], 7, 100, tmp_path / "exp")
+
+
+def test_the_textvae_side_is_a_valid_sweep_spec(parity, tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(parity.sweep_spec(["bn-vae", "free-bits"], [783435, 101], tmp_path / "corpus", 2, 100, 200))
+    points = expand(load_spec(path))
+    assert len(points) == 4
+    assert {p.strategy for p in points} == {"bn-vae", "free-bits"}
+
+
+def run(iw: float, kl: float) -> dict:
+    return {"iw_nll": iw, "kl": kl, "mi": 1.0, "au": 3, "train": [{"epoch": 1, "elbo": 150.0, "kl": 5.0}]}
+
+
+def test_verdict_uses_the_reference_seed_spread(parity):
+    reference = [run(140.0, 8.0), run(141.0, 9.0)]  # sd 0.707 -> tolerance 1.41
+    assert parity.verdict(reference, [run(141.5, 9.5), run(141.9, 9.9)])[0] == "agrees"
+    result, why = parity.verdict(reference, [run(145.0, 8.5), run(146.0, 8.5)])
+    assert result == "differs" and why.startswith("iw_nll 145.50 vs 140.50")
+
+
+def test_render_names_every_row_and_the_patches(parity):
+    record = {"row": "BN-VAE (0.6)", "recipe": "bn-vae", "seeds": [1, 2], "verdict": "agrees", "explanation": "",
+              "reference": {"repo": "valdersoul/bn-vae", "script": "text_anneal_fb.py", "args": [],
+                            "runs": [run(140.0, 8.0), run(141.0, 9.0)], "errors": []},
+              "textvae": {"recipe": "bn-vae", "runs": [run(140.5, 8.5), run(140.7, 8.7)]}}
+    meta = {"corpus": "PTB", "model": "m", "epochs": 2, "iw_samples": 100, "seeds": [1, 2],
+            "patches": ["valdersoul/bn-vae utils.py: '.cuda()' -> ''"], "machine": "cpu", "wall_minutes": 1.0}
+    text = parity.render([record], meta)
+    assert "| BN-VAE (0.6) | valdersoul/bn-vae text_anneal_fb.py | reference | 140.50 ± 0.71 |" in text
+    assert "| agrees |" in text and "utils.py: '.cuda()'" in text
