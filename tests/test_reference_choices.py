@@ -172,3 +172,5 @@ def test_recipes_follow_the_code_behind_their_rows():
     assert resolved("du-vae", "yelp")["train"]["epochs"] == 150
     assert resolved("du-vae")["train"]["epochs"] == 100
     assert resolved("cyclical", "demo")["strategies"]["cyclical"]["cycle_epochs"] == 3
+    lm = resolved("lstm-lm")["train"]
+    assert (lm["decay_epoch"], lm["load_best_epoch"]) == (2, 0)
