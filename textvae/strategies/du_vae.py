@@ -9,7 +9,7 @@ docs/methods/batchnorm.md). Hook: ``transform_posterior``.
 2. A variance floor: var <- var_raw + delta_rate / (2 pi e), so each dimension's entropy is >= log(delta_rate) / 2.
 3. Inverted dropout (drop fraction ``p_drop``) on the floor-free variance in training; dropped
    dimensions fall to the floor and pay more KL. The KL is computed on this variance in training;
-   evaluation uses the deterministic posterior (no dropout, floor applied, running BN statistics).
+   evaluation uses the deterministic posterior (no dropout, running BN statistics; the floor as below).
 
 2 and 3 are gated, as in the reference, on the KL weight having reached 1; BN always applies (batches of
 one pass through it unnormalised in training). In evaluation the DU code gates the floor on the weight
