@@ -49,7 +49,8 @@ def test_sample_follows_the_epochs_length_mix(bench):
 
 def test_strategy_names_resolve_to_recipes_first_then_registry(bench, tiny_corpus, monkeypatch):
     spec = spec_for(bench, tiny_corpus)
-    assert bench.bench_config(spec, "beta-vae").strategies == {"beta-vae": {"beta": 0.4}}  # the recipe's
+    assert bench.bench_config(spec, "beta-vae").strategies == {
+        "beta-vae": {"beta": 0.4, "selection": "weighted"}}  # the recipe's
     config = bench.bench_config(spec, "vae")
     assert (config.model.embed_dim, config.data.train_limit, config.train.clip_grad) == (256, 60, 5.0)
     assert "vae" in bench.all_strategy_names() and "lstm-lm" in bench.all_strategy_names()

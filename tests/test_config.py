@@ -61,7 +61,7 @@ def test_recipe_layers_replace_the_stack_and_apply_dataset_overrides():
     assert cfg.name == "demo/kl-annealing"
     ptb = recipes.resolve("ptb", "beta-vae", ["strategy.beta=0.2"], seed=5)
     assert (ptb.model.embed_dim, ptb.model.enc_hidden, ptb.model.latent_dim) == (256, 512, 32)
-    assert ptb.to_dict()["strategies"] == {"beta-vae": {"beta": 0.2}} and ptb.seed == 5
+    assert ptb.to_dict()["strategies"] == {"beta-vae": {"beta": 0.2, "selection": "weighted"}} and ptb.seed == 5
 
 
 def test_every_recipe_resolves():

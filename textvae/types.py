@@ -93,6 +93,8 @@ class StepContext:
 
     step: int = 0  # optimizer updates done before this one
     epoch: int = 0  # 0-based
+    epoch_step: int = 0  # updates done in this epoch before this one
+    epoch_updates: int = 1  # updates each epoch of the stage makes (the same every epoch)
     steps_per_epoch: float = 1.0  # nominal N_train / batch_size, as the reference code uses
     n_train: int = 1
     batch_size: int = 32

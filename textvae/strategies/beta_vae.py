@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..types import StepContext
 from ..config import ranged
@@ -11,6 +12,9 @@ from .registry import STRATEGIES
 @dataclass
 class BetaVAEConfig:
     beta: float = ranged(0.4, ge=0)
+    selection: Literal["elbo", "weighted"] = "elbo"
+    """The validation number that picks ``best.pt`` and drives the decays: ``elbo`` the -ELBO;
+    ``weighted`` rec + beta * KL, the objective being trained (Li et al.'s ``text_beta.py``)."""
 
 
 @STRATEGIES.register("beta-vae", config=BetaVAEConfig)
@@ -21,3 +25,8 @@ class BetaVAE(Strategy):
 
     def kl_weight(self, ctx: StepContext) -> float:
         return self.config.beta
+
+    def selection_loss(self, metrics: dict, ctx: StepContext) -> float | None:
+        if self.config.selection == "weighted":
+            return metrics["rec"] + self.config.beta * metrics["kl"]
+        return None

@@ -267,15 +267,16 @@ class Trainer:
                                split_seed=cfg.seed)
         batches = staged([b for b in batches if b.size >= cfg.data.min_batch_size], self.device)
         self._epoch_batches = batches
+        self.ctx.epoch_updates = len(batches)
         self._draws = random.Random(f"{cfg.seed}:{epoch}")
         self._objective_logs = {}
         self.model.strategy.on_epoch_start(self.ctx)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False,
                    disable=bars_disabled(cfg.train.progress), unit="batch")
-        for batch in bar:
+        for i, batch in enumerate(bar):
             batch = batch.to(self.device)
-            self.ctx.step = self.state.stage_step
+            self.ctx.step, self.ctx.epoch_step = self.state.stage_step, i
             terms = self.train_step(batch)
             self.model.strategy.after_step(terms, self.ctx)
             self.state.step += 1
