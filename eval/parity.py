@@ -45,6 +45,7 @@ REFERENCES = {
     "lagging": Reference("jxhe/vae-lagging-encoder", "taskid", (783435, 101, 202, 303, 404, 505, 606, 707, 808, 909)),
     "bn-vae": Reference("valdersoul/bn-vae", "seed"),
     "du-vae": Reference("SmilesDZgk/DU-VAE", "taskid", (783435, 101, 202, 303, 404, 505, 606, 707, 808, 909)),
+    "pretraining": Reference("bohanli/vae-pretraining-encoder", "seed"),
 }
 
 # Run-time compatibility patches, applied to the scratch copy only: (reference, file, old, new, why).
@@ -52,6 +53,7 @@ PATCHES = [
     ("bn-vae", "utils.py", ".cuda()", "", "CPU: the MI helper moves tensors to CUDA unconditionally"),
     ("du-vae", "utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
     ("lagging", "modules/utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
+    ("pretraining", "utils.py", ".cuda()", "", "CPU: the MI helper moves tensors to CUDA unconditionally"),
 ]
 
 
@@ -73,8 +75,7 @@ ROWS = {
     "vae": Row("VAE", "vae", "lagging", "text.py", ("--kl_start", "1.0", "--warm_up", "10")),
     "kl-annealing": Row("VAE + annealing", "kl-annealing", "lagging", "text.py", ("--kl_start", "0.1", "--warm_up", "10")),
     "agg-vae": Row("Agg-VAE", "agg-vae", "lagging", "text.py", ("--aggressive", "1", "--kl_start", "1.0", "--warm_up", "10")),
-    "beta-vae": Row("β-VAE (0.4)", "beta-vae", "bn-vae", "text_beta.py", ("--beta", "0.4", "--warm_up", "0"),
-                    extra_params={"gamma": 0.0}),
+    "beta-vae": Row("β-VAE (0.4)", "beta-vae", "pretraining", "text_beta.py", ("--beta", "0.4")),
     "free-bits": Row("Free-Bits (0.1)", "free-bits", "bn-vae", "text_anneal_fb.py",
                      ("--fb", "2", "--target_kl", "3.2", "--kl_start", "0", "--warm_up", "10")),
     "bn-vae": Row("BN-VAE (0.6)", "bn-vae", "bn-vae", "text_anneal_fb.py",
@@ -108,8 +109,12 @@ def make_corpus(ptb: Path, dest: Path, train: int, valid: int, test: int) -> dic
 # ---- the reference side -----------------------------------------------------------------------------------
 def prepare_reference(clone: Path, name: str, scratch: Path) -> list[str]:
     """A scratch copy of the clone with the compatibility patches applied; returns the patches applied."""
+    marker = scratch / ".parity-source"
+    if scratch.exists() and (not marker.is_file() or marker.read_text() != str(clone)):
+        shutil.rmtree(scratch)  # a copy of another clone (the row changed its reference): its log is not this row's
     if not scratch.exists():
         shutil.copytree(clone, scratch, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        marker.write_text(str(clone))
     applied = []
     for ref, rel, old, new, why in PATCHES:
         path = scratch / rel
@@ -163,12 +168,17 @@ def parse_reference_log(text: str) -> dict:
             "valid": [{"elbo": float(v[5]), "kl": float(v[2]), "mi": float(v[3])} for v in evals if v[0] == "VAL"]}
 
 
-def run_reference(job: dict) -> dict:
+def finished_reference(job: dict) -> dict:
+    """The figures of a complete earlier log of this job, else {}."""
     log = Path(job["log"])
-    if log.is_file():
-        parsed = parse_reference_log(log.read_text())
-        if parsed:
-            return {**parsed, "seconds": job.get("seconds")}
+    return parse_reference_log(log.read_text()) if log.is_file() else {}
+
+
+def run_reference(job: dict) -> dict:
+    finished = finished_reference(job)
+    if finished:
+        return finished
+    log = Path(job["log"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     with open(log, "w") as out:
@@ -282,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
 
     if a.render:
@@ -323,14 +335,16 @@ def main(argv: list[str] | None = None) -> None:
             write_reference_config(scratch, corpus, model_d, a.epochs, row.extra_params)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": str(scratch / "parity.log"),
                          "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp")})
-    print(f"reference: {len(jobs)} runs", flush=True)
-    ref_results = run_references(jobs, a.jobs)
-
     spec = work / "textvae_sweep.toml"
     spec.write_text(sweep_spec(a.rows, a.seeds, corpus, a.epochs, a.iw_samples, a.test_lines))
-    print(f"textvae: textvae sweep {spec}", flush=True)
-    subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "sweep", str(spec), "--out", str(work / "textvae"),
-                    "--cpus-per-run", "1", "--no-progress"], check=False)
+    if a.collect:
+        ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
+    else:
+        print(f"reference: {len(jobs)} runs", flush=True)
+        ref_results = run_references(jobs, a.jobs)
+        print(f"textvae: textvae sweep {spec}", flush=True)
+        subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "sweep", str(spec),
+                        "--out", str(work / "textvae"), "--cpus-per-run", "1", "--no-progress"], check=False)
 
     records = []
     for row_name in a.rows:

@@ -114,3 +114,17 @@ def test_render_names_every_row_and_the_patches(parity):
     text = parity.render([record], meta)
     assert "| BN-VAE (0.6) | valdersoul/bn-vae text_anneal_fb.py | reference | 140.50 ± 0.71 |" in text
     assert "| agrees |" in text and "utils.py: '.cuda()'" in text
+
+
+def test_a_scratch_copy_of_another_clone_is_replaced(parity, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for clone, text in ((first, "first"), (second, "second")):
+        clone.mkdir()
+        (clone / "text.py").write_text(text)
+    scratch = tmp_path / "scratch"
+    parity.prepare_reference(first, "lagging", scratch)
+    (scratch / "parity.log").write_text("a log of the first program")
+    parity.prepare_reference(first, "lagging", scratch)
+    assert (scratch / "parity.log").is_file()  # the same clone: the finished log is kept
+    parity.prepare_reference(second, "lagging", scratch)
+    assert (scratch / "text.py").read_text() == "second" and not (scratch / "parity.log").exists()
