@@ -3,6 +3,7 @@ threads wait passively, set before torch loads, a user's own setting kept."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from textvae.errors import ConfigError
 from textvae.threads import available_cpus, set_wait_policy, thread_count
+from textvae.training.environment import ISA_FLAGS, describe_cpu
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +71,25 @@ def test_thread_count_rules():
     env = {"KMP_BLOCKTIME": "200"}
     set_wait_policy(env)
     assert env == {"KMP_BLOCKTIME": "200", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_the_thread_benchmark_reports_medians_ratios_the_cpu_and_the_load():
+    spec = importlib.util.spec_from_file_location("bench_threads", REPO / "eval" / "bench_threads.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    runs = [{"load_kind": load, "side": side, "cpu": cpu, "wall": cpu * 2, "load": 3.0}
+            for load, base in (("idle", 10.0), ("busy", 12.0)) for side in ("on", "off") for cpu in (base, base + 2)]
+    text = bench.report({"date": "today", "command": "python eval/bench_threads.py", "cpu": describe_cpu(),
+                         "torch": "2", "python": "3", "platform": "linux", "demo_args": ["recipe", "demo", "bn-vae"],
+                         "repeats": 2, "busy": 2, "runs": runs})
+    assert f"CPU: {describe_cpu()}." in text and "Load average (1 min) before each run: 3.0–3.0" in text
+    assert "| busy | on | 13.0 (12.0–14.0) | 26.0 (24.0–28.0) |" in text
+    assert "| on | 1.18 | 1.18 |" in text  # 13 / 11
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="no /proc/cpuinfo")
+def test_the_cpu_line_names_the_model_and_its_isa_flags():
+    line = describe_cpu()
+    cpu_flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    assert ", ".join(f for f in ISA_FLAGS if f in cpu_flags) in line
+    assert "model name" not in line and " CPUs available" in line
