@@ -119,11 +119,13 @@ def require_amp(amp: str, device: torch.device | str, key: str = "train.amp") ->
     numerics, so it gets them or stops; it is not quietly trained in another precision."""
     reason = amp_unavailable(amp, device)
     if reason is not None:
-        raise ConfigError(f"{key}={amp!r} cannot run on {device}: {reason}; use {key}='off'")
+        raise ConfigError(f"{key}={amp!r} cannot run on {device}: {reason}; use {key}=off")
 
 
-def require_eval_precision(precision: str, device: torch.device | str, key: str = "eval.precision") -> None:
-    """As :func:`require_amp`, for ``eval.precision`` / ``textvae eval --precision``."""
+def require_eval_precision(precision: str, device: torch.device | str, key: str = "eval.precision",
+                           fix: str | None = None) -> None:
+    """As :func:`require_amp`, for ``eval.precision`` / ``textvae eval --precision``; ``fix`` replaces
+    the advice to set ``key`` to float32."""
     reason = eval_precision_unavailable(precision, device)
     if reason is not None:
-        raise ConfigError(f"{key}={precision!r} cannot run on {device}: {reason}; use {key}='float32'")
+        raise ConfigError(f"{key}={precision!r} cannot run on {device}: {reason}; {fix or f'use {key}=float32'}")

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         run = load_run(run_dir, checkpoint, device)
         config, data = run.config, run.config.data
         require_eval_precision(precision.value if precision else config.eval.precision, device,
-                               "--precision" if precision else f"{run_dir}: eval.precision")
+                               "--precision" if precision else f"{run_dir}: eval.precision", "use --precision float32")
         if scale_reading is not None:
             run.model.scale_reading = scale_reading.value
         texts = load_corpus(data, data_dir).splits[split.value].head(limit)
