@@ -35,6 +35,7 @@ from textvae.evaluation import iw_log_likelihood
 from textvae.evaluation.protocol import evaluation_mode, make_generator
 from textvae.models import build_model
 from textvae.runs import load_run
+from textvae.training.environment import describe_cpu
 from textvae.types import Batch
 
 SIZES = {
@@ -119,6 +120,8 @@ def main() -> None:
     say("")
     say(f"`{command}`; torch {torch.__version__}, {os.cpu_count()} CPUs, "
         f"load 1-min {os.getloadavg()[0]:.2f} at the start")
+    say("")
+    say(f"CPU: {describe_cpu()}")
     say("")
 
     corpus = load_corpus(DataConfig(corpus=args.data))

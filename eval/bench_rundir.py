@@ -22,6 +22,7 @@ import torch
 from textvae import recipes
 from textvae.rundir import RunDir
 from textvae.training import Trainer, train
+from textvae.training.environment import describe_cpu
 
 
 def timed(fn) -> float:
@@ -81,7 +82,7 @@ def main() -> None:
     lines = [
         "# Cost of the run-folder guarantees (eval/bench_rundir.py)",
         "",
-        f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; torch threads 1; "
+        f"Machine: {describe_cpu()}; load average {os.getloadavg()[0]:.1f} at the end; torch threads 1; "
         f"{opts.repeats} alternating repeats; demo recipe model (vae), last.pt "
         f"{(scratch.checkpoint('last')).stat().st_size / 1e6:.1f} MB with {opts.history} epoch records.",
         "",

@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from textvae.training.environment import describe_cpu
+
 RUNS = ["vae", "kl-annealing"]
 SEEDS = [1, 2]
 SETTINGS = ["train.epochs=2", "eval.iw_samples=10", "eval.limit=200",
@@ -112,7 +114,7 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=1000, help="training sentences per run")
     parser.add_argument("--out", type=Path)
     opts = parser.parse_args()
-    env_note = f"{os.cpu_count()} CPUs"
+    env_note = f"CPU: {describe_cpu()}"
     SETTINGS.insert(0, f"data.train_limit={opts.train_limit}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     spec = tmp / "spec.toml"

@@ -68,6 +68,7 @@ from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
 from textvae.errors import TextVAEError  # noqa: E402
 from textvae.strategies import STRATEGIES  # noqa: E402
 from textvae.training import Trainer  # noqa: E402
+from textvae.training.environment import describe_cpu  # noqa: E402
 from textvae.types import Batch  # noqa: E402
 
 SIZES = {
@@ -390,14 +391,8 @@ def all_strategy_names() -> list[str]:
 
 def machine() -> dict:
     info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().split("\n\n")[0].splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        bf16 = "avx512_bf16" in fields.get("flags", "").split()
-        info["cpu"] = (f"{fields.get('model name', platform.processor())} (family {fields.get('cpu family')}, "
-                       f"model {fields.get('model')}, {'with' if bf16 else 'no'} AVX512-BF16)")
+            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
+            "cpu": describe_cpu()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -509,7 +504,7 @@ def main() -> None:
     info = machine()
     report = [f"# Training benchmark ({info['date']})", "",
               f"`{command}`", "",
-              f"{info.get('cpu', '?')}, {info['cpus']} CPUs, {info.get('gpu', 'no GPU')}; torch {info['torch']}, "
+              f"CPU: {info['cpu']}; {info.get('gpu', 'no GPU')}; torch {info['torch']}, "
               f"Python {info['python']}; {args.threads} torch threads on CPU; {info['platform']}.",
               f"First {args.train_lines} lines of {args.data}; {batches} buckets per timed pass, "
               f"median of {repeats}; load 1-min before → after the timed passes.", ""]

@@ -8,7 +8,8 @@ Steps (each reports its own wall time; one that fails is a row of the report, no
 
 1. ``tests``: the test suite with ``--device cuda`` (tests marked ``cpu_only`` are skipped).
 2. ``train``: a PTB-small and a paper-size model trained for a fixed sample of batches in float32,
-   bf16 and fp16 (``train.amp``), with He et al.'s training step (re-implemented, eval/bench_train.py)
+   bf16 and fp16 (``train.amp``; a precision the device cannot run is a skipped row naming the
+   reason textvae.capability's probe gives), with He et al.'s training step (re-implemented, eval/bench_train.py)
    timed in passes that alternate with textvae's: target tokens/s, the per-pass speed ratios, and
    the peak GPU memory of each precision measured alone.
 3. ``iwnll``: the importance-weighted NLL (K = 500) of 1,000 test sentences at paper size, in passes
@@ -51,6 +52,7 @@ for path in (REPO, REPO / "eval"):
 
 import bench_eval  # noqa: E402
 import bench_train  # noqa: E402
+from textvae.capability import amp_unavailable  # noqa: E402
 from textvae.config import ModelConfig, RunConfig  # noqa: E402
 from textvae.data import encode_texts, load_corpus, make_batches  # noqa: E402
 from textvae.evaluation import iw_log_likelihood  # noqa: E402
@@ -59,6 +61,7 @@ from textvae.evaluation.protocol import evaluation_mode  # noqa: E402
 from textvae.models import build_model  # noqa: E402
 from textvae.training import Trainer  # noqa: E402
 from textvae.training.device import backend_settings  # noqa: E402
+from textvae.training.environment import describe_cpu  # noqa: E402
 from textvae.types import Batch  # noqa: E402
 
 PRECISIONS = ("off", "bf16", "fp16")
@@ -167,6 +170,9 @@ def make_step(name: str, size: str, device: torch.device, config: RunConfig, cor
 
 
 def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
+    """Each precision the device can run (textvae.capability's probe); the others are skipped rows."""
+    skipped = {name: reason for name in PRECISIONS if (reason := amp_unavailable(name, device))}
+    measured = [name for name in (*PRECISIONS, "reference") if name not in skipped]
     rows = []
     for size in scale.sizes:
         config = bench_train.bench_config(training_spec(size, device, "off", args.data, scale))
@@ -177,7 +183,7 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="gpu_check.") as run_dir:
             # GPU memory: each step alone, over the sample and the epoch's largest bucket.
             peaks = {}
-            for name in (*PRECISIONS, "reference") if device.type == "cuda" else ():
+            for name in measured if device.type == "cuda" else ():
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
                 step = make_step(name, size, device, config, corpus, run_dir, args, scale)
@@ -185,8 +191,7 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
                 peaks[name] = torch.cuda.max_memory_allocated(device) / 2**20
                 del step
             # Speed: all four steps alive, passes alternating so that a drift in clock or load hits each.
-            steps = {name: make_step(name, size, device, config, corpus, run_dir, args, scale)
-                     for name in (*PRECISIONS, "reference")}
+            steps = {name: make_step(name, size, device, config, corpus, run_dir, args, scale) for name in measured}
             for step in steps.values():
                 bench_train.run_pass(step, batches, device)
             seconds: dict[str, list[float]] = {name: [] for name in steps}
@@ -194,7 +199,11 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
                 for name, step in steps.items():
                     seconds[name].append(bench_train.run_pass(step, batches, device))
             del steps
-        for name, times in seconds.items():
+        for name in (*PRECISIONS, "reference"):
+            if name in skipped:
+                rows.append({"size": size, "code": name, "skipped": skipped[name]})
+                continue
+            times = seconds[name]
             rows.append({"size": size, "code": name, "tokens_per_s": [targets / s for s in times],
                          "vs_reference": [r / s for s, r in zip(times, seconds["reference"])],
                          "peak_mib": peaks.get(name), "batches": len(batches), "targets": targets,
@@ -203,7 +212,8 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
             torch.cuda.empty_cache()
     paper = next(r for r in rows if r["size"] == "paper" and r["code"] == "off")
     return {"rows": rows, "paper_speedup": statistics.median(paper["vs_reference"]),
-            "ok": all(math.isfinite(statistics.median(r["tokens_per_s"])) for r in rows)}
+            **({"skipped": {name: f"skipped: {reason}" for name, reason in skipped.items()}} if skipped else {}),
+            "ok": all(math.isfinite(statistics.median(r["tokens_per_s"])) for r in rows if "skipped" not in r)}
 
 
 # ---- step 3: IW-NLL at paper size against the reference loop ---------------------------------------
@@ -327,7 +337,7 @@ def step_deterministic(device: torch.device, scale: Scale, args) -> dict[str, An
 # ---- the report ------------------------------------------------------------------------------------
 
 def machine(device: torch.device) -> dict[str, Any]:
-    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(),
+    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(), "cpu": describe_cpu(),
             "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
             "device": str(device), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
@@ -351,6 +361,7 @@ def report(results: dict[str, Any]) -> str:
                                                  f"bf16 {'yes' if info['bf16_supported'] else 'no'})"
                                                  if "gpu" in info else "") +
              f"; torch {info['torch']}, Python {info['python']}, {info['cpus']} CPUs, {info['platform']}.",
+             f"CPU: {info['cpu']}.",
              f"Data: {results['data']}. Total wall time {results['seconds']:.0f} s.", ""]
     if toy:
         lines += ["**Toy size**: every step ran on tiny models and a few sentences to show that the script "
@@ -379,7 +390,9 @@ def report(results: dict[str, Any]) -> str:
                      f"tensors differ | 0 | {verdict(det['ok'])} |")
     lines += ["", "| step | wall time | status |", "|---|---:|---|"]
     for name, step in steps.items():
-        lines.append(f"| {name} | {step.get('seconds', 0):.1f} s | {step.get('error', 'ok' if step.get('ok') else 'check failed')} |")
+        status = step.get("error", "ok" if step.get("ok") else "check failed")
+        status += "".join(f"; {part} {reason}" for part, reason in step.get("skipped", {}).items())
+        lines.append(f"| {name} | {step.get('seconds', 0):.1f} s | {status} |")
     if t.get("failures"):
         lines += ["", "## Test failures", ""] + [f"    {f}" for f in t["failures"]]
     if "rows" in tr:
@@ -391,6 +404,9 @@ def report(results: dict[str, Any]) -> str:
         names = {"off": "textvae float32", "bf16": "textvae bf16", "fp16": "textvae fp16 + scaler",
                  "reference": "He et al. step"}
         for r in tr["rows"]:
+            if "skipped" in r:
+                lines.append(f"| {r['size']} | {names[r['code']]} | skipped: {r['skipped']} | | |")
+                continue
             peak = f"{r['peak_mib']:.0f} MiB" if r["peak_mib"] is not None else "—"
             lines.append(f"| {r['size']} | {names[r['code']]} | {spread(r['tokens_per_s'], '{:.0f}')} | "
                          f"{spread(r['vs_reference']) if r['code'] != 'reference' else ''} | {peak} |")

@@ -4,6 +4,8 @@ The device the tests run on is ``--device`` or ``$TEXTVAE_TEST_DEVICE`` (default
 runs built by :func:`tiny_config` train there, the ``device`` fixture names it, and tests marked
 ``cpu_only`` (they pin CPU kernels or CPU numbers) are skipped elsewhere. On a GPU the tiny runs
 are deterministic (``train.deterministic``), so the tests that compare two runs bit for bit hold.
+Tests marked ``amp("bf16")`` (or ``"fp16"``) are skipped, with the reason textvae's probe gives,
+where that ``train.amp`` cannot run on the test device (bfloat16 LSTMs need AVX512-BF16 or AMX).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from textvae.capability import amp_unavailable
 from textvae.config import RunConfig
 
 torch.set_num_threads(1)
+# The CLI's thread policy (textvae.threads) takes OMP_NUM_THREADS: tests that invoke it in-process stay on one thread.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 TEST_DEVICE = "cpu"
 
@@ -30,6 +35,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     global TEST_DEVICE
     config.addinivalue_line("markers", "cpu_only: pins CPU kernels or CPU numbers; skipped with --device other than cpu")
+    config.addinivalue_line("markers", "amp(mode): needs train.amp=mode; skipped where the probe says it cannot run")
     TEST_DEVICE = config.getoption("--device")
     try:
         device = torch.device(TEST_DEVICE)
@@ -50,6 +56,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cpu_only" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("amp"):
+        reason = amp_unavailable(mark.args[0], TEST_DEVICE)
+        if reason is not None:
+            pytest.skip(f"train.amp={mark.args[0]} cannot run on {TEST_DEVICE}: {reason}")
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ def test_training_and_evaluation_name_their_devices(strategy, tiny_corpus, make_
     assert not audit.found, "\n".join(sorted(set(audit.found)))
 
 
-@pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
+@pytest.mark.parametrize("amp", ["off", pytest.param("bf16", marks=pytest.mark.amp("bf16")),
+                                 pytest.param("fp16", marks=pytest.mark.amp("fp16"))])
 def test_decoupled_prior_and_every_precision_name_their_devices(amp, tiny_corpus, make_config, tmp_path):
     config = make_config(tiny_corpus, prior={"name": "decoupled", "blocks": 2}, train={"amp": amp})
     trainer = Trainer(config, tmp_path / "run")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from textvae.capability import amp_unavailable
+
 SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
 
 
@@ -31,12 +33,20 @@ def test_toy_check_runs_every_step_and_writes_one_report(gpu_check, tmp_path, re
         {name: step.get("error", step.get("ok")) for name, step in steps.items()}
     assert steps["tests"]["summary"].startswith("1 passed")
     assert [r["code"] for r in steps["train"]["rows"]] == ["off", "bf16", "fp16", "reference"]
-    assert all(r["tokens_per_s"][0] > 0 for r in steps["train"]["rows"])
+    unavailable = {amp: amp_unavailable(amp, "cpu") for amp in ("bf16", "fp16")}
+    for row in steps["train"]["rows"]:
+        if unavailable.get(row["code"]):  # a precision this CPU cannot run is reported as skipped, with why
+            assert row["skipped"] == unavailable[row["code"]] and "tokens_per_s" not in row
+        else:
+            assert row["tokens_per_s"][0] > 0
     # On the CPU the "device" demo run is a CPU run with the same seed and threads: bit for bit the same.
     rows = steps["demo"]["comparison"]["rows"]
     assert {r["metric"] for r in rows} >= {"nll", "kl", "mi", "au"} and all(r["diff"] == 0 for r in rows)
     assert steps["deterministic"]["differing"] == []
     text = (tmp_path / "report.md").read_text()
+    assert "CPU: " in text and "ISA" in text
+    for amp, reason in unavailable.items():
+        assert (f"{amp} skipped: {reason}" in text) == bool(reason)
     for heading in ("## Summary", "## Training throughput", "## IW-NLL", "## Demo recipe (bn-vae)",
                     "## Deterministic mode", "**Toy size**"):
         assert heading in text

@@ -36,6 +36,14 @@ def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
     env = json.loads((run / "env.json").read_text())
     assert env["torch"] == torch.__version__
     assert env["onednn_primitive_cache_capacity"] == os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    # the machine: CPU and its ISA, what the precision probe found, threads, library versions
+    assert env["cpu"]["model"] and env["cpu"]["cpus_available"] >= 1 and env["torch_threads"] == torch.get_num_threads()
+    assert env["cpu"]["isa"] is None or set(env["cpu"]["isa"]) <= {"avx2", "avx512f", "avx512_bf16", "avx512_fp16",
+                                                                    "amx_tile", "amx_bf16"}
+    assert set(env["precision"]) == {"train.amp=bf16", "train.amp=fp16", "eval.precision=bfloat16"}
+    assert all(p["runs"] == (p["reason"] is None) for p in env["precision"].values())
+    assert set(env["versions"]) == {"torch", "numpy", "scikit-learn", "sentencepiece", "ray"}
+    assert env["versions"]["torch"] == torch.__version__
 
 
 def test_resume_continues_exactly(tiny_corpus, make_config, tmp_path):

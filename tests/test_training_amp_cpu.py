@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from textvae.data import make_batches
 from textvae.training import Trainer
 
 
+@pytest.mark.amp("bf16")
 def test_amp_autocasts_the_cpu_training_step(tiny_corpus, make_config, tmp_path):
     config = make_config(tiny_corpus, train={"device": "cpu", "amp": "bf16"})
     trainer = Trainer(config, tmp_path / "run")

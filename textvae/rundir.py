@@ -25,6 +25,8 @@ Guarantees (see docs/runs.md):
   killed run is stale and the next claim takes it over.
 - **No silent overwrite.** A fresh run into a folder that holds a run is refused (resume it, or pass
   ``overwrite=True`` to delete the old run first); a non-empty folder that is not a run is always refused.
+  A run that failed before its first checkpoint (no checkpoint, no logged epoch) has nothing to lose:
+  a fresh run replaces it, so re-running the failed command just works.
 - **Atomic files.** JSON and checkpoints are written to ``NAME.*.tmp`` beside the target, fsynced and
   renamed over it; readers never see half a file. JSON never holds bare ``NaN``/``Infinity``:
   non-finite numbers are written as ``null``.
@@ -197,6 +199,12 @@ class RunDir:
     def is_finished(self) -> bool:
         return self.results.is_file()
 
+    def has_progress(self) -> bool:
+        """The run has trained something: results, a checkpoint or a logged epoch. A run that stopped
+        while being set up or during its first epoch has none, and a fresh run may replace it."""
+        return (self.is_finished() or (self.checkpoints.is_dir() and any(self.checkpoints.glob("*.pt")))
+                or bool(self.read_metrics(strict=False)))
+
     def describe(self) -> str:
         """'a finished run' / 'an unfinished run (N epochs)' for messages."""
         if self.is_finished():
@@ -256,8 +264,10 @@ class RunDir:
     def claim(self, fresh: bool, overwrite: bool = False) -> None:
         """Become the folder's only writer.
 
-        ``fresh``: start a new run; refused when the folder holds a run (unless ``overwrite``: then the
-        old run is deleted, after the lock is held) or is a non-empty folder that is not a run.
+        ``fresh``: start a new run; refused when the folder holds a run with progress (unless
+        ``overwrite``: then the old run is deleted, after the lock is held) or is a non-empty folder that
+        is not a run. A run without progress (it failed before its first checkpoint) is replaced, so that
+        the same command can simply be run again.
         Not ``fresh``: continue the run; the folder must hold one. Orphan temp files are removed.
         Nothing is created or changed before every check has passed.
         """
@@ -283,7 +293,7 @@ class RunDir:
         if not self.is_run() and self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir()):
             raise RunFolderError(f"{self.path}: folder is not empty and holds no textvae run; "
                                  "choose an empty or new folder")
-        if self.is_run() and not overwrite:
+        if self.is_run() and self.has_progress() and not overwrite:
             raise RunFolderError(f"{self.path}: holds {self.describe()}; continue it with --resume, or pass "
                                  "--overwrite to delete it and start afresh")
 

@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             None, help="Scale-VAE: the generative model scored (default: the run's eval.scale_reading)."),
     ):
         """Evaluate a run's checkpoint on a split; print a table and save the results as JSON."""
+        from ..capability import require_eval_precision
         from ..data import encode_texts, load_corpus, make_batches
         from ..evaluation import evaluate
         from ..rundir import RunDir, write_json
@@ -76,6 +77,8 @@ def register(app: typer.Typer) -> None:
             check_output_file(out, "--out")
         run = load_run(run_dir, checkpoint, device)
         config, data = run.config, run.config.data
+        require_eval_precision(precision.value if precision else config.eval.precision, device,
+                               "--precision" if precision else f"{run_dir}: eval.precision", "use --precision float32")
         if scale_reading is not None:
             run.model.scale_reading = scale_reading.value
         texts = load_corpus(data, data_dir).splits[split.value].head(limit)

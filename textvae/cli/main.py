@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
-from .common import show_info_lines
+from ..threads import set_threads
+from .common import cli_errors, show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
 from . import eval_cmd, plot_cmd, sweep_cmd
 
@@ -13,8 +16,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 
 
 @app.callback()
-def main() -> None:
+@cli_errors
+def main(threads: Optional[int] = typer.Option(
+        None, "--threads", min=1, help="Torch threads (default: $OMP_NUM_THREADS, else the CPUs this process "
+        "may use). Give it before the command: textvae --threads 2 train ...")) -> None:
     """Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate."""
+    set_threads(threads)
     show_info_lines()
 
 train_cmd.register(app)

@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from ..capability import probe_results
+from ..threads import available_cpus
 from .device import backend_settings
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+"""The /proc/cpuinfo flags that decide which kernels a CPU gets: AVX2 (any recent x86-64), AVX-512,
+and the bfloat16/float16 instructions (AVX512-BF16, AVX512-FP16, AMX) that low-precision LSTMs need."""
+
+PACKAGES = ("torch", "numpy", "scikit-learn", "sentencepiece", "ray")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict:
+    """``model``, ``isa`` (those of :data:`ISA_FLAGS` the CPU has; None where /proc/cpuinfo is
+    missing), ``cpus`` (the host's), ``cpus_available`` (this process's affinity) and ``torch_capability``
+    (the instruction set torch's own kernels dispatch to)."""
+    model, flags = None, None
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model is None:
+            model = value.strip()
+        elif key.strip() == "flags" and flags is None:
+            flags = set(value.split())
+    return {"model": model or platform.processor() or platform.machine(),
+            "isa": None if flags is None else [f for f in ISA_FLAGS if f in flags],
+            "cpus": os.cpu_count(), "cpus_available": available_cpus(),
+            "torch_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def describe_cpu() -> str:
+    """One line naming the CPU, for benchmark reports: model, CPUs, ISA flags, torch's kernels."""
+    cpu = cpu_info()
+    isa = "ISA flags unknown" if cpu["isa"] is None else ("ISA: " + (", ".join(cpu["isa"]) or "none of "
+                                                                      + "/".join(ISA_FLAGS)))
+    return (f"{cpu['model']}, {cpu['cpus_available']} of {cpu['cpus']} CPUs available; {isa}; "
+            f"torch kernels {cpu['torch_capability']}")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def git_revision() -> str | None:
@@ -34,7 +85,12 @@ def environment(device: torch.device) -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        # how idle OpenMP threads wait (textvae.threads): spinning ones burn CPU on a shared machine
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "cpu": cpu_info(),
+        "versions": package_versions(),
         "device": str(device),
+        "precision": probe_results(device),
         # a process-wide memory/speed trade-off that changes what the run's timings mean
         "onednn_primitive_cache_capacity": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -19,26 +19,14 @@ a resumed run continues with the scale the interrupted one had reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from collections.abc import Callable, Iterable
 from typing import Any, ContextManager, Literal
 
 import torch
 
+from ..capability import AMP_DTYPES as DTYPES, amp_autocast
+
 Amp = Literal["off", "bf16", "fp16"]
-
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@contextmanager
-def _without_onednn() -> Iterator[None]:
-    # Only the one flag: torch.backends.mkldnn.flags() would also reset oneDNN's TF32 settings.
-    was = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = was
 
 
 class Precision:
@@ -56,15 +44,7 @@ class Precision:
         return DTYPES.get(self.amp)
 
     def autocast(self) -> ContextManager:
-        if self.amp == "off":
-            return nullcontext()
-        stack = ExitStack()
-        if self.amp == "fp16" and self.device.type == "cpu":
-            # oneDNN has no float16 LSTM on CPUs without AVX512-FP16 ("could not create a primitive
-            # descriptor"); torch's own kernels run the LSTMs in float32 and the products in float16.
-            stack.enter_context(_without_onednn())
-        stack.enter_context(torch.autocast(self.device.type, dtype=DTYPES[self.amp]))
-        return stack
+        return amp_autocast(self.amp, self.device)
 
     def backward(self, loss: torch.Tensor) -> None:
         self.scaler.scale(loss).backward()

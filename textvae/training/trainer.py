@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..capability import require_amp, require_eval_precision
 from ..config import RunConfig
 from ..data import Corpus, Split, load_corpus, make_batches
 from ..errors import CheckpointError, TrainingDiverged
@@ -96,6 +97,9 @@ class Trainer:
         """Config keys a resume changed; recorded in the next epoch's metrics record."""
         self.tracker: Tracker = Tracker()
         self.device = pick_device(config.train.device)
+        # before any file is written: a run that cannot compute as configured is refused, not degraded
+        require_amp(config.train.amp, self.device)
+        require_eval_precision(config.eval.precision, self.device)
         set_deterministic(config.train.deterministic)
         self.precision = Precision(config.train.amp, self.device)
         self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
