@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from .common import show_info_lines
+from .. import __version__
+from .common import OneLineUsageErrors, show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
 from . import eval_cmd, plot_cmd, sweep_cmd
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")
 
 
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"textvae {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                      help="Print textvae's version and exit.")) -> None:
     """Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate."""
     show_info_lines()
 

@@ -21,6 +21,10 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+CHECKPOINT_FORMAT = 2
+"""1: one list of optimisers; 2: optimiser groups by name, procedure state, stages. A checkpoint
+without the key is format 1; one of a later format (a newer textvae's) is refused."""
+
 MODEL_KEYS = ("config", "model")
 RESUME_KEYS = MODEL_KEYS + ("vocab_size", "optimizers", "state", "rng")
 
@@ -39,6 +43,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu",
     if missing:
         raise CheckpointError(f"{path}: not a textvae checkpoint" + (" one can resume from" if ckpt_like(ckpt) else "")
                               + f" (no {', '.join(repr(k) for k in missing)} entry)")
+    version = ckpt.setdefault("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint 'format' must be a positive integer, got {version!r}")
+    if version > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: written by a newer textvae (checkpoint format {version}; this textvae "
+                              f"reads formats up to {CHECKPOINT_FORMAT}): upgrade textvae to use it")
     return ckpt
 
 

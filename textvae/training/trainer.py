@@ -31,16 +31,13 @@ from ..progress import bars_disabled
 from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
-from .checkpoint import RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
+from .checkpoint import CHECKPOINT_FORMAT, RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
 from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
 from .tracking import Tracker, open_tracker
 from .resume import config_changes, describe_changes
-
-CHECKPOINT_FORMAT = 2
-"""1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
 
 log = logging.getLogger(__name__)
 """Per-epoch summary lines (INFO); the CLI prints them, the Python API leaves them to the caller's logging."""
@@ -150,8 +147,8 @@ class Trainer:
             return  # killed before its first epoch ended: nothing to continue, start over
         ckpt = load_checkpoint(path, self.device, require=RESUME_KEYS)
         check_compatible(ckpt["config"], self.config, path)
-        if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt.get('format', 1)}); "
+        if ckpt["format"] < CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt['format']}); "
                                   "it evaluates, but training cannot resume from it")
         if ckpt["vocab_size"] != len(self.corpus.vocab):
             raise CheckpointError(f"{path}: checkpoint has a vocabulary of {ckpt['vocab_size']} words, "
