@@ -120,3 +120,25 @@ def test_bad_data_files_are_named(tiny_corpus, tmp_path):
     result = invoke("recipe", "demo", "vae", "--set", f"data.corpus={json.dumps(str(tiny_corpus))}",
                     "--out", tmp_path / "r")
     assert_one_line_error(result, "valid.txt: file is empty")
+
+
+def test_version_is_the_installed_one_and_needs_no_command():
+    from importlib.metadata import version
+
+    import textvae
+
+    for args in (["--version"], ["--version", "eval"]):  # eager: printed before a command is parsed
+        result = invoke(*args)
+        assert result.exit_code == 0 and result.output == f"textvae {version('textvae')}\n", result.output
+    assert textvae.__version__ == version("textvae")
+
+
+def test_commands_that_load_a_run_default_to_the_device_training_uses():
+    import typer.main
+
+    from textvae.config import TrainConfig
+
+    commands = typer.main.get_command(app).commands
+    for name in ("eval", "probe", "generate", "reconstruct", "interpolate"):
+        device = next(p for p in commands[name].params if p.name == "device")
+        assert device.default == TrainConfig().device == "auto", name

@@ -205,6 +205,7 @@ class RunConfig:
 
         The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
         (which every entry point that trains or loads a model runs first)."""
+        require_table(d, where)
         cfg = from_dict(cls, upgrade_values(d), where)
         validate(cfg, where)
         return cfg
@@ -423,9 +424,9 @@ def check_override_key(path: list[str], item: str) -> None:
     hints = typing.get_type_hints(RunConfig)
     sections = [n for n in fields if dataclasses.is_dataclass(hints[n]) or typing.get_origin(hints[n]) is dict]
     if path[0] not in fields:
-        raise ConfigError(f"--set {item}: unknown section or key '{key}'" + suggest(path[0], fields)
-                          + f"; sections: {', '.join(sections)}; top-level keys: "
-                          + ", ".join(n for n in fields if n not in sections))
+        raise ConfigError(f"--set {item}: unknown section or key '{key}'" + (
+            suggest(path[0], fields) or f"; sections: {', '.join(sections)}; top-level keys: "
+            + ", ".join(n for n in fields if n not in sections)))
     tp = hints[path[0]]
     if not dataclasses.is_dataclass(tp):
         if len(path) > 1 and path[0] not in sections:
@@ -435,8 +436,8 @@ def check_override_key(path: list[str], item: str) -> None:
     if len(path) == 1:
         raise ConfigError(f"--set {item}: '{key}' is a section; give {key}.KEY (keys: {', '.join(keys)})")
     if path[1] not in keys:
-        raise ConfigError(f"--set {item}: unknown key '{key}'" + suggest(path[1], keys)
-                          + f"; {path[0]} keys: {', '.join(keys)}")
+        raise ConfigError(f"--set {item}: unknown key '{key}'"
+                          + (suggest(path[1], keys) or f"; {path[0]} keys: {', '.join(keys)}"))
     if len(path) > 2:
         raise ConfigError(f"--set {item}: '{path[0]}.{path[1]}' is a key, not a section")
 
