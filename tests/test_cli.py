@@ -34,6 +34,13 @@ def test_recipe_list():
              for p in recipes_dir.rglob("*.toml") if p.parent.name not in ("datasets", "priors")
              and p.parent.parent.name != "datasets" and p.name != "defaults.toml"]
     assert "dpvae/factor-vae-dp" in every and sorted(set(every) - set(listed)) == []
+    from textvae.priors import PRIORS
+    from textvae.strategies import STRATEGIES
+
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    for registry in (STRATEGIES, PRIORS):  # each with its docstring's first line (docs/extending.md)
+        for name in registry.names():
+            assert f"{name} {registry.entry(name).help}" in lines, name
 
 
 def test_recipe_unknown_names_and_keys():
