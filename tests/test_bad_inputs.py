@@ -98,6 +98,23 @@ def checkpoints_format(tmp: Path, version) -> Path:
     return tmp / "run"
 
 
+def checkpoint_edited(tmp: Path, key: str, value, names=("best", "last")) -> Path:
+    for name in names:
+        path = tmp / f"run/checkpoints/{name}.pt"
+        ckpt = torch.load(path, weights_only=True)
+        ckpt[key] = value
+        torch.save(ckpt, path)
+    return tmp / "run"
+
+
+def run_file(tmp: Path, name: str, text: str) -> Path:
+    """The finished run with ``name`` (relative to it) replaced by ``text``."""
+    path = tmp / "run" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return tmp / "run"
+
+
 def results_edited(tmp: Path, edit) -> Path:
     path = tmp / "run/results.json"
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
@@ -192,6 +209,31 @@ CASES = {
         "last.pt: written by a newer textvae (checkpoint format 99"),
     "checkpoint of a newer format (eval)": lambda t, c: (["eval", checkpoints_format(t, 99)],
                                                          "best.pt: written by a newer textvae"),
+    "checkpoint 'state' damaged (resume)": lambda t, c: (
+        ["train", "--resume", checkpoint_edited(t, "state", {"bogus": 1}, ["last"]), "--set", "train.epochs=3"],
+        "last.pt: damaged checkpoint: 'state' is not a training state (['bogus'])"),
+    "checkpoint 'model' a list": lambda t, c: (["eval", checkpoint_edited(t, "model", [1])],
+                                               "best.pt: checkpoint's 'model' entry is not a table of weights"),
+    "checkpoint 'config' a list": lambda t, c: (["eval", checkpoint_edited(t, "config", [1])],
+                                                "best.pt: the checkpoint's 'config' entry is not a table"),
+    "a run's config.json that is a list": lambda t, c: (["eval", run_file(t, "config.json", "[1]")],
+                                                       "config.json: expected a table of keys"),
+    "report: a probe record that is a list": lambda t, c: (["report", run_file(t, "probe/corpus.json", "[1]"),
+                                                            "--table", "table4"], "corpus.json: not a probe record"),
+    "report: a probe accuracy that is a string": lambda t, c: (
+        ["report", run_file(t, "probe/corpus.json", json.dumps({"probes": {"sgd-linear": {"accuracy": {"100": "x"}}}})),
+         "--table", "table4"], "corpus.json: probes.sgd-linear.accuracy.100 must be a number, got 'x'"),
+    "report: a generation record that is a list": lambda t, c: (
+        ["report", run_file(t, "generation/g.json", "[1]"), "--table", "table5"], "g.json: not a generation record"),
+    "report --figure of an unknown format": lambda t, c: (["report", t / "run", "--figure", t / "f.nope"],
+                                                          "--figure " + str(t / "f.nope") + ": the file suffix"),
+    "report --out a folder": lambda t, c: (["report", t / "run", "--out", t / "corpus"], "--out " + str(t / "corpus")
+                                           + ": is a folder"),
+    "plot: a metrics line that is a list": lambda t, c: (["plot", run_file(t, "metrics.jsonl", "[1]\n"), "--out",
+                                                          t / "p.png"], "metrics.jsonl:1: expected a JSON object"),
+    "plot: a metrics epoch that is a string": lambda t, c: (
+        ["plot", run_file(t, "metrics.jsonl", '{"epoch": "x"}\n'), "--out", t / "p.png"],
+        "metrics.jsonl:1: 'epoch' must be an integer"),
     "report: results nll a string": lambda t, c: (["report", results_edited(t, lambda r: {**r, "nll": "12.5"})],
                                                   "results.json: key 'nll' must be a number, got '12.5'"),
     "report: results au a bool": lambda t, c: (["report", results_edited(t, lambda r: {**r, "au": True})],

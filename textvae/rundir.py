@@ -246,11 +246,17 @@ class RunDir:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 if strict:
                     raise RunFolderError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
                 return records
+            problem = metrics_record_problem(record)
+            if problem:
+                if strict:
+                    raise RunFolderError(f"{path}:{lineno}: {problem}")
+                return records
+            records.append(record)
         if torn.strip():
             try:
                 records.append(json.loads(torn))
@@ -428,6 +434,19 @@ class RunDir:
     def rewrite_metrics(self, records: Iterable[dict[str, Any]]) -> None:
         """Replace the log atomically (a fresh run: empty; a resume: the checkpoint's records)."""
         atomic_write(self.metrics, "".join(dumps(r) + "\n" for r in records))
+
+
+def metrics_record_problem(record: Any) -> str | None:
+    """What makes a metrics.jsonl record unreadable, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object per line, got {type(record).__name__}"
+    epoch = record.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return f"'epoch' must be an integer, got {epoch!r}"
+    for key in ("train", "valid"):
+        if not isinstance(record.get(key, {}), dict):
+            return f"'{key}' must be a JSON object of metrics, got {record[key]!r}"
+    return None
 
 
 def check_results(results: Any, path: Path) -> dict[str, Any]:

@@ -62,6 +62,8 @@ ARCHITECTURE_KEYS = ("model", "prior", "strategies")
 
 def check_compatible(saved: dict[str, Any], current: RunConfig, path: Path) -> None:
     """The architecture of a checkpoint's (or run folder's) saved config matches ``current``'s."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint's 'config' entry is not a table (got {type(saved).__name__})")
     saved, current = normalized(saved), resolve_config(current).to_dict()
     for section in ARCHITECTURE_KEYS:
         a, b = saved.get(section), current.get(section)
@@ -78,6 +80,9 @@ def check_compatible(saved: dict[str, Any], current: RunConfig, path: Path) -> N
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: checkpoint's 'model' entry is not a table of weights "
+                              f"(got {type(state).__name__})")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -9,6 +9,7 @@ checkpoint continues exactly. The run folder's files and their guarantees belong
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -154,7 +155,12 @@ class Trainer:
             raise CheckpointError(f"{path}: checkpoint has a vocabulary of {ckpt['vocab_size']} words, "
                                   f"the corpus {len(self.corpus.vocab)}")
         load_model_state(self.model, ckpt["model"], path)
-        self.state = TrainState(**ckpt["state"])
+        fields = {f.name for f in dataclasses.fields(TrainState)}
+        state = ckpt["state"]
+        if not isinstance(state, dict) or not set(state) <= fields:
+            unknown = sorted(set(state) - fields) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"{path}: damaged checkpoint: 'state' is not a training state ({unknown})")
+        self.state = TrainState(**state)
         if "log" in ckpt:
             self.state.history = list(ckpt["log"])
         else:  # written before checkpoints carried the log: keep the file's complete lines up to this epoch
