@@ -454,6 +454,22 @@ def run_step(name: str, fn: Callable[[], dict[str, Any]], steps: dict, deadline:
           + (f" ({steps[name]['error']})" if "error" in steps[name] else ""), file=sys.stderr, flush=True)
 
 
+def check_out(out: Path) -> None:
+    """Refuse, before minutes of work, an --out whose report files could not be written."""
+    problem = None
+    for path in (out.with_suffix(".md"), out.with_suffix(".json")):
+        if path.is_dir():
+            problem = f"{path} is a folder"
+    parent = next(p for p in out.parents if p.exists())
+    if problem is None and not parent.is_dir():
+        problem = f"{parent} is a file, not a folder"
+    elif problem is None and not os.access(parent, os.W_OK | os.X_OK):
+        problem = f"{parent} is not writable"
+    if problem:
+        print(f"gpu_check: --out {out}: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the check; bench_train's model sizes are the scale's for its duration."""
     original_sizes = dict(bench_train.SIZES)
@@ -484,6 +500,7 @@ def check(argv: list[str] | None) -> dict[str, Any]:
     out = Path(args.out)
     if not out.is_absolute():
         out = REPO / out
+    check_out(out)
     steps: dict[str, dict[str, Any]] = {}
     # Processes that need no GPU start at once; on a CPU-only machine everything does (nothing to disturb).
     overlap = device.type == "cpu"

@@ -1,9 +1,10 @@
-"""Every bad input of issue 13 ends clean: exit code 2, one message naming the culprit, no traceback,
-and every file the command could have touched byte-identical afterwards."""
+"""Every bad input of issues 13 and 21 ends clean: exit code 2, one line on stderr naming the culprit,
+no traceback, and every file the command could have touched byte-identical afterwards."""
 
 from __future__ import annotations
 
 import errno
+import json
 import math
 import shutil
 from pathlib import Path
@@ -15,10 +16,12 @@ from typer.testing import CliRunner
 
 from conftest import tiny_config, write_corpus
 from textvae.cli.main import app
+from textvae.config import RunConfig
 from textvae.data import Vocab, load_corpus
 from textvae.errors import ArgumentError, ArgumentTypeError, RunFolderError, TextVAEError
 from textvae.evaluation.evaluate import _elbo_terms, perplexity
 from textvae.generation import interpolate_texts, reconstruct_texts, sample_texts
+from textvae.probing import load_probe_data
 from textvae.rundir import RunDir
 from textvae.runs import load_run
 from textvae.training import train
@@ -85,6 +88,53 @@ def a_file(tmp: Path) -> Path:
     return tmp / "a_file"
 
 
+def checkpoints_format(tmp: Path, version) -> Path:
+    """The finished run with both checkpoints claiming ``format = version``."""
+    for name in ("best", "last"):
+        path = tmp / f"run/checkpoints/{name}.pt"
+        ckpt = torch.load(path, weights_only=True)
+        ckpt["format"] = version
+        torch.save(ckpt, path)
+    return tmp / "run"
+
+
+def checkpoint_edited(tmp: Path, key: str, value, names=("best", "last")) -> Path:
+    for name in names:
+        path = tmp / f"run/checkpoints/{name}.pt"
+        ckpt = torch.load(path, weights_only=True)
+        ckpt[key] = value
+        torch.save(ckpt, path)
+    return tmp / "run"
+
+
+def run_file(tmp: Path, name: str, text: str) -> Path:
+    """The finished run with ``name`` (relative to it) replaced by ``text``."""
+    path = tmp / "run" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return tmp / "run"
+
+
+def results_edited(tmp: Path, edit) -> Path:
+    path = tmp / "run/results.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    return tmp / "run"
+
+
+def text_file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def spec(tmp: Path, text: str, datasets: str = '["demo"]', strategies: str = '["vae"]') -> Path:
+    """A sweep file that trains nothing: every case below must be refused before Ray starts."""
+    return text_file(tmp / "s.toml", f"datasets = {datasets}\nstrategies = {strategies}\n{text}\n")
+
+
+def sweep(tmp: Path, spec_file: Path) -> list:
+    return ["sweep", spec_file, "--out", tmp / "sw"]
+
+
 # id -> (tmp, corpus) -> (command line, culprit the message must name)
 CASES = {
     "fresh run over a finished run": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "run"],
@@ -129,6 +179,112 @@ CASES = {
     "config name with ../": lambda t, c: (["train", toml(t / "c.toml", c, name="../../escape")], "would leave runs/"),
     "eval of a diverged model": lambda t, c: (["eval", nan_run(t)], "best.pt: weights are not finite"),
     "generate from a diverged model": lambda t, c: (["generate", nan_run(t)], "weights are not finite"),
+    # issue 21
+    "probe --subsets -5": lambda t, c: (["probe", t / "run", "--data", c, "--subsets", "-5"],
+                                        "--subsets: each size must be >= 1, got -5"),
+    "probe --subsets 0": lambda t, c: (["probe", t / "run", "--data", c, "--subsets", "100,0"],
+                                       "--subsets: each size must be >= 1, got 0"),
+    "probe --subsets not numbers": lambda t, c: (["probe", t / "run", "--data", c, "--subsets", "1,x"],
+                                                 "--subsets: expected a comma-separated list"),
+    "probe subset of one label": lambda t, c: (["probe", t / "run", "--data", c, "--subsets", "1"],
+                                               "subset of 1 sentences holds only the label"),
+    "probe --probes unknown": lambda t, c: (["probe", t / "run", "--data", c, "--subsets", "10", "--probes", "svm"],
+                                            "unknown probe 'svm'"),
+    "probe --data missing": lambda t, c: (["probe", t / "run", "--data", t / "nope"],
+                                          "nope: linear-probe data folder not found"),
+    "JSON config that is a list": lambda t, c: (["train", text_file(t / "c.json", "[1, 2]")],
+                                                "c.json: expected a table of keys (a JSON object) at the top "
+                                                "level, got a list"),
+    "JSON config that is a string": lambda t, c: (["train", text_file(t / "c.json", '"run"')],
+                                                  "c.json: expected a table of keys"),
+    "config path that is a folder": lambda t, c: (["train", t / "corpus"], "corpus: is a directory, not a config file"),
+    "checkpoint format '2' (eval)": lambda t, c: (["eval", checkpoints_format(t, "2")],
+                                                  "best.pt: checkpoint 'format' must be a positive integer, got '2'"),
+    "checkpoint format '2' (resume)": lambda t, c: (["train", "--resume", checkpoints_format(t, "2"),
+                                                     "--set", "train.epochs=3"], "last.pt: checkpoint 'format'"),
+    "checkpoint format true": lambda t, c: (["generate", checkpoints_format(t, True)],
+                                            "'format' must be a positive integer, got True"),
+    "checkpoint of a newer format (resume)": lambda t, c: (
+        ["train", "--resume", checkpoints_format(t, 99), "--set", "train.epochs=3"],
+        "last.pt: written by a newer textvae (checkpoint format 99"),
+    "checkpoint of a newer format (eval)": lambda t, c: (["eval", checkpoints_format(t, 99)],
+                                                         "best.pt: written by a newer textvae"),
+    "checkpoint 'state' damaged (resume)": lambda t, c: (
+        ["train", "--resume", checkpoint_edited(t, "state", {"bogus": 1}, ["last"]), "--set", "train.epochs=3"],
+        "last.pt: damaged checkpoint: 'state' is not a training state (['bogus'])"),
+    "checkpoint 'model' a list": lambda t, c: (["eval", checkpoint_edited(t, "model", [1])],
+                                               "best.pt: checkpoint's 'model' entry is not a table of weights"),
+    "checkpoint 'config' a list": lambda t, c: (["eval", checkpoint_edited(t, "config", [1])],
+                                                "best.pt: the checkpoint's 'config' entry is not a table"),
+    "a run's config.json that is a list": lambda t, c: (["eval", run_file(t, "config.json", "[1]")],
+                                                       "config.json: expected a table of keys"),
+    "report: a probe record that is a list": lambda t, c: (["report", run_file(t, "probe/corpus.json", "[1]"),
+                                                            "--table", "table4"], "corpus.json: not a probe record"),
+    "report: a probe accuracy that is a string": lambda t, c: (
+        ["report", run_file(t, "probe/corpus.json", json.dumps({"probes": {"sgd-linear": {"accuracy": {"100": "x"}}}})),
+         "--table", "table4"], "corpus.json: probes.sgd-linear.accuracy.100 must be a number, got 'x'"),
+    "report: a generation record that is a list": lambda t, c: (
+        ["report", run_file(t, "generation/g.json", "[1]"), "--table", "table5"], "g.json: not a generation record"),
+    "report --figure of an unknown format": lambda t, c: (["report", t / "run", "--figure", t / "f.nope"],
+                                                          "--figure " + str(t / "f.nope") + ": the file suffix"),
+    "report --out a folder": lambda t, c: (["report", t / "run", "--out", t / "corpus"], "--out " + str(t / "corpus")
+                                           + ": is a folder"),
+    "plot: a metrics line that is a list": lambda t, c: (["plot", run_file(t, "metrics.jsonl", "[1]\n"), "--out",
+                                                          t / "p.png"], "metrics.jsonl:1: expected a JSON object"),
+    "plot: a metrics epoch that is a string": lambda t, c: (
+        ["plot", run_file(t, "metrics.jsonl", '{"epoch": "x"}\n'), "--out", t / "p.png"],
+        "metrics.jsonl:1: 'epoch' must be an integer"),
+    "report: results nll a string": lambda t, c: (["report", results_edited(t, lambda r: {**r, "nll": "12.5"})],
+                                                  "results.json: key 'nll' must be a number, got '12.5'"),
+    "report: results au a bool": lambda t, c: (["report", results_edited(t, lambda r: {**r, "au": True})],
+                                               "results.json: key 'au' must be a number"),
+    "report: results a list": lambda t, c: (["report", results_edited(t, lambda r: [r])],
+                                            "results.json: expected a JSON object of results, got list"),
+    "report: results of a newer format": lambda t, c: (["report", results_edited(t, lambda r: {**r, "format": 99})],
+                                                       "results.json: written by a newer textvae (results format 99"),
+    "report: results format a string": lambda t, c: (["report", results_edited(t, lambda r: {**r, "format": "1"})],
+                                                     "results.json: 'format' must be a positive integer"),
+    "--set an unknown section": lambda t, c: (["train", "--resume", t / "run", "--set", "no.such=1"],
+                                              "unknown section or key 'no.such'; sections: data, model"),
+    "--set a misspelt section": lambda t, c: (["recipe", "demo", "vae", "--set", "tran.epochs=3"],
+                                              "unknown section or key 'tran.epochs' (did you mean 'train'?)"),
+    "--set an unknown key": lambda t, c: (["recipe", "demo", "vae", "--set", "data.batchsize=3"],
+                                          "unknown key 'data.batchsize' (did you mean 'batch_size'"),
+    "--set an unknown key, no close match": lambda t, c: (["recipe", "demo", "vae", "--set", "model.zzz=3"],
+                                                          "unknown key 'model.zzz'; model keys: kind, decoder"),
+    "--set below a key": lambda t, c: (["recipe", "demo", "vae", "--set", "seed.x=1"], "'seed' is a key, not a section"),
+    "--set a whole section": lambda t, c: (["recipe", "demo", "vae", "--set", "train=1"],
+                                           "'train' is a section; give train.KEY"),
+    "--device unknown": lambda t, c: (["eval", t / "run", "--device", "nope"],
+                                      "Invalid value for '--device': 'nope' is not a torch device"),
+    "train.device unknown": lambda t, c: (["train", toml(t / "c.toml", c, name="dev"), "--set", "train.device='nope'",
+                                           "--out", t / "new"], "train.device: 'nope' is not a torch device"),
+    "an unknown command": lambda t, c: (["evl", t / "run"], "No such command 'evl'"),
+    "a missing argument": lambda t, c: (["eval"], "Missing argument"),
+    "sweep: [probe] data that does not exist": lambda t, c: (
+        sweep(t, spec(t, '[probe]\ndata = "no-such-corpus"')),
+        "s.toml: [probe] data = 'no-such-corpus': no-such-corpus: linear-probe data folder not found"),
+    "sweep: [probe] subsets 0": lambda t, c: (sweep(t, spec(t, f'[probe]\ndata = "{c}"\nsubsets = [0]')),
+                                             "s.toml: [probe] subsets: each size must be >= 1"),
+    "sweep: [probe] probes unknown": lambda t, c: (sweep(t, spec(t, f'[probe]\ndata = "{c}"\nprobes = ["svm"]')),
+                                                   "s.toml: [probe] probes: unknown probe 'svm'"),
+    "sweep: a corpus that does not exist": lambda t, c: (
+        sweep(t, spec(t, f'set = ["data.corpus=\'{t / "nope"}\'"]')), "s.toml: data.corpus: unknown corpus"),
+    "sweep: a corpus not in the data root": lambda t, c: (sweep(t, spec(t, "", datasets='["ptb"]')),
+                                                          "s.toml: corpus 'ptb' is not in"),
+    "sweep: seeds = [true, 2]": lambda t, c: (sweep(t, spec(t, "seeds = [true, 2]")),
+                                             "s.toml: 'seeds' must be a number or a non-empty list of integers"),
+    "sweep: a negative seed": lambda t, c: (sweep(t, spec(t, "seeds = [-1]")), "s.toml: 'seeds' must be"),
+    "sweep: --set style key unknown": lambda t, c: (sweep(t, spec(t, 'set = ["no.such=1"]')),
+                                                    "s.toml: --set no.such=1: unknown section or key 'no.such'"),
+    "sweep: grid key unknown": lambda t, c: (sweep(t, spec(t, '[grid]\n"train.epoch" = [1, 2]')),
+                                            "s.toml: --set train.epoch=1: unknown key 'train.epoch'"),
+    "sweep: strategy_defaults of an unknown strategy": lambda t, c: (
+        sweep(t, spec(t, "[strategy_defaults.kl-anealing]\nwarm_up = 1")),
+        "s.toml: strategy_defaults: unknown strategy 'kl-anealing' (did you mean 'kl-annealing'?)"),
+    "sweep: a spec path that is a folder": lambda t, c: (["sweep", t / "corpus"], "corpus: is a directory"),
+    "sweep: a spec that is a JSON list": lambda t, c: (["sweep", text_file(t / "s.json", "[]")],
+                                                      "s.json: expected a table of keys"),
 }
 
 
@@ -145,6 +301,8 @@ def test_bad_input_ends_clean(case, env):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, (TypeError, KeyError, OSError))
     assert culprit in " ".join(result.output.split()), result.output
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
     assert snapshot(tmp) == before
 
 
@@ -178,6 +336,10 @@ def test_python_api_arguments_are_named(env):
         (lambda: sample_texts(model, vocab, n=3, batch_size=0), ArgumentError, "batch_size must be >= 1"),
         (lambda: load_run(tmp / "run", checkpoint=123), RunFolderError, "checkpoint must be 'best', 'last' or a .pt"),
         (lambda: load_run(None), TextVAEError, "run_dir must be a path"),
+        (lambda: load_run(tmp / "run", device="nope"), TextVAEError, "device: 'nope' is not a torch device"),
+        (lambda: load_probe_data(tmp / "corpus", (100, -5)), ArgumentError, "subsets: each size must be >= 1, got -5"),
+        (lambda: load_probe_data(tmp / "corpus", 100), ArgumentTypeError, "subsets: expected a collection"),
+        (lambda: RunConfig.from_dict([1]), TextVAEError, "config: expected a table of keys"),
     ]
     for call, error, culprit in cases:
         with pytest.raises(error, match=culprit.replace("(", r"\(").replace(".", r"\.")):

@@ -34,6 +34,13 @@ def test_recipe_list():
              for p in recipes_dir.rglob("*.toml") if p.parent.name not in ("datasets", "priors")
              and p.parent.parent.name != "datasets" and p.name != "defaults.toml"]
     assert "dpvae/factor-vae-dp" in every and sorted(set(every) - set(listed)) == []
+    from textvae.priors import PRIORS
+    from textvae.strategies import STRATEGIES
+
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    for registry in (STRATEGIES, PRIORS):  # each with its docstring's first line (docs/extending.md)
+        for name in registry.names():
+            assert f"{name} {registry.entry(name).help}" in lines, name
 
 
 def test_recipe_unknown_names_and_keys():
@@ -120,3 +127,25 @@ def test_bad_data_files_are_named(tiny_corpus, tmp_path):
     result = invoke("recipe", "demo", "vae", "--set", f"data.corpus={json.dumps(str(tiny_corpus))}",
                     "--out", tmp_path / "r")
     assert_one_line_error(result, "valid.txt: file is empty")
+
+
+def test_version_is_the_installed_one_and_needs_no_command():
+    from importlib.metadata import version
+
+    import textvae
+
+    for args in (["--version"], ["--version", "eval"]):  # eager: printed before a command is parsed
+        result = invoke(*args)
+        assert result.exit_code == 0 and result.output == f"textvae {version('textvae')}\n", result.output
+    assert textvae.__version__ == version("textvae")
+
+
+def test_commands_that_load_a_run_default_to_the_device_training_uses():
+    import typer.main
+
+    from textvae.config import TrainConfig
+
+    commands = typer.main.get_command(app).commands
+    for name in ("eval", "probe", "generate", "reconstruct", "interpolate"):
+        device = next(p for p in commands[name].params if p.name == "device")
+        assert device.default == TrainConfig().device == "auto", name

@@ -64,3 +64,68 @@ def test_nothing_cites_files_users_do_not_have():
                     offenders.append(str(path.relative_to(REPO)))
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert offenders == [] and "SPEC_NOTES" not in readme
+
+
+
+REPO_FOLDERS = ("textvae", "recipes", "eval", "docs", "examples", "tests", "data")
+PLACEHOLDER = re.compile(r"[<>{}]|\.\.\.|…|[A-Z]{3,}")
+"""``recipes/datasets/<dataset>.toml``, ``eval/results/NAME.md``: a pattern, not a file to check."""
+OUTPUTS = {"eval/results/gpu_check.md": "what eval/gpu_check.py writes on a GPU machine (docs/gpu.md)"}
+"""Files the docs name as what a command writes, not shipped."""
+
+
+def doc_pages() -> list[Path]:
+    return [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+def named_paths(text: str) -> set[str]:
+    """Repository paths a page names: a whole code span (`data/demo`) or, in prose, one that ends in a
+    file suffix or a slash (eval/foo.py, recipes/strategies/) — not "textvae/python/torch versions"."""
+    pattern = r"(?:%s)/[\w./*<>{}…-]*" % "|".join(REPO_FOLDERS)
+    spans = {p for p in re.findall(r"`(%s)`" % pattern, text)}
+    prose = {p.rstrip(".,:;") for p in re.findall(r"(?<![\w./~-])(%s)" % pattern, text)}
+    prose = {p for p in prose if p.endswith("/") or "." in p.rsplit("/", 1)[-1]}
+    return {p for p in spans | prose if not PLACEHOLDER.search(p) and p not in OUTPUTS}
+
+
+def textvae_commands(text: str) -> set[tuple[str, ...]]:
+    """The words after ``textvae`` where a line of a code block or an inline code span starts with it
+    (``textvae data list``), not ``from textvae import ...``."""
+    lines = [line for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S) for line in block.splitlines()]
+    lines += re.findall(r"`([^`\n]+)`", text)
+    out = set()
+    for line in lines:
+        for match in re.finditer(r"(?:^|&&)\s*textvae((?:\s+[a-z][\w-]*){1,2})", line.split("#")[0].strip()):
+            out.add(tuple(match.group(1).split()))
+    return out
+
+
+def test_docs_name_only_files_that_exist():
+    missing = [f"{page.relative_to(REPO)}: {path}" for page in doc_pages()
+               for path in sorted(named_paths(page.read_text(encoding="utf-8")))
+               if not (any(REPO.glob(path)) if "*" in path else (REPO / path).exists())]
+    assert missing == []
+
+
+def test_docs_name_only_commands_that_exist():
+    import typer.main
+
+    from textvae.cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    unknown = []
+    for page in doc_pages():
+        for words in sorted(textvae_commands(page.read_text(encoding="utf-8"))):
+            command = commands.get(words[0])
+            sub = getattr(command, "commands", None)
+            if command is None or (sub is not None and len(words) > 1 and words[1] not in sub):
+                unknown.append(f"{page.relative_to(REPO)}: textvae {' '.join(words)}")
+    assert unknown == []
+
+
+def test_the_docs_checks_catch_what_they_look_for():
+    text = "see `eval/table4_probe.py`, recipes/strategies/vae.toml, docs/runs.md and `data/demo`."
+    assert named_paths(text) == {"eval/table4_probe.py", "recipes/strategies/vae.toml", "docs/runs.md", "data/demo"}
+    assert named_paths("recipes/datasets/<dataset>.toml, `eval/results/NAME.md`, textvae/python/torch versions") == set()
+    text = "```bash\ntextvae evaluate RUN  # x\npip install . && textvae data fetch ptb\n```\n`textvae --version`"
+    assert textvae_commands(text + "\n```python\nfrom textvae import load_run\n```") == {("evaluate",), ("data", "fetch")}

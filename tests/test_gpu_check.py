@@ -67,3 +67,16 @@ def test_a_failing_step_is_a_row_of_the_report(gpu_check):
     assert steps["train"]["error"] == "ZeroDivisionError: division by zero" and "traceback" in steps["train"]
     gpu_check.run_step("iwnll", lambda: {"ok": True}, steps, deadline=0.0)
     assert steps["iwnll"]["error"].startswith("skipped")
+
+
+@pytest.mark.parametrize("where", ["below a file", "onto a folder"])
+def test_an_out_it_cannot_write_is_refused_before_any_work(gpu_check, tmp_path, capsys, where):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "report.md").mkdir()
+    out = tmp_path / "a_file" / "report" if where == "below a file" else tmp_path / "report"
+    with pytest.raises(SystemExit) as exit_:
+        gpu_check.main(["--toy", "--device", "cpu", "--out", str(out)])
+    problem = f"{tmp_path / 'a_file'} is a file, not a folder" if where == "below a file" else \
+        f"{tmp_path / 'report.md'} is a folder"
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines() == [f"gpu_check: --out {out}: {problem}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "report.md"]

@@ -205,6 +205,7 @@ class RunConfig:
 
         The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
         (which every entry point that trains or loads a model runs first)."""
+        require_table(d, where)
         cfg = from_dict(cls, upgrade_values(d), where)
         validate(cfg, where)
         return cfg
@@ -213,6 +214,7 @@ class RunConfig:
     def from_saved(cls, d: dict[str, Any], where: str = "config") -> "RunConfig":
         """A config textvae wrote into a run folder or checkpoint, perhaps in an older version:
         keys textvae has since retired are dropped, everything else is checked as usual."""
+        require_table(d, where)
         d = {section: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(section, ())}
              if isinstance(value, dict) else value for section, value in d.items()}
         return cls.from_dict(d, where)
@@ -239,6 +241,15 @@ LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("train", "amp"): {True:
 bool meaning bfloat16 before float16 joined it."""
 
 
+def require_table(d: Any, where: str) -> None:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a table of keys (a JSON object) at the top level, got {_kind(d)}")
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def upgrade_values(d: dict[str, Any]) -> dict[str, Any]:
     """``d`` with legacy values replaced by what they meant (configs, recipes, saved runs alike)."""
     out = dict(d)
@@ -251,6 +262,8 @@ def upgrade_values(d: dict[str, Any]) -> dict[str, Any]:
 
 def read_mapping(path: Path) -> dict[str, Any]:
     """Read a TOML or JSON file into a dict, with a one-line error naming the file and line."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     raw = path.read_bytes()
@@ -260,13 +273,13 @@ def read_mapping(path: Path) -> dict[str, Any]:
         lineno = raw.count(b"\n", 0, e.start) + 1
         raise ConfigError(f"{path}:{lineno}: not UTF-8 text") from None
     try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return tomllib.loads(text)
+        mapping = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    require_table(mapping, str(path))
+    return mapping
 
 
 def _type_name(tp: Any) -> str:
@@ -403,6 +416,32 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def check_override_key(path: list[str], item: str) -> None:
+    """``path`` names a section and key of :class:`RunConfig` (the tables of strategies, prior and
+    procedure are free-form here; their parameters are checked against the registries later)."""
+    key = ".".join(path)
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    hints = typing.get_type_hints(RunConfig)
+    sections = [n for n in fields if dataclasses.is_dataclass(hints[n]) or typing.get_origin(hints[n]) is dict]
+    if path[0] not in fields:
+        raise ConfigError(f"--set {item}: unknown section or key '{key}'" + (
+            suggest(path[0], fields) or f"; sections: {', '.join(sections)}; top-level keys: "
+            + ", ".join(n for n in fields if n not in sections)))
+    tp = hints[path[0]]
+    if not dataclasses.is_dataclass(tp):
+        if len(path) > 1 and path[0] not in sections:
+            raise ConfigError(f"--set {item}: '{path[0]}' is a key, not a section")
+        return
+    keys = [f.name for f in dataclasses.fields(tp)]
+    if len(path) == 1:
+        raise ConfigError(f"--set {item}: '{key}' is a section; give {key}.KEY (keys: {', '.join(keys)})")
+    if path[1] not in keys:
+        raise ConfigError(f"--set {item}: unknown key '{key}'"
+                          + (suggest(path[1], keys) or f"; {path[0]} keys: {', '.join(keys)}"))
+    if len(path) > 2:
+        raise ConfigError(f"--set {item}: '{path[0]}.{path[1]}' is a key, not a section")
+
+
 def apply_overrides(d: dict[str, Any], overrides: Iterable[str],
                     param_names: Callable[[str], Iterable[str]] | None = None) -> dict[str, Any]:
     """Apply ``--set`` overrides to a config dict (a copy; ``d`` is left alone).
@@ -427,6 +466,7 @@ def apply_overrides(d: dict[str, Any], overrides: Iterable[str],
                     + f" strategy in the stack [{stack}] has a parameter '{path[1]}'"
                 )
             path = ["strategies", owners[0], path[1]]
+        check_override_key(path, item)
         node = d
         for part in path[:-1]:
             node = node.setdefault(part, {})

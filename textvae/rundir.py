@@ -69,6 +69,12 @@ CHECKPOINTS = "checkpoints"
 LOCK = ".lock"
 TEMP_SUFFIX = ".tmp"
 CHECKPOINT_NAMES = ("best", "last")
+RESULTS_FORMAT = 1
+"""results.json's ``format``; a file without it is format 1, one of a later format (a newer textvae's)
+is refused rather than misread."""
+RESULT_NUMBERS = ("nll", "iw_ppl", "elbo", "rec", "kl", "ppl", "mi", "au", "au_threshold", "kl_train",
+                  "n_sentences", "n_targets", "iw_samples", "seed", "limit", "best_epoch", "epochs")
+"""results.json keys that hold a number (or null: a non-finite number, or ``limit`` unset)."""
 
 
 # ---- atomic, strict JSON ------------------------------------------------------------------------
@@ -226,7 +232,7 @@ class RunDir:
     def read_results(self) -> dict[str, Any]:
         if not self.is_finished():
             raise RunFolderError(f"{self.path}: no {RESULTS} (is the run finished?)")
-        return read_json(self.results)
+        return check_results(read_json(self.results), self.results)
 
     def read_env(self) -> dict[str, Any]:
         return read_json(self.env)
@@ -248,11 +254,17 @@ class RunDir:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 if strict:
                     raise RunFolderError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
                 return records
+            problem = metrics_record_problem(record)
+            if problem:
+                if strict:
+                    raise RunFolderError(f"{path}:{lineno}: {problem}")
+                return records
+            records.append(record)
         if torn.strip():
             try:
                 records.append(json.loads(torn))
@@ -404,7 +416,7 @@ class RunDir:
         write_json(self.env, env)
 
     def write_results(self, results: dict[str, Any]) -> None:
-        write_json(self.results, results)
+        write_json(self.results, {"format": RESULTS_FORMAT, **results})
 
     def remove_results(self) -> None:
         """The run continues past its end (``--resume --set train.epochs=...``): it is no longer finished."""
@@ -432,6 +444,36 @@ class RunDir:
     def rewrite_metrics(self, records: Iterable[dict[str, Any]]) -> None:
         """Replace the log atomically (a fresh run: empty; a resume: the checkpoint's records)."""
         atomic_write(self.metrics, "".join(dumps(r) + "\n" for r in records))
+
+
+def metrics_record_problem(record: Any) -> str | None:
+    """What makes a metrics.jsonl record unreadable, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object per line, got {type(record).__name__}"
+    epoch = record.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return f"'epoch' must be an integer, got {epoch!r}"
+    for key in ("train", "valid"):
+        if not isinstance(record.get(key, {}), dict):
+            return f"'{key}' must be a JSON object of metrics, got {record[key]!r}"
+    return None
+
+
+def check_results(results: Any, path: Path) -> dict[str, Any]:
+    """A results.json this textvae can read: a table, of a known format, its numbers numbers."""
+    if not isinstance(results, dict):
+        raise RunFolderError(f"{path}: expected a JSON object of results, got {type(results).__name__}")
+    version = results.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RunFolderError(f"{path}: 'format' must be a positive integer, got {version!r}")
+    if version > RESULTS_FORMAT:
+        raise RunFolderError(f"{path}: written by a newer textvae (results format {version}; this textvae "
+                             f"reads formats up to {RESULTS_FORMAT}): upgrade textvae to read it")
+    for key in RESULT_NUMBERS:
+        value = results.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RunFolderError(f"{path}: key '{key}' must be a number, got {value!r}")
+    return results
 
 
 def is_disk_full(error: BaseException) -> bool:

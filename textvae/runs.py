@@ -18,6 +18,7 @@ from .errors import CheckpointError
 from .models import build_model
 from .rundir import RunDir
 from .training.checkpoint import check_compatible, load_checkpoint, load_model_state
+from .training.environment import pick_device
 
 
 @dataclass
@@ -32,11 +33,14 @@ class LoadedRun:
 def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the model of ``run_dir`` from its config.json and vocab.txt and load a checkpoint.
 
-    ``checkpoint`` is ``best``, ``last`` or a path to a ``.pt`` file. The model is in eval mode.
+    ``checkpoint`` is ``best``, ``last`` or a path to a ``.pt`` file; ``device`` a torch device or its
+    name, ``auto`` for CUDA when available. The model is in eval mode.
     A checkpoint whose weights are not all finite (a diverged model) is refused.
     """
     if not isinstance(run_dir, (str, os.PathLike)):
         raise CheckpointError(f"load_run: run_dir must be a path, got {type(run_dir).__name__}")
+    if isinstance(device, str):
+        device = pick_device(device, "device")
     run = RunDir(run_dir)
     path = run.checkpoint(checkpoint)
     run.require_run()

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import typer
+import typer.core
+from typer.core import TyperGroup
 
 from ..errors import ConfigError, TextVAEError
 from ..rundir import is_disk_full
@@ -34,6 +36,38 @@ def cli_errors(fn: Callable) -> Callable:
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+# typer vendors click from 0.29 on; before, it uses click itself.
+UsageError = (getattr(typer.core, "_click", None) or __import__("click")).exceptions.UsageError
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Command-line usage errors (a bad option value, a missing argument, an unknown option) as one
+    line naming the command and the option, like every other bad input, instead of a usage panel."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # a bare command: its help is the answer
+                raise
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            typer.echo(f"error: {where}: {e.format_message()}", err=True)
+            raise typer.Exit(code=2) from None
+
+
+def _device(value: str) -> str:
+    from ..training.environment import pick_device
+
+    try:
+        return str(pick_device(value, "--device"))
+    except ConfigError as e:
+        raise typer.BadParameter(str(e).removeprefix("--device: ")) from None
+
+
+DeviceOption = typer.Option("auto", callback=_device, help="Torch device: auto (CUDA when available, else the "
+                            "CPU, as training), cpu, cuda, cuda:N.")
 
 
 def check_output_file(path: Path, option: str) -> Path:

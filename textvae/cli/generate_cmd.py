@@ -9,7 +9,7 @@ import typer
 
 from ..data.reader import read_text
 from ..errors import DataError
-from .common import check_output_file, cli_errors, print_table
+from .common import DeviceOption, check_output_file, cli_errors, print_table
 
 
 def decoding_options(mode: str, temperature: float, top_k: int, top_p: float, beam_size: int, max_length: int):
@@ -29,7 +29,6 @@ BeamOption = typer.Option(5, "--beam-size", min=1, help="Beam width (--mode beam
 MaxLengthOption = typer.Option(100, "--max-length", min=1, help="Most words per generated sentence.")
 SeedOption = typer.Option(0, help="Random seed: same seed and batch size give the same output.")
 CheckpointOption = typer.Option("best", help="best, last or a .pt file of the run.")
-DeviceOption = typer.Option("cpu", help="Torch device, e.g. cpu or cuda.")
 BatchOption = typer.Option(256, "--batch-size", min=1, help="Sentences decoded at once.")
 
 

@@ -6,20 +6,29 @@ from typing import Optional
 
 import typer
 
+from .. import __version__
 from ..threads import set_threads
-from .common import cli_errors, show_info_lines
+from .common import OneLineUsageErrors, cli_errors, show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
 from . import eval_cmd, plot_cmd, sweep_cmd
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")
+
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"textvae {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 @cli_errors
 def main(threads: Optional[int] = typer.Option(
         None, "--threads", min=1, help="Torch threads (default: $OMP_NUM_THREADS, else the CPUs this process "
-        "may use). Give it before the command: textvae --threads 2 train ...")) -> None:
+        "may use). Give it before the command: textvae --threads 2 train ..."),
+         version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                      help="Print textvae's version and exit.")) -> None:
     """Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate."""
     set_threads(threads)
     show_info_lines()

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import check_output_file, cli_errors
+from .common import DeviceOption, check_output_file, cli_errors
 
 
 def parse_list(value: str, what: str, cast=str) -> tuple:
@@ -39,16 +39,17 @@ def register(app: typer.Typer) -> None:
                                              "(default sgd-linear,sklearn-logreg)."),
         seed: int = typer.Option(0, help="Seed of the SGD probe."),
         checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
-        device: str = typer.Option("cpu", help="Torch device for encoding."),
+        device: str = DeviceOption,
         out: Optional[Path] = typer.Option(None, help="Result file (default RUN_DIR/probe/DATA.json)."),
     ):
         """Linear classifiers on frozen posterior means: accuracy (%) on the full test set per labeled subset."""
         from ..probing import PROBES, SUBSETS, probe_record
+        from ..probing.protocol import check_subsets
         from ..rundir import RunDir, write_json
 
         if out is not None:
             check_output_file(out, "--out")
-        sizes = SUBSETS if subsets is None else parse_list(subsets, "subsets", int)
+        sizes = SUBSETS if subsets is None else check_subsets(parse_list(subsets, "subsets", int), "--subsets")
         names = PROBES if probes is None else parse_list(probes, "probes")
         record = probe_record(run_dir, data, data_dir, sizes, names, seed, checkpoint, device)
         typer.echo(f"| {record['name']} probe | " + " | ".join(str(n) for n in sizes) + " |")

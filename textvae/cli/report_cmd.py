@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import cli_errors
+from .common import check_output_file, cli_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
                                                   "seeds (repeatable; data.* and eval.* are refused)."),
     ):
         """Aggregate runs over seeds: one row per corpus, recipe and differing config, published values beside."""
-        from ..report.plots import FIGURES
+        from ..report.plots import FIGURES, check_plot_file
         from ..report.records import read_records
         from ..report.render import render
         from ..report.tables import build_table
@@ -36,6 +36,11 @@ def register(app: typer.Typer) -> None:
         merged = tuple(merge or ())
         if figure is not None and table not in FIGURES:
             raise ConfigError(f"--figure: no figure for {table} (figures: {', '.join(FIGURES)})")
+        if out is not None:
+            check_output_file(out, "--out")
+        if figure is not None:
+            check_output_file(figure, "--figure")
+            check_plot_file(figure, "--figure")
         records = read_records(runs)
         text = render(build_table(table, records, column, merged), fmt)
         typer.echo(text)

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         """Run every point of a sweep; re-running it skips finished runs and resumes interrupted ones."""
         from ..sweeps import load_spec, shorthand_spec
         from ..sweeps.engine import run_sweep
-        from ..sweeps.spec import expand
+        from ..sweeps.spec import prepare
 
         if spec_file is not None:
             if dataset or strategy or overrides or prior:
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
         # The sweep draws its own status line; runs log to their folders.
         spec.set = [*spec.set, "train.progress=false"]
-        points = expand(spec)
+        points = prepare(spec, str(spec_file) if spec_file is not None else "command line", data_dir)
         sweep_dir = out or default_out
         if dry_run:
             for point in points:

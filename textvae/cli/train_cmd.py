@@ -43,6 +43,20 @@ def run_training(config: RunConfig, out: Path, data_dir: Optional[Path], resume:
                     title=f"test results ({config.eval.split}, best epoch {results['best_epoch']}):")
 
 
+def list_registered() -> None:
+    """Each registered strategy and prior with the first line of its docstring."""
+    from ..priors import PRIORS
+    from ..strategies import STRATEGIES
+
+    for registry, heading in ((STRATEGIES, "registered strategies (a config's [strategies.NAME], in any stack):"),
+                              (PRIORS, "registered priors (a config's [prior] name):")):
+        names = registry.names()
+        width = max(map(len, names))
+        typer.echo(f"\n{heading}")
+        for name in names:
+            typer.echo(f"  {name:<{width}}  {registry.entry(name).help}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
@@ -67,6 +81,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("priors:     " + " ".join(["standard-normal", *recipes.priors()]))
             if not list_:
                 raise typer.Exit(code=2)
+            list_registered()
             return
         config = recipes.resolve(dataset, strategy, with_progress(overrides, progress), seed, prior)
         typer.echo(json.dumps(config.to_dict(), indent=2))

@@ -169,18 +169,29 @@ def load_corpus(config: DataConfig, data_dir: str | Path | None = None) -> Corpu
     use_shipped_vocab = config.tokenizer == "word"
     if name.startswith(HUB_PREFIX):
         return load_hub_corpus(name[len(HUB_PREFIX):], config, cache)
+    root = locate_corpus(name, data_dir)
     if name in CATALOG:
-        root = corpus_dir(name, data_dir)
-        if not root.is_dir():
-            raise DataError(f"corpus '{name}' is not in {root.parent}: get it with: {CATALOG[name].obtain}")
         info = CATALOG[name]
         vocab = root / info.vocab_file if info.vocab_file and (root / info.vocab_file).is_file() else None
         return load_corpus_dir(root, config, name=name, vocab_file=vocab if use_shipped_vocab else None,
                                cache_dir=cache)
+    vocab = root / "vocab.txt"
+    shipped = vocab if vocab.is_file() and use_shipped_vocab else None
+    return load_corpus_dir(root, config, vocab_file=shipped, cache_dir=cache)
+
+
+def locate_corpus(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The folder of a registered corpus or a directory corpus; None for an ``hf:`` dataset (found only
+    by loading it). A corpus that is not there is an error saying how to get it."""
+    if name.startswith(HUB_PREFIX):
+        return None
+    if name in CATALOG:
+        root = corpus_dir(name, data_dir)
+        if not root.is_dir():
+            raise DataError(f"corpus '{name}' is not in {root.parent}: get it with: {CATALOG[name].obtain}")
+        return root
     path = Path(name).expanduser()
     if path.is_dir():
-        vocab = path / "vocab.txt"
-        shipped = vocab if vocab.is_file() and use_shipped_vocab else None
-        return load_corpus_dir(path, config, vocab_file=shipped, cache_dir=cache)
+        return path
     raise DataError(f"data.corpus: unknown corpus '{name}'" + suggest(name, CATALOG)
                     + f"; registered: {', '.join(CATALOG)}; or give a directory, or hf:NAME for a datasets hub dataset")

@@ -7,6 +7,7 @@ and truncation applied), so words it could never produce do not count against it
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,3 +50,16 @@ def generation_report(model: torch.nn.Module, vocab: Vocab, n: int, decoding: De
         "definitions": DEFINITIONS,
         "samples": samples,
     }
+
+
+def check_generation_record(record: Any, path: Path) -> dict[str, Any]:
+    """A generation record a report can read: ``{"metrics": {name: number}, "settings": ...}``."""
+    from ..errors import RunFolderError
+
+    metrics = record.get("metrics") if isinstance(record, dict) else None
+    if not isinstance(metrics, dict):
+        raise RunFolderError(f"{path}: not a generation record (expected a JSON object with 'metrics')")
+    for name, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RunFolderError(f"{path}: metrics.{name} must be a number, got {value!r}")
+    return record

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from ..data import Vocab
 from ..data.catalog import CATALOG, corpus_dir
 from ..data.reader import read_lines
-from ..errors import ConfigError, DataError
+from ..errors import ArgumentError, ArgumentTypeError, ConfigError, DataError, check_int
 from .features import encode_posteriors
 from .sgd import SGDLinearProbe
 
@@ -84,9 +84,22 @@ def draw_subsets(train: LabeledSet, subsets: tuple[int, ...], where: Path,
             for n in subsets}
 
 
+def check_subsets(subsets: object, name: str = "subsets") -> tuple[int, ...]:
+    """Labeled subset sizes: a non-empty collection of integers >= 1."""
+    if isinstance(subsets, (str, bytes)) or not hasattr(subsets, "__iter__"):
+        raise ArgumentTypeError(f"{name}: expected a collection of subset sizes, got {subsets!r}")
+    sizes = tuple(subsets)
+    if not sizes:
+        raise ArgumentError(f"{name}: no subset sizes given")
+    for n in sizes:
+        check_int(n, f"{name}: each size", 1)
+    return sizes
+
+
 def load_probe_data(root: Path, subsets: tuple[int, ...] = SUBSETS) -> dict[str, LabeledSet]:
     """The subsets' ``train.N.txt`` files, or, when a folder has none of them, subsets drawn from its
     labeled ``train.txt`` (:func:`draw_subsets`); then ``valid.txt`` and ``test.txt``."""
+    subsets = check_subsets(subsets)
     shipped = {n: next(iter(sorted(root.glob(f"*train.{n}.txt"))), None) for n in subsets}
     full_train = root / "train.txt"
     if not any(shipped.values()) and full_train.is_file():
@@ -116,6 +129,12 @@ def run_probe(model: torch.nn.Module, vocab: Vocab, data: dict[str, LabeledSet],
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
         raise ConfigError(f"unknown probe {unknown[0]!r}; choose from {', '.join(PROBES)}")
+    for n in subsets:
+        labels = set(data[f"train.{n}"].labels)
+        if len(labels) < 2:  # no classifier can be fitted
+            raise DataError(f"the labeled subset of {n} sentences holds "
+                            + (f"only the label {labels.pop()!r}" if labels else "no sentences")
+                            + ": a classifier needs two labels (--subsets: use a larger size)")
     model.eval()
     label_names = sorted({label for s in data.values() for label in s.labels})
     label_id = {label: i for i, label in enumerate(label_names)}

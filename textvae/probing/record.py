@@ -16,6 +16,21 @@ def record_path(run_dir: str | Path, data: str) -> Path:
     return RunDir(run_dir).probe_record(Path(data).name)
 
 
+def check_probe_record(record: Any, path: Path) -> dict[str, Any]:
+    """A probe record a report can read: ``{"probes": {probe: {"accuracy": {size: number}}}}``."""
+    from ..errors import RunFolderError
+
+    probes = record.get("probes") if isinstance(record, dict) else None
+    if not isinstance(probes, dict) or not all(isinstance(p, dict) and isinstance(p.get("accuracy"), dict)
+                                               for p in probes.values()):
+        raise RunFolderError(f"{path}: not a probe record (expected {{\"probes\": {{PROBE: {{\"accuracy\": ...}}}}}})")
+    for name, probe in probes.items():
+        for size, value in probe["accuracy"].items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise RunFolderError(f"{path}: probes.{name}.accuracy.{size} must be a number, got {value!r}")
+    return record
+
+
 def has_record(path: Path, subsets: tuple[int, ...], probes: tuple[str, ...], seed: int) -> bool:
     """A saved record covers these probes and subset sizes with this seed."""
     try:

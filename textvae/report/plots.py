@@ -45,10 +45,10 @@ def plot_formats() -> list[str]:
         plt.close(fig)
 
 
-def check_plot_file(out: Path) -> None:
+def check_plot_file(out: Path, option: str = "--out") -> None:
     suffix = Path(out).suffix.lstrip(".").lower()
     if suffix not in plot_formats():
-        raise ConfigError(f"--out {out}: the file suffix names the plot format; use one of "
+        raise ConfigError(f"{option} {out}: the file suffix names the plot format; use one of "
                           f"{', '.join(plot_formats())}")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..config import EXECUTION_KEYS
 from ..errors import ConfigError
+from ..generation.report import check_generation_record
+from ..probing.record import check_probe_record
 from ..rundir import RunDir, find_runs, read_json
 from ..training.checkpoint import normalized
 from ..training.resume import flatten
@@ -54,8 +56,9 @@ class RunRecord:
 
 def read_record(run: RunDir) -> RunRecord:
     config = flatten(normalized(run.read_config()))
-    probes = {p.stem: read_json(p) for p in sorted((run.path / "probe").glob("*.json"))}
-    generations = {p.stem: read_json(p) for p in sorted((run.path / "generation").glob("*.json"))}
+    probes = {p.stem: check_probe_record(read_json(p), p) for p in sorted((run.path / "probe").glob("*.json"))}
+    generations = {p.stem: check_generation_record(read_json(p), p)
+                   for p in sorted((run.path / "generation").glob("*.json"))}
     return RunRecord(run.path, config, run.read_results(), probes, generations)
 
 

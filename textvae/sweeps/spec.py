@@ -28,7 +28,8 @@ from typing import Any
 
 from .. import recipes
 from ..config import from_dict, read_mapping
-from ..errors import ConfigError
+from ..errors import ConfigError, TextVAEError
+from ..strategies import STRATEGIES
 
 
 @dataclass
@@ -85,19 +86,51 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
             raise ConfigError(f"{where}: '{key}' is empty; list at least one")
     if isinstance(spec.seeds, int) and spec.seeds < 1:
         raise ConfigError(f"{where}: 'seeds' must be >= 1, got {spec.seeds}")
-    if isinstance(spec.seeds, list) and (not spec.seeds or not all(isinstance(s, int) for s in spec.seeds)):
-        raise ConfigError(f"{where}: 'seeds' must be a number or a non-empty list of integers")
+    if isinstance(spec.seeds, list) and (not spec.seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in spec.seeds)):
+        raise ConfigError(f"{where}: 'seeds' must be a number or a non-empty list of integers >= 0, "
+                          f"got {spec.seeds!r}")
     if spec.cpus_per_run <= 0 or (spec.gpus_per_run is not None and spec.gpus_per_run < 0):
         raise ConfigError(f"{where}: cpus_per_run must be > 0 and gpus_per_run >= 0")
     for key, values in spec.grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: grid key '{key}' must list at least one value")
+    for name in spec.strategy_defaults:
+        STRATEGIES.entry(name, where=f"{where}: strategy_defaults")
+    if spec.probe is not None:
+        from ..probing import PROBES
+        from ..probing.protocol import check_subsets
+
+        check_subsets(spec.probe.subsets, f"{where}: [probe] subsets")
+        unknown = [p for p in spec.probe.probes if p not in PROBES]
+        if unknown:
+            raise ConfigError(f"{where}: [probe] probes: unknown probe {unknown[0]!r}; choose from {', '.join(PROBES)}")
     return spec
 
 
 def load_spec(path: Path) -> SweepSpec:
     """Read a sweep file; unknown keys and wrong types are one-line errors naming the file and key."""
     return _check(from_dict(SweepSpec, read_mapping(Path(path)), where=str(path)), str(path))
+
+
+def prepare(spec: SweepSpec, where: str, data_dir: str | Path | None = None) -> list[Point]:
+    """Every point resolved (:func:`expand`) and every corpus and the probe data found, so that a
+    typo anywhere in the sweep is one line naming ``where`` before anything runs."""
+    from ..data.catalog import locate_corpus
+    from ..probing.protocol import load_probe_data, probe_data_dir
+
+    try:
+        points = expand(spec)
+        for corpus in dict.fromkeys(p.config["data"]["corpus"] for p in points):
+            locate_corpus(corpus, data_dir)
+    except TextVAEError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if spec.probe is not None:
+        try:
+            load_probe_data(probe_data_dir(spec.probe.data, data_dir), tuple(spec.probe.subsets))
+        except TextVAEError as e:
+            raise ConfigError(f"{where}: [probe] data = {spec.probe.data!r}: {e}") from None
+    return points
 
 
 def split_list(value: str, option: str) -> list[str]:

@@ -21,6 +21,10 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+CHECKPOINT_FORMAT = 2
+"""1: one list of optimisers; 2: optimiser groups by name, procedure state, stages. A checkpoint
+without the key is format 1; one of a later format (a newer textvae's) is refused."""
+
 MODEL_KEYS = ("config", "model")
 RESUME_KEYS = MODEL_KEYS + ("vocab_size", "optimizers", "state", "rng")
 
@@ -39,6 +43,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu",
     if missing:
         raise CheckpointError(f"{path}: not a textvae checkpoint" + (" one can resume from" if ckpt_like(ckpt) else "")
                               + f" (no {', '.join(repr(k) for k in missing)} entry)")
+    version = ckpt.setdefault("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint 'format' must be a positive integer, got {version!r}")
+    if version > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: written by a newer textvae (checkpoint format {version}; this textvae "
+                              f"reads formats up to {CHECKPOINT_FORMAT}): upgrade textvae to use it")
     return ckpt
 
 
@@ -52,6 +62,8 @@ ARCHITECTURE_KEYS = ("model", "prior", "strategies")
 
 def check_compatible(saved: dict[str, Any], current: RunConfig, path: Path) -> None:
     """The architecture of a checkpoint's (or run folder's) saved config matches ``current``'s."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint's 'config' entry is not a table (got {type(saved).__name__})")
     saved, current = normalized(saved), resolve_config(current).to_dict()
     for section in ARCHITECTURE_KEYS:
         a, b = saved.get(section), current.get(section)
@@ -68,6 +80,9 @@ def check_compatible(saved: dict[str, Any], current: RunConfig, path: Path) -> N
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: checkpoint's 'model' entry is not a table of weights "
+                              f"(got {type(state).__name__})")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -102,12 +102,17 @@ def environment(device: torch.device) -> dict:
     return env
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, what: str = "train.device") -> torch.device:
+    """``auto`` (CUDA when available, else the CPU) or a torch device name; ``what`` names the setting
+    in the one-line error for a name torch does not know or a CUDA device on a machine without CUDA."""
+    from ..errors import ConfigError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{what}: {name!r} is not a torch device (auto, cpu, cuda, cuda:N, ...)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
-        raise ConfigError(f"train.device: '{name}' requested but CUDA is not available")
+        raise ConfigError(f"{what}: '{name}' requested but CUDA is not available")
     return device

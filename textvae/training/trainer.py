@@ -9,6 +9,7 @@ checkpoint continues exactly. The run folder's files and their guarantees belong
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -32,16 +33,13 @@ from ..progress import bars_disabled
 from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
-from .checkpoint import RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
+from .checkpoint import CHECKPOINT_FORMAT, RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
 from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
 from .tracking import Tracker, open_tracker
 from .resume import config_changes, describe_changes
-
-CHECKPOINT_FORMAT = 2
-"""1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
 
 log = logging.getLogger(__name__)
 """Per-epoch summary lines (INFO); the CLI prints them, the Python API leaves them to the caller's logging."""
@@ -154,14 +152,19 @@ class Trainer:
             return  # killed before its first epoch ended: nothing to continue, start over
         ckpt = load_checkpoint(path, self.device, require=RESUME_KEYS)
         check_compatible(ckpt["config"], self.config, path)
-        if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt.get('format', 1)}); "
+        if ckpt["format"] < CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: written by an older textvae (checkpoint format {ckpt['format']}); "
                                   "it evaluates, but training cannot resume from it")
         if ckpt["vocab_size"] != len(self.corpus.vocab):
             raise CheckpointError(f"{path}: checkpoint has a vocabulary of {ckpt['vocab_size']} words, "
                                   f"the corpus {len(self.corpus.vocab)}")
         load_model_state(self.model, ckpt["model"], path)
-        self.state = TrainState(**ckpt["state"])
+        fields = {f.name for f in dataclasses.fields(TrainState)}
+        state = ckpt["state"]
+        if not isinstance(state, dict) or not set(state) <= fields:
+            unknown = sorted(set(state) - fields) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"{path}: damaged checkpoint: 'state' is not a training state ({unknown})")
+        self.state = TrainState(**state)
         if "log" in ckpt:
             self.state.history = list(ckpt["log"])
         else:  # written before checkpoints carried the log: keep the file's complete lines up to this epoch
