@@ -35,8 +35,8 @@ from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
-from .tracking import Tracker, open_tracker
-from .resume import config_changes, describe_changes
+from .tracking import Embedding, Tracker, open_tracker
+from .resume import config_changes, describe_changes, flatten
 
 CHECKPOINT_FORMAT = 2
 """1: one list of optimisers; 2: optimiser groups by name, procedure state, stages."""
@@ -507,4 +507,26 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
     trainer.run.write_results(results)
+    tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
+    try:
+        embedding = test_embedding(trainer.model, test_batches, trainer.corpus.splits[config.eval.split]) \
+            if tracker.active else None
+        tracker.test(state.step, results, flatten(config.to_dict()), embedding)
+    finally:
+        tracker.close()
     return results
+
+
+@torch.no_grad()
+def test_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
+    """The posterior means of the evaluated sentences in split order, with their texts and labels
+    (None for a language model, which has no posterior)."""
+    if not model.latent_dim:
+        return None
+    with evaluation_mode(model):
+        means = torch.cat([model.posterior(b).mu.float().cpu() for b in batches])
+    order = torch.cat([b.index.cpu() for b in batches])
+    perm = torch.argsort(order)  # batches come by sentence length; the projector lists split order
+    rows = order[perm].tolist()
+    return Embedding(means[perm], [split.texts[i] for i in rows],
+                     None if split.labels is None else [split.labels[i] for i in rows])
