@@ -34,7 +34,7 @@ def generation_report(model: torch.nn.Module, vocab: Vocab, n: int, decoding: De
     of greedy reconstructions of ``reconstruct``; returns metrics, the settings and the definitions."""
     model.eval()
     steps = 2 + (train_texts is not None) + (lm is not None) + bool(reconstruct)
-    with Progress(f"generation metrics ({n} samples)", steps, "step", log, every=True) as bar:
+    with Progress(f"generation ({n} samples)", steps, "step", log, every=True) as bar:
         samples = sample_texts(model, vocab, n, decoding, seed=seed, batch_size=batch_size)
         bar.update(note="sampled")
         metrics: dict[str, float] = diversity_metrics(samples)

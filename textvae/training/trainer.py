@@ -509,7 +509,7 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     trainer.run.write_results(results)
     tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
     try:
-        embedding = test_embedding(trainer.model, test_batches, trainer.corpus.splits[config.eval.split]) \
+        embedding = posterior_embedding(trainer.model, test_batches, trainer.corpus.splits[config.eval.split]) \
             if tracker.active else None
         tracker.test(state.step, results, flatten(config.to_dict()), embedding)
     finally:
@@ -518,7 +518,7 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
 
 
 @torch.no_grad()
-def test_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
+def posterior_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
     """The posterior means of the evaluated sentences in split order, with their texts and labels
     (None for a language model, which has no posterior)."""
     if not model.latent_dim:
