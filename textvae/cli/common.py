@@ -81,17 +81,23 @@ def check_output_file(path: Path, option: str) -> Path:
 
 
 class EchoHandler(logging.Handler):
-    """Log records as plain lines on stdout, written between progress-bar redraws."""
+    """Log records as plain lines on stderr (stdout is the command's result), written between
+    progress-bar redraws. Progress records (:mod:`textvae.progress`) are left out on a terminal,
+    where the bars show the same."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
         from tqdm.auto import tqdm
 
-        tqdm.write(self.format(record))
+        if getattr(record, "textvae_progress", False) and sys.stderr.isatty():
+            return
+        tqdm.write(self.format(record), file=sys.stderr)
 
 
 def show_info_lines() -> None:
-    """The CLI prints textvae's INFO records (the per-epoch summaries); the Python API leaves them to
-    the caller's logging configuration."""
+    """The CLI prints textvae's INFO records (per-epoch summaries, progress lines in a log); the Python
+    API leaves them to the caller's logging configuration."""
     logger = logging.getLogger("textvae")
     if not any(isinstance(h, EchoHandler) for h in logger.handlers):
         logger.addHandler(EchoHandler())

@@ -58,7 +58,7 @@ def evaluate(
     with evaluation_mode(model):
         generator = make_generator(seed, model_device(model))
         stats = posterior_pass(model, batches, generator=generator, reconstruct=True, kl_samples=kl_samples,
-                               progress=progress)
+                               progress=progress, what="posterior pass (KL, MI, AU)")
         result = _elbo_terms(stats, n_targets)
         result.update(_collapse_diagnostics(stats, mi_estimator, au_threshold, generator))
         log_px = iw_log_likelihood(model, batches, samples=iw_samples, max_tokens=max_tokens, generator=generator,
@@ -102,6 +102,7 @@ def epoch_diagnostics(
     seed: int = 0,
     kl_samples: int = KL_SAMPLES,
     count_targets: CountTargets = batch_targets,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Validation metrics for the training log, without importance sampling.
 
@@ -116,7 +117,8 @@ def epoch_diagnostics(
     n_targets = sum(count_targets(b) for b in batches)
     with evaluation_mode(model):
         generator = make_generator(seed, model_device(model))
-        stats = posterior_pass(model, batches, generator=generator, reconstruct=True, kl_samples=kl_samples)
+        stats = posterior_pass(model, batches, generator=generator, reconstruct=True, kl_samples=kl_samples,
+                               progress=progress, what="validation")
         result = _elbo_terms(stats, n_targets)
         if full:
             result.update(_collapse_diagnostics(stats, mi_estimator, au_threshold, generator))

@@ -8,6 +8,7 @@ budget are drawn in passes and combined with a streaming log-sum-exp in float64.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -16,11 +17,12 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from ..progress import bars_disabled
+from ..progress import Progress
 from ..types import Batch
 from .protocol import CountTargets, LatentVariableModel, batch_targets, make_generator, model_device, to_device
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["float32", "bfloat16"]
 
@@ -159,7 +161,7 @@ def iw_log_likelihood(
     total = sum(len(c.positions) for c in chunks)
     out = torch.empty(total, dtype=torch.float64, device="cpu")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext()
-    with tqdm(total=total, disable=bars_disabled(progress), unit="sent", desc=f"IW-NLL (K={samples})") as bar:
+    with Progress(f"IW-NLL (K={samples})", total, "sentence", log, progress) as bar:
         for chunk in chunks:
             batch = to_device(chunk.batch, device)
             log_px = _log_marginal(model, batch, samples, chunk.samples_per_pass, generator, autocast)

@@ -4,17 +4,19 @@ reconstruction term of the -ELBO."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from ..progress import bars_disabled
+from ..progress import Progress
 from ..types import Posterior
 from .protocol import LatentVariableModel, model_device, to_device
+
+log = logging.getLogger(__name__)
 
 KL_ANALYTIC = "analytic"
 KL_MONTE_CARLO = "monte-carlo"
@@ -57,29 +59,33 @@ def kl_divergence(model: LatentVariableModel, posterior: Posterior, generator: t
 
 
 def posterior_pass(model: LatentVariableModel, batches: Iterable[Any], *, generator: torch.Generator,
-                   reconstruct: bool, kl_samples: int, progress: bool = False) -> PosteriorPass:
+                   reconstruct: bool, kl_samples: int, progress: bool = False,
+                   what: str = "posterior pass") -> PosteriorPass:
     device = model_device(model)
+    batches = list(batches)
     posteriors, kls, dims, recs = [], [], [], []
     estimator = KL_ANALYTIC
     # A model whose decoder sees another posterior than its training KL (Scale-VAE) also reports
     # the trained posterior's KL, MI and AU: ``decodes_other_posterior`` and ``trained_posterior``.
     other = getattr(model, "decodes_other_posterior", None)
     trained, kls_trained = ([], []) if callable(other) and other() else (None, None)
-    for batch in tqdm(batches, disable=bars_disabled(progress), unit="batch", desc="posteriors"):
-        batch = to_device(batch, device)
-        posterior = model.posterior(batch)
-        if trained is not None:
-            raw = model.trained_posterior(batch)
-            trained.append(raw)
-            kls_trained.append(kl_divergence(model, raw, generator, kl_samples)[0].double().cpu())
-        kl, kl_dims, estimator = kl_divergence(model, posterior, generator, kl_samples)
-        kls.append(kl.double().cpu())
-        if kl_dims is not None:
-            dims.append(kl_dims.double().cpu())
-        if reconstruct:
-            z = posterior.sample(1, generator=generator)
-            recs.append(-model.log_likelihood(batch, z).squeeze(1).double().cpu())
-        posteriors.append(posterior)
+    with Progress(what, len(batches), "batch", log, progress) as bar:
+        for batch in batches:
+            batch = to_device(batch, device)
+            posterior = model.posterior(batch)
+            if trained is not None:
+                raw = model.trained_posterior(batch)
+                trained.append(raw)
+                kls_trained.append(kl_divergence(model, raw, generator, kl_samples)[0].double().cpu())
+            kl, kl_dims, estimator = kl_divergence(model, posterior, generator, kl_samples)
+            kls.append(kl.double().cpu())
+            if kl_dims is not None:
+                dims.append(kl_dims.double().cpu())
+            if reconstruct:
+                z = posterior.sample(1, generator=generator)
+                recs.append(-model.log_likelihood(batch, z).squeeze(1).double().cpu())
+            posteriors.append(posterior)
+            bar.update()
     if not posteriors:
         raise ValueError("no sentences to evaluate")
     return PosteriorPass(

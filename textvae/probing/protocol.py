@@ -13,6 +13,7 @@ subset, selected on validation, scored by accuracy on the full test set. A folde
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..data import Vocab
 from ..data.catalog import CATALOG, corpus_dir
 from ..data.reader import read_lines
 from ..errors import ArgumentError, ArgumentTypeError, ConfigError, DataError, check_int
+from ..progress import Progress
 from .features import encode_posteriors
 from .sgd import SGDLinearProbe
 
@@ -35,6 +37,8 @@ SUBSETS = (100, 500, 1000, 2000, 10000)
 SUBSET_SEED = 783435
 PROBES = ("sgd-linear", "sklearn-logreg")
 LOGREG_CS = tuple(float(c) for c in np.logspace(-3, 3, 7))
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,8 +128,10 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.nd
 
 def run_probe(model: torch.nn.Module, vocab: Vocab, data: dict[str, LabeledSet], subsets: tuple[int, ...] = SUBSETS,
               probes: tuple[str, ...] = PROBES, seed: int = 0, batch_size: int = 256,
-              max_length: int | None = None) -> dict[str, dict]:
-    """Accuracy (%) per probe and subset size: ``{probe: {"accuracy": {"100": ..}, "selected": {..}}}``."""
+              max_length: int | None = None, progress: bool = True) -> dict[str, dict]:
+    """Accuracy (%) per probe and subset size: ``{probe: {"accuracy": {"100": ..}, "selected": {..}}}``.
+
+    Progress (:class:`textvae.progress.Progress`): the encoding of every set, then one line per fit."""
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
         raise ConfigError(f"unknown probe {unknown[0]!r}; choose from {', '.join(PROBES)}")
@@ -138,22 +144,29 @@ def run_probe(model: torch.nn.Module, vocab: Vocab, data: dict[str, LabeledSet],
     model.eval()
     label_names = sorted({label for s in data.values() for label in s.labels})
     label_id = {label: i for i, label in enumerate(label_names)}
-    feats = {name: encode_posteriors(model, vocab, s.texts, batch_size, max_length).mu.numpy().astype(np.float64)
-             for name, s in data.items()}
+    feats = {}
+    with Progress("probe: posterior means", sum(len(s.texts) for s in data.values()), "sentence", log,
+                  progress) as bar:
+        for name, s in data.items():
+            feats[name] = encode_posteriors(model, vocab, s.texts, batch_size, max_length).mu.numpy().astype(np.float64)
+            bar.update(len(s.texts), note=name)
     ys = {name: np.asarray([label_id[label] for label in s.labels]) for name, s in data.items()}
     classes = np.arange(len(label_names))
     out: dict[str, dict] = {p: {"accuracy": {}, "selected": {}} for p in probes}
-    for n in subsets:
-        key = f"train.{n}"
-        x, y = feats[key], ys[key]
-        for probe in probes:
-            if probe == "sgd-linear":
-                clf = SGDLinearProbe(seed=seed).fit(x, y, data[key].lengths, feats["valid"], ys["valid"], len(classes))
-                selected = {"valid_ce": clf.valid_loss_, "epochs": clf.epochs_}
-            else:
-                loss, c, clf = fit_logreg(x, y, feats["valid"], ys["valid"], classes)
-                selected = {"valid_ce": float(loss), "C": c}
-            accuracy = float((clf.predict(feats["test"]) == ys["test"]).mean() * 100)
-            out[probe]["accuracy"][str(n)] = accuracy
-            out[probe]["selected"][str(n)] = selected
+    with Progress("probe fits", len(subsets) * len(probes), "fit", log, progress, every=True) as bar:
+        for n in subsets:
+            key = f"train.{n}"
+            x, y = feats[key], ys[key]
+            for probe in probes:
+                if probe == "sgd-linear":
+                    clf = SGDLinearProbe(seed=seed).fit(x, y, data[key].lengths, feats["valid"], ys["valid"],
+                                                        len(classes))
+                    selected = {"valid_ce": clf.valid_loss_, "epochs": clf.epochs_}
+                else:
+                    loss, c, clf = fit_logreg(x, y, feats["valid"], ys["valid"], classes)
+                    selected = {"valid_ce": float(loss), "C": c}
+                accuracy = float((clf.predict(feats["test"]) == ys["test"]).mean() * 100)
+                out[probe]["accuracy"][str(n)] = accuracy
+                out[probe]["selected"][str(n)] = selected
+                bar.update(note=f"{probe} on {n} sentences: {accuracy:.1f}%")
     return out

@@ -60,8 +60,18 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     lines; the MI estimator of each run is named in its legend entry.
     """
     check_plot_file(out)
+    fig = training_curves_figure(run_dirs)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def training_curves_figure(run_dirs: list[Path]):
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
     drawn = set()
+    epochs_seen: set[int] = set()
     for run_dir, name in zip(run_dirs, run_labels(run_dirs)):
         records = read_metrics(run_dir)
         estimator = next((r["valid"]["mi_estimator"] for r in records if "mi_estimator" in r.get("valid", {})), None)
@@ -73,10 +83,11 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
                 epochs, values = zip(*points)
                 ax.plot(epochs, values, marker="o", markersize=3, label=label)
                 drawn.add(key)
+                epochs_seen.update(epochs)
     for ax, (key, title) in zip(axes, PANELS):
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_epoch_axis(ax, epochs_seen)
         ax.grid(alpha=0.3)
         if key not in drawn:
             ax.text(0.5, 0.5, "not logged\n(train.diagnostics = false)", ha="center", va="center",
@@ -84,19 +95,28 @@ def plot_training_curves(run_dirs: list[Path], out: Path) -> Path:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize="small", frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) - 1) // 3), 1, 1))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return fig
+
+
+def integer_epoch_axis(ax, epochs: set[int]) -> None:
+    """Whole-epoch ticks only. Over fewer than three epochs matplotlib's automatic limits span less
+    than one unit and the integer locator falls back to fractional ticks, so the limits are widened."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if epochs and max(epochs) - min(epochs) < 2:
+        ax.set_xlim(min(epochs) - 1, max(epochs) + 1)
 
 
 MARKERS = "osD^vP*Xh<>p"
+OFFSET_POINTS = 7.0
+"""Horizontal distance (in points) between markers drawn at the same place."""
 
 
 def _style(i: int) -> dict:
-    """Colour and marker of the i-th row: 14 rows of a Table 1 must not share a colour and shape."""
-    return {"color": plt.cm.tab20(i % 20), "marker": MARKERS[i % len(MARKERS)]}
+    """Colour and marker of the i-th row: 14 rows of a Table 1 must not share a colour and shape. Hollow
+    markers with some transparency, so that rows at the same place (the collapsed ones at MI = 0) show."""
+    color = plt.cm.tab20(i % 20)
+    return {"color": color, "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "none",
+            "markeredgecolor": color, "markeredgewidth": 1.5, "markersize": 7, "alpha": 0.85}
 
 
 def _errorbar_rows(rows, get_x, get_y):
@@ -109,38 +129,92 @@ def _errorbar_rows(rows, get_x, get_y):
             yield row, Stat.of(xs), Stat.of(ys)
 
 
+def overlap_offsets(points: list[tuple[float, float]], tolerance: float = 0.01) -> list[float]:
+    """A horizontal offset (in points) per point: points within ``tolerance`` of the axes' ranges of
+    each other are spread side by side, centred on their place; the others stay put."""
+    if not points:
+        return []
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    groups: list[list[int]] = []
+    for i, (x, y) in enumerate(points):
+        for group in groups:
+            gx, gy = points[group[0]]
+            if abs(x - gx) <= tolerance * span_x and abs(y - gy) <= tolerance * span_y:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    offsets = [0.0] * len(points)
+    for group in groups:
+        for j, i in enumerate(group):
+            offsets[i] = (j - (len(group) - 1) / 2) * OFFSET_POINTS
+    return offsets
+
+
+def row_labels(rows, spec) -> list[str]:
+    """One label per row, the tables' (:func:`textvae.report.tables._label`): the published label where
+    there is one."""
+    from .tables import _label
+
+    return [_label(row, spec) for row in rows]
+
+
 def plot_nll_mi(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
     """Table 1 as a figure: test NLL against MI per row, error bars = sample std over seeds."""
+    return _save(nll_mi_figure(records, merge), out)
+
+
+def nll_mi_figure(records, merge: tuple[str, ...] = ()):
+    from matplotlib.transforms import offset_copy
+
     from .records import group_rows
-    from .tables import _label, _order, load_published
+    from .tables import _order, load_published
 
     spec = load_published("table1")
     rows = _order(group_rows(records, merge), spec)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     get = lambda key: (lambda r: r.results.get(key))  # noqa: E731
-    for i, (row, mi, nll) in enumerate(_errorbar_rows(rows, get("mi"), get("nll"))):
+    drawn = list(_errorbar_rows(rows, get("mi"), get("nll")))
+    labels = row_labels([row for row, _, _ in drawn], spec)
+    offsets = overlap_offsets([(mi.mean, nll.mean) for _, mi, nll in drawn])
+    for i, ((row, mi, nll), label, dx) in enumerate(zip(drawn, labels, offsets)):
+        shift = offset_copy(ax.transData, fig=fig, x=dx, y=0.0, units="points")
         ax.errorbar(mi.mean, nll.mean, xerr=mi.std, yerr=nll.std, linestyle="none", capsize=3,
-                    label=_label(row, spec), **_style(i))
+                    label=label, transform=shift, **_style(i))
+        # Artists drawn through an offset transform are left out of autoscaling.
+        ax.update_datalim([(mi.mean - mi.std, nll.mean - nll.std), (mi.mean + mi.std, nll.mean + nll.std)])
+    ax.autoscale_view()
     ax.set_xlabel("MI (nats)")
     ax.set_ylabel("test NLL (nats)")
     ax.grid(alpha=0.3)
     corpora = ", ".join(sorted({r.corpus for r in rows}))
     ax.set_title(f"NLL against MI ({corpora}); bars: std over seeds")
+    if any(offsets):
+        ax.annotate("markers at the same place are drawn side by side", (0.01, 0.01),
+                    xycoords="axes fraction", fontsize="x-small", color="gray")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    return _save(fig, out)
+    return fig
 
 
 def plot_probe_curves(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
     """Table 4 as a figure: probe accuracy against labelled-subset size, one panel per probe."""
+    return _save(probe_curves_figure(records, merge), out)
+
+
+def probe_curves_figure(records, merge: tuple[str, ...] = ()):
+    from matplotlib.transforms import offset_copy
+
     from .records import Stat, group_rows
-    from .tables import _label, _order, _probe_rows, load_published
+    from .tables import _order, _probe_rows, load_published
 
     spec = load_published("table4")
     rows = _order(group_rows(_probe_rows(records), merge), spec)
+    labels = row_labels(rows, spec)
     probes = sorted({p for row in rows for r in row.runs for rec in r.probes.values() for p in rec["probes"]})
     fig, axes = plt.subplots(1, len(probes), figsize=(6 * len(probes), 4.5), squeeze=False)
     for ax, probe in zip(axes[0], probes):
-        for i, row in enumerate(rows):
+        for i, (row, label) in enumerate(zip(rows, labels)):
             points = {}
             for r in row.runs:
                 for rec in r.probes.values():
@@ -149,15 +223,20 @@ def plot_probe_curves(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
             if points:
                 sizes = sorted(points)
                 stats = [Stat.of(points[n]) for n in sizes]
-                ax.errorbar(sizes, [s.mean for s in stats], yerr=[s.std for s in stats], markersize=4,
-                            capsize=3, label=_label(row, spec), **_style(i))
+                # Rows side by side at each subset size: equal accuracies would hide each other.
+                dx = (i - (len(rows) - 1) / 2) * OFFSET_POINTS / 2
+                shift = offset_copy(ax.transData, fig=fig, x=dx, y=0.0, units="points")
+                ax.errorbar(sizes, [s.mean for s in stats], yerr=[s.std for s in stats], capsize=3,
+                            label=label, transform=shift, **_style(i))
+                ax.update_datalim([(n, s.mean + sign * s.std) for n, s in zip(sizes, stats) for sign in (-1, 1)])
+        ax.autoscale_view()
         ax.set_xscale("log")
         ax.set_xlabel("labelled training sentences")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(probe)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    return _save(fig, out)
+    return fig
 
 
 def _save(fig, out: Path) -> Path:

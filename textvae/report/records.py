@@ -8,6 +8,7 @@ even when their configs agree: their numbers are not comparable.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +64,45 @@ def read_record(run: RunDir) -> RunRecord:
 
 
 def read_records(paths: list[Path]) -> list[RunRecord]:
-    """The finished runs given, or found below the given folders."""
+    """The finished runs given, or found below the given folders, each run once (:func:`deduplicate`)."""
     runs = find_runs(paths)
     if not runs:
         raise ConfigError(f"no finished runs (results.json) under {', '.join(map(str, paths))}")
-    return [read_record(run) for run in runs]
+    return deduplicate([read_record(run) for run in runs])
+
+
+def identity(record: RunRecord) -> tuple:
+    """What a run is: its corpus, resolved config and seed; not where it lies nor how it was executed
+    (progress bars, device, memory budget), which do not change its numbers."""
+    return tuple(sorted((k, repr(v)) for k, v in record.config.items() if k not in EXECUTION_KEYS))
+
+
+def _text(value: Any) -> str:
+    """JSON text, so that NaN equals NaN (a diverged metric read from two copies of one file)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def deduplicate(records: list[RunRecord]) -> list[RunRecord]:
+    """One record per run identity: the same run found in two folders (a sweep copied or re-run into
+    another ``--out``) must count as one seed. Two folders with the same identity but different
+    results are refused: which one holds the run's numbers cannot be told from here."""
+    kept: dict[tuple, RunRecord] = {}
+    for record in records:
+        key = identity(record)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = record
+            continue
+        if _text(first.results) != _text(record.results):
+            differ = sorted(k for k in set(first.results) | set(record.results)
+                            if _text(first.results.get(k)) != _text(record.results.get(k)))
+            raise ConfigError(f"{first.run_dir} and {record.run_dir} hold the same run ({record.recipe} on "
+                              f"{record.corpus}, seed {record.config.get('seed')}) with different results "
+                              f"({', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''}); remove one of them")
+        # Records written after training (probes, generations) may be in either folder.
+        first.probes = {**record.probes, **first.probes}
+        first.generations = {**record.generations, **first.generations}
+    return list(kept.values())
 
 
 @dataclass

@@ -8,6 +8,7 @@ size (``probe/*.json``); Table 5: generation metrics (``generation/*.json``). Ea
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ else:  # pragma: no cover
 
 from ..errors import ConfigError, suggest
 from ..resources import shipped_dir
+from .deviations import deviation_notes, mi_cap_note
 from .records import Row, RunRecord, Stat, group_rows, shared_settings
 
 PUBLISHED_DIR = shipped_dir("published")
 TABLES = ("table1", "table3", "table4", "table5")
+PUBLISHED_TABLES = ("table1", "table4", "table5")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=None)
 def load_published(name: str) -> dict:
     path = PUBLISHED_DIR / f"{name}.toml"
     if not path.is_file():
@@ -70,9 +74,24 @@ def _order(rows: list[Row], spec: dict | None) -> list[Row]:
                                        r.strategy, sorted(map(str, r.distinct.items()))))
 
 
+# Labels of recipes without a published row, so that a table or figure never mixes paper labels
+# with recipe names.
+OWN_LABELS = {"kl-annealing": "KL annealing", "beta-vae-b": "β-VAE (B)", "beta-tcvae": "β-TCVAE",
+              "factor-vae": "FactorVAE", "infovae-mmd": "InfoVAE (MMD)", "pretrain-fb": "pretrain + FB",
+              "scale-vae-slides": "Scale-VAE (slides' f)"}
+
+
+def published_label(strategy: str, spec: dict | None = None) -> str:
+    """The row's label in ``spec``, else in the first published table that has the recipe, else ours."""
+    for table in ([spec] if spec else []) + [load_published(name) for name in PUBLISHED_TABLES]:
+        for row in table["rows"]:
+            if row["recipe"] == strategy:
+                return row["label"]
+    return OWN_LABELS.get(strategy, strategy)
+
+
 def _label(row: Row, spec: dict | None) -> str:
-    published = {r["recipe"]: r for r in spec["rows"]} if spec else {}
-    base = published.get(row.strategy, {}).get("label", row.strategy)
+    base = published_label(row.strategy, spec)
     if row.setting("prior.name") not in (None, "standard-normal"):
         base += f" + {row.setting('prior.name')} prior"
     return row.label(base)
@@ -102,6 +121,26 @@ def _settings_note(rows: list[Row]) -> str:
     if "eval.au_threshold" in shared:
         parts.append(f"AU threshold {shared['eval.au_threshold']}")
     return "Ours: " + "; ".join(parts) + ". Settings that differ between rows are named in the row label."
+
+
+def _notes(rows: list[Row], spec: dict | None, column: str | None, mi: bool = False) -> list[str]:
+    """The settings note, every setting that differs from the recipes or the published protocol, and
+    (for tables with MI) the log N cap."""
+    from .. import recipes
+
+    labels = [_label(row, spec) for row in rows]
+    notes = [_settings_note(rows)]
+    notes += deviation_notes(rows, labels, column if column in recipes.datasets() else None)
+    if mi:
+        published = {r["recipe"]: r for r in spec["rows"]} if spec else {}
+        index = spec["metrics"].index("mi") if spec and "mi" in spec["metrics"] else None
+        pub_mi = {i: published.get(row.strategy, {}).get(column, [None] * (index + 1))[index]
+                  for i, row in enumerate(rows)} if index is not None and column else {}
+        pub_mi = {i: v for i, v in pub_mi.items() if v is not None and not math.isnan(v)}
+        warning = mi_cap_note(rows, labels, pub_mi)
+        if warning:
+            notes.append(warning)
+    return notes
 
 
 def _corpus_column(rows: list[Row]) -> bool:
@@ -141,7 +180,7 @@ def table1(records: list[RunRecord], column: str | None = None, merge: tuple[str
         cells.append(row.stat(_result("best_epoch")))
         cells += published.get(row.strategy, {}).get(column, [None] * len(metrics))
         body.append(cells)
-    notes = [_settings_note(rows), "Mean ± sample std over seeds.",
+    notes = [*_notes(rows, spec, column, mi=True), "Mean ± sample std over seeds.",
              f"Published: {spec['source']}, {column} column (the paper's corpus and budget: compare orderings)."]
     return Table("Table 1: density estimation and collapse diagnostics", columns, body, notes)
 
@@ -163,7 +202,8 @@ def table3(records: list[RunRecord], column: str | None = None, merge: tuple[str
         cells += [str(row.distinct.get(k, row.setting(k))) for k in grid_keys] + [str(row.seeds)]
         cells += [row.stat(_result(m)) for m in ("nll", "kl", "mi", "au")]
         body.append(cells)
-    return Table("Table 3: hyper-parameter grid", columns, body, [_settings_note(rows), "Mean ± sample std over seeds."])
+    return Table("Table 3: hyper-parameter grid", columns, body,
+                 [*_notes(rows, None, None, mi=True), "Mean ± sample std over seeds."])
 
 
 def _probe_rows(records: list[RunRecord]) -> list[RunRecord]:
@@ -198,7 +238,7 @@ def table4(records: list[RunRecord], column: str | None = None, merge: tuple[str
                 pub = [pub_row[spec["metrics"].index(n)] if pub_row and n in spec["metrics"] else None for n in sizes]
                 body.append([_label(row, spec)] + ([row.corpus] if corpus else []) + [data, probe, str(n_runs)]
                             + [row.stat(lambda r, n=n: acc(r, n)) for n in sizes] + pub)
-    notes = [_settings_note(rows),
+    notes = [*_notes(rows, spec, column),
              "Test accuracy (%) on the probe data's full test set, mean ± sample std over seeds; sgd-linear: "
              "the reference's SGD linear layer selected on validation loss; sklearn-logreg: standardised "
              "features + logistic regression, C selected on validation log-loss.",
@@ -251,7 +291,7 @@ def table5(records: list[RunRecord], column: str | None = None, merge: tuple[str
         cells = [f"{pub['label']} (published, {column})", "–", "–"]
         cells += [pub[column][spec["metrics"].index(p)] if p else None for _, _, _, p in present]
         body.append(cells)
-    notes = [_settings_note(rows), "Mean ± sample std over seeds; each record's sampling settings are in "
+    notes = [*_notes(rows, spec, column), "Mean ± sample std over seeds; each record's sampling settings are in "
              "RUN/generation/NAME.json.", f"Published: {spec['source']} ({column}): compare orderings between models."]
     return Table("Table 5: generation", columns, body, notes)
 

@@ -116,9 +116,7 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
             _refresh(manifest, list(refs.values()), epochs, slots, line)
             manifest.save()
     except KeyboardInterrupt:
-        for entry in manifest.entries.values():
-            if entry.status in ("pending", "running"):
-                entry.status = "interrupted"
+        manifest.mark_stopped()
         raise
     finally:
         line.close()
@@ -135,12 +133,14 @@ def _interrupt(signum, frame):
 def _refresh(manifest: Manifest, waiting: list[Entry], epochs: dict[str, int], slots: int,
              line: ProgressLine) -> None:
     """Mark points whose run folder is locked as running; update the status line and ETA."""
-    fractions, epoch_seconds = [], []
+    fractions, epoch_seconds, at_epoch = [], [], {}
     for entry in waiting:
         run = RunDir(entry.run_dir)
         entry.status = "running" if run.lock_file.exists() else "pending"
         if entry.status == "running":
             records = run.read_metrics(strict=False)
+            entry.epoch = len(records)
+            at_epoch[entry.id] = f"{entry.epoch}/{epochs[entry.id]}"
             fractions.append(len(records) / max(epochs[entry.id], 1))
             epoch_seconds += [r["seconds"] for r in records if isinstance(r.get("seconds"), (int, float))]
     done = [e for e in manifest.entries.values() if e.status == "finished"]
@@ -148,4 +148,4 @@ def _refresh(manifest: Manifest, waiting: list[Entry], epochs: dict[str, int], s
     counts = manifest.counts()
     longest = max((epochs[e.id] for e in waiting), default=0)
     eta = estimate_eta(run_seconds, fractions, counts["pending"], slots, epoch_seconds, longest)
-    line.update(counts["finished"], counts["running"], counts["failed"], counts["pending"], eta)
+    line.update(counts["finished"], counts["running"], counts["failed"], counts["pending"], eta, at_epoch)

@@ -1,8 +1,9 @@
 """``SWEEP/manifest.json``: every point of a sweep, its status, its run folder and its error.
 
-Statuses: ``pending`` (not started), ``running``, ``finished`` (trained, or found finished and
-skipped), ``failed`` (with a one-line error), ``interrupted`` (the sweep was stopped; re-running it
-resumes the point). The file is rewritten atomically whenever a status changes, so it is whole even
+Statuses: ``pending`` (not started), ``running`` (with ``epoch``, the epochs its run has logged),
+``finished`` (trained, or found finished and skipped), ``failed`` (with a one-line error),
+``interrupted`` (the sweep was stopped after the point's run had begun; re-running it resumes the
+point). A point that had not begun when the sweep was stopped stays ``pending``. The file is rewritten atomically whenever a status changes, so it is whole even
 when the sweep is killed.
 """
 
@@ -28,6 +29,8 @@ class Entry:
     seconds: float | None = None
     skipped: bool = False
     resumed_from_epoch: int | None = None
+    epoch: int | None = None
+    """Epochs the point's run has logged (its metrics.jsonl), while it runs and once interrupted."""
 
 
 class Manifest:
@@ -44,6 +47,18 @@ class Manifest:
         for entry in self.entries.values():
             counts[entry.status] += 1
         return counts
+
+    def mark_stopped(self) -> None:
+        """The sweep was stopped: a point whose run folder holds a run (it had begun, in this sweep or
+        an earlier one) is interrupted; a point that never began stays pending."""
+        from ..rundir import RunDir
+
+        for entry in self.entries.values():
+            if entry.status in ("pending", "running"):
+                run = RunDir(entry.run_dir)
+                entry.status = "interrupted" if run.is_run() else "pending"
+                if run.is_run():
+                    entry.epoch = len(run.read_metrics(strict=False))
 
     def save(self) -> None:
         write_json(self.path, {"command": self.command, "started": self.started, "wall_seconds": self.wall_seconds,

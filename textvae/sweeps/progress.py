@@ -1,7 +1,9 @@
-"""The sweep's one status line: runs done / running / failed / left and an ETA.
+"""The sweep's one status line: runs done / running / failed / left, an ETA, and the epoch each
+running point has reached.
 
 On a terminal the line is redrawn in place; into a log file it is written as a new line only when
-the counts change or a minute has passed, so logs get no carriage-return spam.
+the counts or a running point's epoch change or a minute has passed, so logs get no carriage-return
+spam.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def estimate_eta(run_seconds: list[float], epoch_fractions: list[float], left: i
     return work / active
 
 
+SHOWN_POINTS = 4
+"""Running points named on the line (the rest are counted): a terminal line must not wrap."""
+
+
 class ProgressLine:
     def __init__(self, enabled: bool = True, stream: TextIO | None = None, log_interval: float = 60.0):
         self.stream = stream or sys.stderr
@@ -46,20 +52,26 @@ class ProgressLine:
         self._last_time = 0.0
         self._last_counts: tuple = ()
 
-    def update(self, done: int, running: int, failed: int, left: int, eta: float | None) -> None:
+    def update(self, done: int, running: int, failed: int, left: int, eta: float | None,
+               epochs: dict[str, str] | None = None) -> None:
+        """``epochs``: point id -> ``"done/budget"`` epochs of each running point."""
         if not self.enabled:
             return
         text = f"sweep: {done} done, {running} running, {failed} failed, {left} left, {format_eta(eta)}"
+        if epochs:
+            shown = [f"{point} epoch {at}" for point, at in list(epochs.items())[:SHOWN_POINTS]]
+            more = len(epochs) - SHOWN_POINTS
+            text += " | " + ", ".join(shown) + (f", +{more} more" if more > 0 else "")
         now = time.monotonic()
         if self.tty:
             if text != self._last_text:
                 self.stream.write("\r" + text.ljust(len(self._last_text)))
                 self.stream.flush()
-        elif (done, running, failed, left) != self._last_counts or now - self._last_time >= self.log_interval:
+        elif (done, running, failed, left, epochs) != self._last_counts or now - self._last_time >= self.log_interval:
             self.stream.write(text + "\n")
             self.stream.flush()
             self._last_time = now
-        self._last_text, self._last_counts = text, (done, running, failed, left)
+        self._last_text, self._last_counts = text, (done, running, failed, left, epochs)
 
     def close(self) -> None:
         if self.enabled and self.tty and self._last_text:

@@ -7,11 +7,18 @@ nothing. Scalars: ``step/*`` (the batch's reconstruction and KL per sentence, th
 weight), ``train/*`` and ``valid/*`` (the epoch record: -ELBO, KL, MI, AU, ...), ``strategy/*`` (a
 strategy's own scalars, e.g. Scale-VAE's f), ``objective/*``, ``procedure/*`` and ``lr``, all against
 the global step. Step scalars are written when their epoch is committed.
+
+Once the test results are written (:meth:`Tracker.test`, at the last step): ``test/*`` scalars (NLL,
+-ELBO, KL, MI, AU, ...), the hyper-parameters (the resolved config, flattened) with the test metrics
+for TensorBoard's HPARAMS tab, written into the run's own event files, and the test posterior means
+as an embedding for the PROJECTOR tab, with each sentence's label (where the corpus has labels) and text.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +29,44 @@ class Tracker:
     def step(self, step: int, scalars: dict[str, float]) -> None:
         pass
 
+    active = False
+    """Whether anything is written: the caller computes the test embedding only then."""
+
     def epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def test(self, step: int, results: dict[str, Any], config: dict[str, Any],
+             embedding: "Embedding | None" = None) -> None:
         pass
 
     def close(self) -> None:
         pass
+
+
+# results.json numbers that describe the evaluation, not the model: no ``test/*`` scalar.
+SETTING_RESULTS = ("seed", "iw_samples", "au_threshold", "limit", "n_sentences", "n_targets")
+# The metrics the HPARAMS tab shows beside the hyper-parameters (those present and finite).
+HPARAM_METRICS = ("nll", "elbo", "rec", "kl", "mi", "au", "iw_ppl", "kl_train", "best_epoch")
+
+
+@dataclass
+class Embedding:
+    """Test posterior means, one row per sentence, with the sentence's label (None: unlabelled corpus)."""
+
+    means: Any  # [N, latent_dim] tensor
+    texts: list[str]
+    labels: list[str] | None
+
+
+def hparam_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened config as the HPARAMS tab takes it: numbers, strings and booleans."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        else:  # None, lists: shown as text
+            out[key] = json.dumps(value)
+    return out
 
 
 def _scalars(prefix: str, values: dict[str, Any]):
@@ -52,11 +92,7 @@ class TensorBoardTracker(Tracker):
         self.pending += [(tag, value, step) for tag, value in _scalars("step", scalars)]
 
     def epoch(self, record: dict[str, Any]) -> None:
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # purge_step: a resumed run drops what a killed predecessor logged after the checkpoint.
-            self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self.purge_step, flush_secs=30)
+        self._open()
         for tag, value, step in self.pending:
             self.writer.add_scalar(tag, value, step)
         self.pending = []
@@ -65,6 +101,38 @@ class TensorBoardTracker(Tracker):
             for tag, value in _scalars(section, record.get(section) or {}):
                 self.writer.add_scalar(tag, value, step)
         self.writer.add_scalar("lr", record["lr"], step)
+        self.writer.flush()
+
+    active = True
+
+    def _open(self) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step: a resumed run drops what a killed predecessor logged after the checkpoint.
+            self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self.purge_step, flush_secs=30)
+
+    def test(self, step: int, results: dict[str, Any], config: dict[str, Any],
+             embedding: Embedding | None = None) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        self._open()
+        measured = {k: v for k, v in results.items() if k not in SETTING_RESULTS}
+        for tag, value in _scalars("test", measured):
+            self.writer.add_scalar(tag, value, step)
+        metrics = dict(_scalars("test", {k: results[k] for k in HPARAM_METRICS if k in results}))
+        # Into this writer's own event file (add_hparams would open a second run in a sub-folder); the
+        # HPARAMS tab reads the metric values from the test/* scalars above.
+        for summary in hparams(hparam_values(config), metrics):
+            self.writer.file_writer.add_summary(summary, step)
+        if embedding is not None:
+            texts = [" ".join(t.split())[:200] for t in embedding.texts]  # one TSV cell each
+            if embedding.labels is not None:
+                metadata, header = [[label, text] for label, text in zip(embedding.labels, texts)], ["label", "text"]
+            else:
+                metadata, header = texts, None
+            self.writer.add_embedding(embedding.means, metadata=metadata, metadata_header=header, global_step=step,
+                                      tag="test_posterior_mean")
         self.writer.flush()
 
     def close(self) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..capability import require_amp, require_eval_precision
 from ..config import RunConfig
@@ -29,7 +28,7 @@ from ..evaluation.evaluate import perplexity
 from ..evaluation.protocol import evaluation_mode
 from ..models import build_model
 from ..procedures import build_procedure
-from ..progress import bars_disabled
+from ..progress import Progress, counted, format_duration
 from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
@@ -38,11 +37,12 @@ from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
-from .tracking import Tracker, open_tracker
-from .resume import config_changes, describe_changes
+from .tracking import Embedding, Tracker, open_tracker
+from .resume import config_changes, describe_changes, flatten
 
 log = logging.getLogger(__name__)
-"""Per-epoch summary lines (INFO); the CLI prints them, the Python API leaves them to the caller's logging."""
+"""Per-epoch summary lines and progress (INFO); the CLI prints them, the Python API leaves them to the
+caller's logging."""
 
 
 @dataclass
@@ -279,25 +279,25 @@ class Trainer:
         self._objective_logs = {}
         self.model.strategy.on_epoch_start(self.ctx)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False,
-                   disable=bars_disabled(cfg.train.progress), unit="batch")
-        for i, batch in enumerate(bar):
-            batch = batch.to(self.device)
-            self.ctx.step, self.ctx.epoch_step = self.state.stage_step, i
-            terms = self.train_step(batch)
-            self.model.strategy.after_step(terms, self.ctx)
-            self.state.step += 1
-            self.state.stage_step += 1
-            rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
-            totals["rec"] += rec
-            totals["kl"] += kl
-            self.tracker.step(self.state.step, {"rec": rec / batch.size, "kl": kl / batch.size,
-                                                "elbo": (rec + kl) / batch.size, "kl_weight": self.ctx.kl_weight})
-            totals["n"] += batch.size
-            totals["targets"] += batch.n_targets()
-            if totals["n"]:
-                bar.set_postfix(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
-                                w=f"{self.ctx.kl_weight:.2f}", refresh=False)
+        previous = self.state.history[-1].get("seconds") if self.state.history else None
+        with Progress(f"training epoch {epoch + 1}/{self.epoch_budget}", len(batches), "batch", log,
+                      cfg.train.progress, expected=previous) as bar:
+            for i, batch in enumerate(batches):
+                batch = batch.to(self.device)
+                self.ctx.step, self.ctx.epoch_step = self.state.stage_step, i
+                terms = self.train_step(batch)
+                self.model.strategy.after_step(terms, self.ctx)
+                self.state.step += 1
+                self.state.stage_step += 1
+                rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
+                totals["rec"] += rec
+                totals["kl"] += kl
+                self.tracker.step(self.state.step, {"rec": rec / batch.size, "kl": kl / batch.size,
+                                                    "elbo": (rec + kl) / batch.size, "kl_weight": self.ctx.kl_weight})
+                totals["n"] += batch.size
+                totals["targets"] += batch.n_targets()
+                bar.update(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
+                           w=f"{self.ctx.kl_weight:.2f}")
         self.ctx.training = False
         with evaluation_mode(self.model):
             self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
@@ -312,7 +312,13 @@ class Trainer:
     def validate(self) -> dict[str, Any]:
         from ..evaluation import epoch_diagnostics
 
-        return epoch_diagnostics(self.model, self.valid_batches, full=self.config.train.diagnostics)
+        return epoch_diagnostics(self.model, self.valid_batches, full=self.config.train.diagnostics,
+                                 progress=self.config.train.progress)
+
+    @property
+    def epoch_budget(self) -> int:
+        """Epochs of all stages together at most (early stopping may end the run sooner)."""
+        return sum(stage.epochs or self.config.train.epochs for stage in self.stages)
 
     @property
     def done(self) -> bool:
@@ -345,6 +351,15 @@ class Trainer:
         self.ctx.stage, self.ctx.epoch, self.ctx.step = stage, 0, 0
         self.model.strategy.on_stage_start(stage, self.ctx)
         self.groups = OptimizerGroups(self.model, self.config.train, s.lr)
+
+    def _time_left(self, seconds: float) -> str:
+        """`` (epoch time; ETA for the epochs the budget still allows)`` for the per-epoch line."""
+        left = 0 if self.done else self.epoch_budget - self.state.epoch
+        timed = [r["seconds"] for r in self.state.history if isinstance(r.get("seconds"), (int, float))]
+        text = f" ({format_duration(seconds)}"
+        if left and timed:
+            text += f"; at most {counted(left, 'more epoch')}, ETA {format_duration(sum(timed) / len(timed) * left)}"
+        return text + ")"
 
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
@@ -413,7 +428,8 @@ class Trainer:
             self.run.append_metrics(record)
             self.tracker.epoch(record)
             log.info(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
-                     f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else ""))
+                     f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else "")
+                     + self._time_left(record["seconds"]))
             epochs_this_call += 1
             if stop_after is not None and epochs_this_call >= stop_after and not self.done:
                 break
@@ -499,4 +515,26 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
     trainer.run.write_results(results)
+    tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
+    try:
+        embedding = posterior_embedding(trainer.model, test_batches, trainer.corpus.splits[config.eval.split]) \
+            if tracker.active else None
+        tracker.test(state.step, results, flatten(config.to_dict()), embedding)
+    finally:
+        tracker.close()
     return results
+
+
+@torch.no_grad()
+def posterior_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
+    """The posterior means of the evaluated sentences in split order, with their texts and labels
+    (None for a language model, which has no posterior)."""
+    if not model.latent_dim:
+        return None
+    with evaluation_mode(model):
+        means = torch.cat([model.posterior(b).mu.float().cpu() for b in batches])
+    order = torch.cat([b.index.cpu() for b in batches])
+    perm = torch.argsort(order)  # batches come by sentence length; the projector lists split order
+    rows = order[perm].tolist()
+    return Embedding(means[perm], [split.texts[i] for i in rows],
+                     None if split.labels is None else [split.labels[i] for i in rows])
