@@ -22,7 +22,7 @@ from ..errors import ConfigError, TextVAEError
 from . import leftovers
 from .point import one_line
 
-LOCAL_START_ATTEMPTS = 2  # Ray gives its node 30 s to come up, which a loaded machine can miss once
+LOCAL_START_ATTEMPTS = 3  # Ray gives its node 30 s to come up, which a loaded machine can miss
 CONNECT_CHECK_SECONDS = 10.0  # Ray itself retries a dead address for minutes
 
 
