@@ -118,29 +118,56 @@ def test_eta_and_status_line_without_carriage_returns(tmp_path):
                                  "sweep: 1 done, 2 running, 0 failed, 1 left, ETA 0:30"]
 
 
-def _sweep_command(spec: Path, out: Path) -> list[str]:
+def _sweep_command(spec: Path, out: Path, *more: str) -> list[str]:
     return [sys.executable, "-c", "from textvae.cli.main import app; app()", "sweep", str(spec), "--out", str(out),
-            "--cpus-per-run", "1"]
+            "--cpus-per-run", "1", *more]
 
 
-def _kill_first_worker_mid_run(run_dir: Path, proc: subprocess.Popen, timeout: float = 240.0) -> int:
-    """Wait until the run has logged an epoch, then kill -9 the process holding its folder."""
-    run = RunDir(run_dir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if run.read_metrics(strict=False) and not run.is_finished() and run.lock_file.exists():
-            try:
-                pid = json.loads(run.lock_file.read_text())["pid"]
-            except (ValueError, KeyError, OSError):
-                continue
-            os.kill(pid, signal.SIGKILL)
-            return pid
-        time.sleep(0.02)
-    raise AssertionError(f"{run_dir} never got to its second epoch while the sweep ran")
+HOOKS = Path(__file__).parent / "sweep_hooks"  # sitecustomize.py: pauses a chosen run after its first epoch
+DEADLINE = 900.0  # seconds: generous, for a machine shared with other work; the waits end on events
 
 
-def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path):
-    """2 recipes x 2 seeds of tiny models plus the same grid on a corpus with an empty train file."""
+def _sweep_env(**more: str) -> dict[str, str]:
+    """The environment of a sweep subprocess: this checkout and the test hooks importable, by Ray's workers too."""
+    path = [str(HOOKS), str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), **more}
+
+
+def _wait_for(what: str, ready, proc: subprocess.Popen | None = None, deadline: float = DEADLINE):
+    """Poll ``ready()`` until it returns something true; fail if ``proc`` ends first or after ``deadline``."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = ready()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"the sweep ended (exit {proc.returncode}) before {what}: {output}")
+        time.sleep(0.2)
+    raise AssertionError(f"no sign of {what} after {deadline:.0f} s")
+
+
+def _lock_pid(run_dir: Path) -> int | None:
+    try:
+        return json.loads(RunDir(run_dir).lock_file.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@pytest.fixture
+def ray_state(tmp_path, monkeypatch):
+    """A private folder for the records of owned Ray instances; whatever a test's sweeps left is ended after it."""
+    from textvae.sweeps import leftovers
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield leftovers.state_dir()
+    leftovers.clean_up_after_dead_sweeps()
+
+
+def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path, ray_state):
+    """2 recipes x 2 seeds of tiny models plus the same grid on a corpus with an empty train file.
+
+    One run pauses after its first epoch (tests/sweep_hooks) and its worker is killed there."""
     pytest.importorskip("ray")
     good = write_corpus(tmp_path / "good", n_train=400)
     bad = tmp_path / "bad"
@@ -155,12 +182,14 @@ def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path
     out = tmp_path / "sw"
     points = expand(load_spec(spec))
     victim = next(p for p in points if str(good) in p.config["data"]["corpus"])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    marker = tmp_path / "paused"
+    env = _sweep_env(TEXTVAE_TEST_PAUSE_RUN=str(victim.run_dir(out)), TEXTVAE_TEST_PAUSE_MARKER=str(marker))
     proc = subprocess.Popen(_sweep_command(spec, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)
     try:
-        killed = _kill_first_worker_mid_run(victim.run_dir(out), proc)
-        output, _ = proc.communicate(timeout=600)
+        killed = int(_wait_for("the victim's first epoch", lambda: marker.exists() and marker.read_text(), proc))
+        os.kill(killed, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=DEADLINE)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -191,7 +220,7 @@ def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path
 
     # Re-running the sweep (here without the bad corpus) skips every finished run: nothing to start.
     spec.write_text(spec.read_text().replace(f', "{bad}"', ""))
-    rerun = subprocess.run(_sweep_command(spec, out), capture_output=True, text=True, env=env, timeout=600)
+    rerun = subprocess.run(_sweep_command(spec, out), capture_output=True, text=True, env=env, timeout=DEADLINE)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "4 finished (4 already were), 0 failed" in rerun.stdout
     manifest = json.loads((out / "manifest.json").read_text())
@@ -205,3 +234,156 @@ def test_strategy_defaults_touch_only_stacks_that_hold_the_strategy(tmp_path):
     cyclical, bn = expand(load_spec(path))
     assert "kl-annealing" not in cyclical.config["strategies"]
     assert bn.config["strategies"]["kl-annealing"]["warm_up"] == 2
+
+
+def _one_point_spec(tmp_path: Path, epochs: int) -> Path:
+    corpus = write_corpus(tmp_path / "corpus")
+    spec = tmp_path / "one.toml"
+    spec.write_text(f'datasets = ["demo"]\nstrategies = ["vae"]\nseeds = 1\n'
+                    f'set = {json.dumps(tiny_overrides(corpus, epochs))}\n')
+    return spec
+
+
+def test_a_killed_sweeps_ray_is_ended_by_the_next_sweep_whose_own_ends_on_sigterm(tmp_path, ray_state):
+    from textvae.sweeps.leftovers import processes_in
+
+    spec, out = _one_point_spec(tmp_path, epochs=100000), tmp_path / "sw"  # runs until stopped
+    run_dir = expand(load_spec(spec))[0].run_dir(out)
+    env = _sweep_env()
+
+    def owned_instance(other_than: Path | None = None) -> tuple[Path, Path] | None:
+        for state in ray_state.glob("*.json"):
+            temp_dir = Path(json.loads(state.read_text())["temp_dir"])
+            if temp_dir != other_than:
+                return state, temp_dir
+        return None
+
+    first = subprocess.Popen(_sweep_command(spec, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env)
+    try:
+        first_worker = _wait_for("the run training", lambda: _lock_pid(run_dir), first)
+        first_state, first_temp = owned_instance()
+        first.kill()
+        first.wait(timeout=60)
+        assert first_state.exists()  # what a SIGKILL leaves: the record (and Ray's agents, which ignore SIGTERM)
+
+        second = subprocess.Popen(_sweep_command(spec, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, env=env)
+        _wait_for("the run training again", lambda: _lock_pid(run_dir) not in (None, first_worker), second)
+        assert not first_state.exists() and not first_temp.exists()
+        assert processes_in(first_temp) == []
+        second_state, second_temp = owned_instance(other_than=first_temp)
+        assert processes_in(second_temp)
+        second.send_signal(signal.SIGTERM)
+        output, _ = second.communicate(timeout=DEADLINE)
+    finally:
+        for proc in (first, locals().get("second")):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert second.returncode == 130, output
+    assert "interrupted: finished runs are kept" in output
+    assert not second_state.exists() and not second_temp.exists() and processes_in(second_temp) == []
+    assert [p["status"] for p in json.loads((out / "manifest.json").read_text())["points"]] == ["interrupted"]
+
+
+def test_leftovers_of_a_dead_owner_are_ended_and_a_live_owners_kept(tmp_path, ray_state):
+    from textvae.rundir import write_json
+    from textvae.sweeps import leftovers
+
+    def holder(temp_dir: Path) -> subprocess.Popen:
+        """A process keeping a file open in ``temp_dir``, as Ray's agents keep their logs."""
+        temp_dir.mkdir()
+        return subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'w'); "
+                                 "print('ready', flush=True); time.sleep(600)", str(temp_dir / "agent.log")],
+                                stdout=subprocess.PIPE, text=True)
+
+    dead_owner = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                text=True)
+    orphan, kept = holder(tmp_path / "orphaned"), holder(tmp_path / "live")
+    try:
+        assert orphan.stdout.readline() == "ready\n" and kept.stdout.readline() == "ready\n"
+        ray_state.mkdir(parents=True)
+        write_json(ray_state / "1.json", {"pid": int(dead_owner.stdout), "start_time": 1,
+                                          "temp_dir": str(tmp_path / "orphaned")})
+        write_json(ray_state / "2.json", {"pid": os.getpid(), "start_time": leftovers.start_time(os.getpid()),
+                                          "temp_dir": str(tmp_path / "live")})
+        assert leftovers.processes_in(tmp_path / "orphaned") == [orphan.pid]
+        assert leftovers.clean_up_after_dead_sweeps() == 1
+        assert orphan.wait(timeout=60) == -signal.SIGKILL
+        assert not (tmp_path / "orphaned").exists() and not (ray_state / "1.json").exists()
+        assert kept.poll() is None and (ray_state / "2.json").exists()
+    finally:
+        for proc in (orphan, kept):
+            proc.kill()
+            proc.wait()
+        (ray_state / "2.json").unlink(missing_ok=True)
+
+
+def test_address_failures_are_one_line(tmp_path, ray_state):
+    pytest.importorskip("ray")
+    import socket
+
+    spec = _one_point_spec(tmp_path, epochs=1)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address, message in ((f"127.0.0.1:{port}", f"--address 127.0.0.1:{port}: no Ray cluster answers there"),
+                             ("head-node", "--address head-node: expected HOST:PORT")):
+        result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "sw"), "--address", address])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {message}") and len(result.output.strip().splitlines()) == 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def test_address_joins_a_token_authenticated_cluster_started_by_ray_start(tmp_path, ray_state):
+    """``ray start --head`` with token authentication; the sweep finds the token in RAY_AUTH_TOKEN."""
+    pytest.importorskip("ray")
+    import shutil
+    import tempfile
+
+    from textvae.sweeps.leftovers import end_processes_in
+
+    spec, out = _one_point_spec(tmp_path, epochs=1), tmp_path / "sw"
+    home = tmp_path / "home"  # no ~/.ray/auth_token: the token comes only from where each command is given it
+    home.mkdir()
+    port, token = _free_port(), "textvae-test-token-0123456789abcdef"
+    temp_dir = Path(tempfile.mkdtemp(prefix="textvae-head-"))  # short: Ray's socket paths live under it
+    env = {k: v for k, v in _sweep_env(HOME=str(home)).items() if not k.startswith("RAY_")}
+    head_log = tmp_path / "head.log"
+    with head_log.open("w") as log:
+        head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                                 "--port", str(port), "--num-cpus", "1", "--temp-dir", str(temp_dir),
+                                 "--include-dashboard=false", "--disable-usage-stats"],
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
+    try:
+        _wait_for("the head node", lambda: "Ray runtime started" in head_log.read_text(), head)
+        address = f"127.0.0.1:{port}"
+        # Ray retries a refused token 20 times, a second apart; 2 are enough to be refused here.
+        for token_env, message in (({}, "the cluster requires a token: set RAY_AUTH_TOKEN"),
+                                   ({"RAY_AUTH_TOKEN": "wrong"}, "the cluster refused the token from RAY_AUTH_TOKEN")):
+            refused = subprocess.run(_sweep_command(spec, out, "--address", address), capture_output=True, text=True,
+                                     env={**env, **token_env, "RAY_NUM_REDIS_GET_RETRIES": "2"}, timeout=DEADLINE)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert refused.stderr == f"error: --address {address}: {message}" + refused.stderr.split(message)[1]
+            assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        joined = subprocess.run(_sweep_command(spec, out, "--address", address, "--no-progress"), capture_output=True,
+                                text=True, env={**env, "RAY_AUTH_TOKEN": token}, timeout=DEADLINE)
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        assert "1 finished (0 already were), 0 failed" in joined.stdout
+        assert not any(ray_state.glob("*.json"))  # joined, not owned
+    finally:
+        head.terminate()  # its own processes only: `ray stop` would stop every Ray on the machine
+        try:
+            head.wait(timeout=120)
+        finally:
+            end_processes_in(temp_dir, grace=0)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    assert RunDir(expand(load_spec(spec))[0].run_dir(out)).is_finished()

@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, help="Sweep folder (default sweeps/SPEC_NAME); run folders "
                                            "go to OUT/runs/DATASET/STRATEGY/seedN."),
         data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),
-        address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto or HOST:6379) "
-                                              "instead of starting Ray in this process."),
+        address: Optional[str] = typer.Option(None, help="Join this Ray cluster (HOST:PORT or auto) instead of "
+                                              "starting a Ray of the sweep's own; Ray's token is read from "
+                                              "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token."),
         cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per run (default 1; also its torch threads)."),
         gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per run (default 1 where the cluster "
                                                      "has GPUs, else 0)."),

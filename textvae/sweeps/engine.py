@@ -8,7 +8,6 @@ from its last checkpoint. Errors raised by the point itself are not retried: the
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -16,14 +15,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import TextVAEError
 from ..rundir import RunDir
+from .cluster import ray_for_sweep
+from .leftovers import clean_up_after_dead_sweeps
 from .manifest import Entry, Manifest
 from .point import config_differences, one_line, run_point
 from .progress import ProgressLine, estimate_eta
 from .spec import Point, SweepSpec
 
 MAX_RETRIES = 3
+RAY_LOG = "ray.log"  # what Ray prints while it starts, connects and stops
 
 
 def already_finished(point: Point, run_dir: Path, spec: SweepSpec) -> bool:
@@ -43,6 +44,7 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
               address: str | None = None, progress: bool = True, command: str = "") -> Manifest:
     """Run every point not yet finished; returns the manifest (also in ``SWEEP/manifest.json``)."""
     start = time.perf_counter()
+    clean_up_after_dead_sweeps()
     sweep_dir = Path(sweep_dir).resolve()
     entries = [Entry(p.id, str(p.run_dir(sweep_dir))) for p in points]
     manifest = Manifest(sweep_dir, spec.to_dict(), entries, command)
@@ -67,20 +69,15 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
 
 def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_dir: Path, data_dir: Path | None,
                 address: str | None, progress: bool) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        # Ray starts workers at a niceness 15 higher than the command (to keep its daemons responsive);
-        # here the workers are the work, and the user sets the sweep's priority with `nice textvae sweep`.
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        # Worker output stays in Ray's log files: the status line is the sweep's console output.
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    with ray_for_sweep(address, sweep_dir / RAY_LOG) as ray:
+        _schedule(ray, spec, todo, manifest, sweep_dir, data_dir, progress)
+
+
+def _schedule(ray: Any, spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_dir: Path,
+              data_dir: Path | None, progress: bool) -> None:
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:
-        # After ray.init, which installs a SIGTERM handler that aborts: a scheduler's or `kill`'s stop
+        # After ray.init, which installs a SIGTERM handler that exits: a scheduler's or `kill`'s stop
         # should end the sweep like Ctrl-C, with the manifest saying which points were interrupted.
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     line = ProgressLine(enabled=progress)
@@ -122,8 +119,6 @@ def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_di
         line.close()
         if main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
-        if started_here:
-            ray.shutdown()
 
 
 def _interrupt(signum, frame):
