@@ -178,6 +178,10 @@ def load_corpus(config: DataConfig, data_dir: str | Path | None = None) -> Corpu
         return load_corpus_dir(root, config, name=name, vocab_file=vocab if use_shipped_vocab else None,
                                cache_dir=cache)
     path = Path(name).expanduser()
+    if not path.is_dir() and not path.is_absolute() and (resolve_data_root(data_dir) / name).is_dir():
+        # A corpus folder under the data root by its name (e.g. one `textvae data synthesize` wrote
+        # there): the run's config then names no machine path.
+        path = resolve_data_root(data_dir) / name
     if path.is_dir():
         vocab = path / "vocab.txt"
         shipped = vocab if vocab.is_file() and use_shipped_vocab else None
