@@ -2,16 +2,15 @@
 (github.com/jxhe/vae-lagging-encoder, ``text.py --aggressive 1``) on the same data, model sizes,
 seeds and epoch budget.
 
-Two steps, because the reference code is not part of textvae and is run by hand from its own checkout
-(the exact commands, the data preparation and the local changes it needs on current torch/numpy are
-in eval/results/agg_vae_side_by_side.md):
+The textvae side is a sweep (eval/sweeps/agg_vae_side_by_side.toml, with its commands); the reference
+code is not part of textvae and is run by hand from its own checkout (the exact commands, the data
+preparation and the local changes it needs on current torch/numpy are in
+eval/results/agg_vae_side_by_side.md). This script reads both sides:
 
-    # textvae side: the demo agg-vae recipe on the first 640 training sentences, 3 epochs
-    python eval/agg_vae_side_by_side.py train --runs-dir /tmp/agg_side --train-limit 640 --epochs 3 \\
-        --seeds 783435 101 202
     # both sides -> Markdown table (per seed, mean +- std, difference in units of the seed spread)
-    python eval/agg_vae_side_by_side.py compare --runs-dir /tmp/agg_side --peer-log peer_t0.out \\
-        --peer-log peer_t1.out --peer-log peer_t2.out --out eval/results/agg_vae_side_by_side_table.md
+    python eval/agg_vae_side_by_side.py compare --runs-dir sweeps/agg_vae_side_by_side/runs/demo/agg-vae \\
+        --peer-log peer_t0.out --peer-log peer_t1.out --peer-log peer_t2.out \\
+        --out eval/results/agg_vae_side_by_side/table.md
 
 Compared per run: test importance-weighted NLL (the same number of samples on both sides), KL,
 MI with the reference's per-batch estimator (textvae also with its whole-set default), active units,
@@ -20,7 +19,8 @@ how many epochs trained aggressively, and seconds per epoch. The reference's see
 random streams are not: agreement is judged against the spread over seeds.
 
     # the sampling noise of the per-batch validation MI that ends aggressive mode
-    python eval/agg_vae_side_by_side.py mi-noise /tmp/agg_side/seed101 --checkpoint best --draws 20
+    python eval/agg_vae_side_by_side.py mi-noise sweeps/agg_vae_side_by_side/runs/demo/agg-vae/seed101 \\
+        --checkpoint best --draws 20
 """
 
 from __future__ import annotations
@@ -30,16 +30,11 @@ import json
 import math
 import re
 import statistics
-import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# This checkout's textvae CLI, whatever copy of textvae is installed.
-CLI = [sys.executable, "-c", "from textvae.cli.main import app; app()"]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 METRICS = ("nll", "kl", "mi", "au")
 
 
@@ -105,31 +100,6 @@ def read_textvae_run(run_dir: Path) -> SideRun:
     return SideRun("textvae", int(config["seed"]), nll=results["nll"], kl=results["kl"], mi=results["mi"],
                    au=int(results["au"]), aggressive_epochs=aggressive,
                    epoch_seconds=[float(r["seconds"]) for r in records], extra=extra)
-
-
-def train(args: argparse.Namespace) -> None:
-    """The textvae side: the ``demo agg-vae`` recipe with the budget the reference is given."""
-    for seed in args.seeds:
-        out = args.runs_dir / f"seed{seed}"
-        if (out / "results.json").is_file() and not args.retrain:
-            print(f"{out}: done, kept")
-        else:
-            subprocess.run(textvae_command(args, seed, out), check=True, env=ENV)
-        # textvae's own MI estimator beside the reference's; only MI/AU are read from this file, so
-        # the importance-sampled NLL in it is skipped (1 sample).
-        subprocess.run(CLI + ["eval", str(out), "--mi-estimator", "whole-set", "--iw-samples", "1", "--no-progress",
-                              "--out", str(out / "eval_test_whole_set.json")], check=True, env=ENV,
-                       stdout=subprocess.DEVNULL)
-
-
-def textvae_command(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
-    sets = [f"data.train_limit={args.train_limit}", f"train.epochs={args.epochs}",
-            f"strategy.warm_up={args.warm_up if args.warm_up is not None else args.epochs}",
-            f"eval.iw_samples={args.iw_samples}", 'eval.mi_estimator="per-batch"', "train.progress=false"]
-    command = CLI + ["recipe", "demo", "agg-vae", "--seed", str(seed), "--out", str(out)]
-    for s in sets:
-        command += ["--set", s]
-    return command
 
 
 # ---- comparison ----------------------------------------------------------------------------------
@@ -215,14 +185,6 @@ def mi_noise(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train and evaluate the textvae side")
-    t.add_argument("--runs-dir", type=Path, required=True)
-    t.add_argument("--seeds", type=int, nargs="+", default=[783435, 101, 202])
-    t.add_argument("--train-limit", type=int, default=640)
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--warm-up", type=float, default=None, help="KL warm-up epochs (default: --epochs)")
-    t.add_argument("--iw-samples", type=int, default=100)
-    t.add_argument("--retrain", action="store_true")
     c = sub.add_parser("compare", help="both sides -> Markdown table")
     c.add_argument("--runs-dir", type=Path, required=True)
     c.add_argument("--peer-log", action="append", required=True, help="stdout of one reference text.py run")
@@ -232,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     n.add_argument("--checkpoint", default="best")
     n.add_argument("--draws", type=int, default=20)
     args = parser.parse_args(argv)
-    {"train": train, "compare": compare, "mi-noise": mi_noise}[args.command](args)
+    {"compare": compare, "mi-noise": mi_noise}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import os
 import platform
 import random
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,7 @@ from textvae.config import RunConfig  # noqa: E402
 from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
 from textvae.errors import TextVAEError  # noqa: E402
 from textvae.strategies import STRATEGIES  # noqa: E402
+from textvae.sweeps.manifest import portable_command  # noqa: E402
 from textvae.training import Trainer  # noqa: E402
 from textvae.training.environment import describe_cpu  # noqa: E402
 from textvae.types import Batch  # noqa: E402
@@ -500,13 +502,14 @@ def main() -> None:
         (args.quick, bool(strategies))]
     repeats = args.repeats or (1 if args.quick else 4 if strategies else 3)
 
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    # Records name no machine path: absolute arguments are made relative, the corpus is its folder name.
+    command = portable_command("python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]))
     info = machine()
     report = [f"# Training benchmark ({info['date']})", "",
               f"`{command}`", "",
               f"CPU: {info['cpu']}; {info.get('gpu', 'no GPU')}; torch {info['torch']}, "
               f"Python {info['python']}; {args.threads} torch threads on CPU; {info['platform']}.",
-              f"First {args.train_lines} lines of {args.data}; {batches} buckets per timed pass, "
+              f"First {args.train_lines} lines of {Path(args.data).name}; {batches} buckets per timed pass, "
               f"median of {repeats}; load 1-min before → after the timed passes.", ""]
     results: list[dict] = []
     for device in devices:
@@ -535,6 +538,7 @@ def main() -> None:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".md").write_text(text)
+        results = [{**r, "spec": {**r["spec"], "data": Path(r["spec"]["data"]).name}} for r in results]
         out.with_suffix(".json").write_text(json.dumps({"command": command, "machine": info, "results": results},
                                                        indent=2) + "\n")
 

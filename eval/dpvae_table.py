@@ -225,10 +225,14 @@ def main() -> None:
                   f"prior ppl {r['generation']['prior']['lm-ppl']:.1f} lp ppl {r['generation']['lp']['lm-ppl']:.1f} "
                   f"({fmt(seconds, 0)} s)", flush=True)
     seconds = time.perf_counter() - start
-    command = "python eval/dpvae_table.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from textvae.sweeps.manifest import portable_command, portable_path
+
+    # The record names no machine path: folders relative to the checkout.
+    command = portable_command("python eval/dpvae_table.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]), REPO)
+    options = {k: portable_path(v, REPO) if isinstance(v, Path) else str(v) for k, v in vars(opts).items()}
     opts.out.mkdir(parents=True, exist_ok=True)
     (opts.out / "dpvae_table.json").write_text(json.dumps(
-        {"command": command, "seconds": seconds, "options": {k: str(v) for k, v in vars(opts).items()},
+        {"command": command, "seconds": seconds, "options": options,
          "runs": results}, indent=2) + "\n")
     curves = {key: [LeakagePoint(**p) for p in r["leakage"]] for key, r in results.items()}
     colours = {row: f"C{i}" for i, (_, row) in enumerate(ROWS)}

@@ -1,4 +1,5 @@
-"""Scale-VAE in a sweep folder under both evaluation readings, beside chosen baselines.
+"""Scale-VAE in a sweep folder under both evaluation readings, beside chosen baselines: the table of
+the Scale-VAE demo readings and of the Scale-VAE study (eval/sweeps/scale_vae_study_*.toml).
 
 For every Scale-VAE run it reads ``results.json`` (the run's own reading) and, when present,
 ``eval-scaled-prior.json`` / ``eval-scaled-posterior.json`` written by
@@ -7,20 +8,31 @@ For every Scale-VAE run it reads ``results.json`` (the run's own reading) and, w
 
 and tabulates NLL, the KL of the scored model, the training KL, MI and AU of the scored and of the
 unscaled posterior (mean ± std over seeds), the f_bar trajectory per seed and the Table-4 probe
-accuracy at the largest labelled subset.
+accuracy at the largest labelled subset. A row is a run folder below ``SWEEP/runs`` without its seed
+(``ptb/scale-vae-slides/epoch-std``), so the variants and grid points of a study stay apart.
 
     python eval/scale_vae_readings.py eval/results/table1_demo --baselines bn-vae kl-annealing \\
-        --out eval/results/issue11/demo_readings.md
+        --out eval/results/scale_vae_study/demo_readings.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
-from scale_vae_study import fmt  # a sibling script: eval/ is on the path when run as shown above
 from textvae.report.records import read_records
+
+
+def fmt(values: list[float | None], digits: int = 1) -> str:
+    """Mean ± sample std of the values present; '-' when none is."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def probe_accuracy(record, probe: str) -> float | None:
@@ -32,20 +44,20 @@ def probe_accuracy(record, probe: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("sweep_dirs", type=Path, nargs="+")
     parser.add_argument("--baselines", nargs="*", default=["bn-vae", "kl-annealing"])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    runs_root = args.sweep_dir / "runs"
     rows: dict[tuple[str, str], list[dict]] = {}
     trajectories: list[str] = []
-    for record in read_records([runs_root]):
-        recipe = record.strategy
-        scale = recipe.startswith("scale-vae")
-        if not scale and recipe not in args.baselines:
+    records = [(sweep / "runs", record) for sweep in args.sweep_dirs for record in read_records([sweep / "runs"])]
+    for runs_root, record in records:
+        scale = record.strategy.startswith("scale-vae")
+        if not scale and record.strategy not in args.baselines:
             continue
         folder = record.run_dir
+        recipe = folder.resolve().relative_to(runs_root.resolve()).parent.as_posix()
         readings = {record.results.get("scale_reading", "–"): record.results}
         for name in ("eval-scaled-prior.json", "eval-scaled-posterior.json"):
             if (folder / name).is_file():
@@ -62,7 +74,7 @@ def main() -> None:
             trajectories.append(f"| {recipe} | {folder.name} | {f} | {rec} |")
 
     lines = ["# Scale-VAE under both readings, beside baselines (eval/scale_vae_readings.py)", "",
-             f"Sweep folder: `{args.sweep_dir}`; test split as in each results.json; mean ± sample std over seeds.", "",
+             f"Sweep folders: {', '.join(f'`{d.name}`' for d in args.sweep_dirs)}; test split as in each results.json; mean ± sample std over seeds.", "",
              "| recipe | reading | seeds | NLL | KL (scored) | KL (trained) | MI | AU | MI unscaled | AU unscaled "
              "| probe acc. (largest subset): sgd-linear | sklearn-logreg |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -74,6 +74,15 @@ def test_registered_corpus_is_read_from_the_data_root(tmp_path, monkeypatch):
     assert CATALOG["demo"].embedded
 
 
+def test_unregistered_corpus_folder_is_found_under_the_data_root_by_name(tmp_path, monkeypatch):
+    write_corpus(tmp_path / "root" / "synthetic-mog")
+    monkeypatch.chdir(tmp_path)  # no folder of that name here: the data root's is used
+    corpus = load_corpus(DataConfig(corpus="synthetic-mog"), tmp_path / "root")
+    assert corpus.name == "synthetic-mog" and len(corpus.splits["train"]) == 4
+    with pytest.raises(DataError, match="unknown corpus 'synthetic-mog'"):
+        load_corpus(DataConfig(corpus="synthetic-mog"), tmp_path / "elsewhere")
+
+
 def test_unknown_corpus_name_suggests(tmp_path):
     with pytest.raises(DataError, match="unknown corpus 'ptbb' \\(did you mean 'ptb'\\?\\)"):
         load_corpus(DataConfig(corpus="ptbb"), tmp_path)

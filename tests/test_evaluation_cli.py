@@ -33,6 +33,8 @@ def test_eval_prints_a_table_and_writes_json_beside_the_run(run_dir):
     assert saved["iw_samples"] == 7 and saved["mi_estimator"] == "per-batch" and saved["split"] == "valid"
     assert saved["precision"] == "bfloat16"
     assert saved["n_sentences"] == 20
+    assert saved["checkpoint"] == "checkpoints/best.pt"  # relative to the run: no machine path
+    assert "knn_accuracy" not in saved  # eval.latent_clutter is off by default
     for key in ("nll", "elbo", "rec", "kl", "mi", "au", "ppl", "iw_ppl"):
         assert isinstance(saved[key], (int, float)), key
 
@@ -79,3 +81,39 @@ def test_plot_labels_are_the_shortest_distinguishing_suffixes(tmp_path):
     runs = [tmp_path / "a" / "bn-vae" / "seed1", tmp_path / "a" / "bn-vae" / "seed2", tmp_path / "b" / "vae" / "seed1"]
     assert run_labels(runs) == ["bn-vae/seed1", "bn-vae/seed2", "vae/seed1"]
     assert run_labels(runs[:1]) == ["seed1"]
+
+
+def test_latent_clutter_scores_the_labels_from_the_posterior_means(tiny_corpus, make_config, tmp_path):
+    run = tmp_path / "clutter"
+    results = train(make_config(tiny_corpus, train={"epochs": 1}, eval={"latent_clutter": True}), run)
+    assert 0.0 <= results["knn_accuracy"] <= 1.0 and (results["knn_neighbours"], results["knn_folds"]) == (15, 5)
+    assert json.loads((run / "results.json").read_text())["knn_accuracy"] == results["knn_accuracy"]
+    result = invoke("eval", run, "--no-progress", "--out", tmp_path / "again.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "again.json").read_text())["knn_accuracy"] == results["knn_accuracy"]
+
+
+def test_latent_clutter_separates_labels_that_the_means_separate():
+    import numpy as np
+
+    from textvae.latent_metrics.clutter import component_clutter
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    apart = component_clutter(np.eye(2)[labels % 2] * 5 + labels[:, None] // 2 * [0, 10] + rng.normal(size=(200, 2)),
+                              labels)
+    mixed = component_clutter(rng.normal(size=(200, 2)), labels)
+    assert apart["knn_accuracy"] > 0.95 and apart["silhouette"] > 0.5
+    assert mixed["knn_accuracy"] < 0.5 and abs(mixed["silhouette"]) < 0.2
+    assert np.isnan(component_clutter(np.zeros((200, 2)), labels)["silhouette"])  # collapsed: no spread
+
+
+def test_latent_clutter_needs_labels(tmp_path, make_config):
+    from conftest import write_corpus
+
+    corpus = write_corpus(tmp_path / "plain", labeled=False)
+    from textvae.errors import DataError
+
+    with pytest.raises(DataError, match="eval.latent_clutter needs a labeled test split"):
+        train(make_config(corpus, train={"epochs": 1}, eval={"latent_clutter": True}), tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before any training

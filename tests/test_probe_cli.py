@@ -26,6 +26,8 @@ def test_probe_prints_and_saves_the_row(make_config, tiny_corpus, tmp_path):
     assert set(saved["probes"]) == {"sgd-linear", "sklearn-logreg"}
     assert set(saved["probes"]["sgd-linear"]["accuracy"]) == {"10", "30"}
     assert saved["features"].startswith("posterior mean")
+    # no machine path: the record stays true when the run folder moves
+    assert saved["checkpoint"] == "checkpoints/best.pt" and saved["data"] == "short_yelp" and "run" not in saved
     only = invoke("probe", run_dir, "--data", data, "--subsets", "10", "--probes", "sklearn-logreg",
                   "--out", tmp_path / "row.json")
     assert only.exit_code == 0, only.output

@@ -151,3 +151,18 @@ def test_table3_grid_and_nll_mi_figure(tmp_path):
     assert invoke(tmp_path, "--figure", tmp_path / "f.png").exit_code == 0 and (tmp_path / "f.png").is_file()
     with pytest.raises(ConfigError, match="no published Table 3"):
         build_table("table3", read_records([tmp_path]), "yahoo")
+
+
+def test_clutter_table_from_latent_clutter_results(tmp_path):
+    for mode, knn in (("fixed", 0.9), ("by-label", 0.5)):
+        for seed in (1, 2):
+            fake_run(tmp_path, "bn-vae", seed, corpus="synthetic", overrides=[f'data.batch_split="{mode}"'], nll=60.0,
+                     kl=2.0, au=2, knn_accuracy=knn + seed / 100, silhouette=0.1, knn_neighbours=15, knn_folds=5)
+    fake_run(tmp_path, "vae", 1, corpus="synthetic", nll=61.0, kl=0.0, au=0)  # scored without clutter: left out
+    result = invoke(tmp_path, "--table", "clutter")
+    assert result.exit_code == 0, result.output
+    assert "| bn-vae [data.batch_split=by-label] | 2 | 0.515 ± 0.007 | 0.100 ± 0.000 |" in result.output
+    assert "| bn-vae [data.batch_split=fixed] | 2 | 0.915 ± 0.007 |" in result.output
+    assert "15-nearest-neighbour" in result.output and "| vae" not in result.output
+    with pytest.raises(ConfigError, match="eval.latent_clutter=true"):
+        build_table("clutter", read_records([tmp_path / "synthetic" / "vae"]))

@@ -237,6 +237,23 @@ def test_synthetic_corpus_is_deterministic_labeled_and_depends_on_the_seed(tmp_p
         write_synthetic_corpus(small_synthesis(3), folder)
 
 
+def test_weight_scale_and_spacing_make_the_component_learnable_from_the_words():
+    """The knobs the defaults were chosen by (eval/synthetic_corpus.py): weights of std 1 on close
+    components leave the component barely readable from a bag of words; the defaults make it plain."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def bow_accuracy(**knobs) -> float:
+        splits = synthesize(SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32, n_train=600,
+                                            n_valid=1, n_test=300, **knobs))
+        words = CountVectorizer(token_pattern=r"\S+")
+        model = LogisticRegression(max_iter=1000).fit(words.fit_transform(splits["train"][0]), splits["train"][1])
+        return model.score(words.transform(splits["test"][0]), splits["test"][1])
+
+    weak, default = bow_accuracy(weight_scale=0.5, spacing=0.5), bow_accuracy()
+    assert default > 0.9 and weak < default - 0.2, (weak, default)
+
+
 def test_data_synthesize_cli(tmp_path):
     from typer.testing import CliRunner
 

@@ -387,3 +387,28 @@ def test_address_joins_a_token_authenticated_cluster_started_by_ray_start(tmp_pa
             end_processes_in(temp_dir, grace=0)
             shutil.rmtree(temp_dir, ignore_errors=True)
     assert RunDir(expand(load_spec(spec))[0].run_dir(out)).is_finished()
+
+
+def test_variants_change_one_option_at_a_time_and_name_their_folders(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('datasets = ["demo"]\nstrategies = ["scale-vae"]\nseeds = [1]\nset = ["train.epochs=1"]\n'
+                    '[grid]\n"strategy.des_std" = [0.7, 0.9]\n'
+                    '[variants]\nrecipe = []\nsgd = [\'train.optimizer="sgd"\', "train.lr=1.0"]\n')
+    points = expand(load_spec(path))
+    assert [p.id for p in points] == ["demo/scale-vae/recipe/des_std=0.7/seed1", "demo/scale-vae/recipe/des_std=0.9/seed1",
+                                      "demo/scale-vae/sgd/des_std=0.7/seed1", "demo/scale-vae/sgd/des_std=0.9/seed1"]
+    assert points[3].config["train"]["optimizer"] == "sgd" and points[3].config["train"]["lr"] == 1.0
+    assert points[0].config["train"]["optimizer"] == "adam" and points[0].config["train"]["epochs"] == 1
+    path.write_text('datasets = ["demo"]\nstrategies = ["vae"]\n[variants]\n"a/b" = []\n')
+    with pytest.raises(ConfigError, match="variant 'a/b'"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("spec", sorted((Path(__file__).resolve().parents[1] / "eval" / "sweeps").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_committed_sweep_files_resolve(spec):
+    points = expand(load_spec(spec))
+    assert points and len({p.id for p in points}) == len(points)
+    if spec.stem == "latent_clutter":  # 3 modes x 4 methods x 3 seeds, each scoring the component
+        assert len(points) == 36 and all(p.config["eval"]["latent_clutter"] for p in points)
+        assert {p.config["data"]["batch_split"] for p in points} == {"fixed", "reshuffle", "by-label"}

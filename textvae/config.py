@@ -172,6 +172,10 @@ class EvalConfig:
     split: Literal["train", "valid", "test"] = "test"
     limit: int | None = ranged(None, ge=1)
     """Evaluate only the first N sentences of the split (quick studies; reported in results.json)."""
+    latent_clutter: bool = False
+    """Also score how well the split's posterior means separate its labels (a labeled corpus, e.g. the
+    synthetic one's mixture components): ``knn_accuracy`` (15-NN, 5-fold) and ``silhouette`` in
+    results.json (:mod:`textvae.latent_metrics.clutter`)."""
 
 
 @dataclass

@@ -60,20 +60,23 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="Folder to write train/valid/test.txt (label<TAB>sentence) into."),
         seed: int = typer.Option(0, help="Seed of the component means, the generator's weights and the samples."),
         components: int = typer.Option(16, help="Gaussian mixture components (labels c0 .. cK-1)."),
-        spacing: float = typer.Option(1.0, help="Distance between neighbouring component means (a grid)."),
+        spacing: float = typer.Option(4.0, help="Distance between neighbouring component means (a grid)."),
         component_std: float = typer.Option(0.15, help="Std of each component."),
         vocab_size: int = typer.Option(1000, help="Tokens w0 .. wV-1."),
         length: int = typer.Option(10, help="Tokens per sentence."),
+        weight_scale: float = typer.Option(3.0, help="Std of the generator's random weights (larger: sentences "
+                                           "follow z more closely)."),
         n_train: int = typer.Option(20_000, help="Training sentences."),
-        n_valid: int = typer.Option(10_000, help="Validation sentences."),
-        n_test: int = typer.Option(10_000, help="Test sentences."),
+        n_valid: int = typer.Option(2_000, help="Validation sentences."),
+        n_test: int = typer.Option(2_000, help="Test sentences."),
         force: bool = typer.Option(False, "--force", help="Overwrite files in a non-empty folder."),
     ):
         """Generate a labeled synthetic corpus: 2-D mixture-of-Gaussians latents, sentences from a random LSTM LM."""
         from ..data.synthesize import SynthesisConfig, write_synthetic_corpus
 
         config = SynthesisConfig(seed=seed, components=components, spacing=spacing, component_std=component_std,
-                                 vocab_size=vocab_size, length=length, n_train=n_train, n_valid=n_valid, n_test=n_test)
+                                 vocab_size=vocab_size, length=length, weight_scale=weight_scale, n_train=n_train,
+                                 n_valid=n_valid, n_test=n_test)
         folder = write_synthetic_corpus(config, out, force=force)
         typer.echo(f"synthetic corpus ready in {folder} (use data.corpus = \"{folder}\")")
 

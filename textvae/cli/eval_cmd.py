@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
         from ..capability import require_eval_precision
         from ..data import encode_texts, load_corpus, make_batches
         from ..evaluation import evaluate
+        from ..evaluation.evaluate import latent_clutter
         from ..rundir import RunDir, write_json
         from ..runs import load_run
 
@@ -83,8 +85,9 @@ def register(app: typer.Typer) -> None:
             run.model.scale_reading = scale_reading.value
         texts = load_corpus(data, data_dir).splits[split.value].head(limit)
         sentences = encode_texts(run.vocab, texts.texts, texts.labels, max_length=data.max_length)
+        batches = list(make_batches(sentences, data.batch_size, data.batching))
         results = evaluate(
-            run.model, make_batches(sentences, data.batch_size, data.batching),
+            run.model, batches,
             iw_samples=iw_samples or config.eval.iw_samples,
             max_tokens=max_tokens or config.eval.max_tokens,
             mi_estimator=(mi_estimator.value if mi_estimator else config.eval.mi_estimator),
@@ -97,7 +100,11 @@ def register(app: typer.Typer) -> None:
         if bad:
             raise CheckpointError(f"{run.checkpoint}: {', '.join(f'{k} is {results[k]}' for k in bad)} on {split.value}: "
                                   "the model is numerically unstable (diverged); nothing saved")
-        results.update({"split": split.value, "limit": limit, "checkpoint": str(run.checkpoint)})
+        if config.eval.latent_clutter:
+            results.update(latent_clutter(run.model, batches, seed=config.seed if seed is None else seed))
+        # The checkpoint relative to its run folder: a record names no machine path.
+        checkpoint_file = os.path.relpath(run.checkpoint, run_dir)
+        results.update({"split": split.value, "limit": limit, "checkpoint": Path(checkpoint_file).as_posix()})
         if getattr(run.model, "decodes_other_posterior", lambda: False)():
             results["scale_reading"] = run.model.scale_reading
         out = out or RunDir(run_dir).eval_record(split.value)

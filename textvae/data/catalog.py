@@ -191,6 +191,10 @@ def locate_corpus(name: str, data_dir: str | Path | None = None) -> Path | None:
             raise DataError(f"corpus '{name}' is not in {root.parent}: get it with: {CATALOG[name].obtain}")
         return root
     path = Path(name).expanduser()
+    if not path.is_dir() and not path.is_absolute() and (resolve_data_root(data_dir) / name).is_dir():
+        # A corpus folder under the data root by its name (e.g. one `textvae data synthesize` wrote
+        # there): the run's config then names no machine path.
+        path = resolve_data_root(data_dir) / name
     if path.is_dir():
         return path
     raise DataError(f"data.corpus: unknown corpus '{name}'" + suggest(name, CATALOG)

@@ -5,7 +5,14 @@ mixture component of each sentence kept as its label (``textvae data synthesize`
 The generator is fixed by ``seed``: component means, generator weights and every sample. Tokens are
 ``w0`` .. ``w{V-1}``; every sentence has ``length`` tokens. The files are ``label<TAB>text`` lines, so
 the folder is a corpus ``data.corpus`` can point at, and the labels feed ``data.batch_split =
-"by-label"`` and the latent-space experiment (eval/latent_clutter.py).
+"by-label"`` and the latent-space experiment (eval/sweeps/latent_clutter.toml).
+
+How strongly a sentence depends on its z is set by ``weight_scale`` (larger weights: a sharper
+next-token distribution that follows z rather than the sampled history) and ``spacing`` (how far
+apart the components' z are). The defaults were chosen by measurement so that the component is
+learnable from the words: a bag-of-words logistic regression recovers it with test accuracy >= 0.9
+(eval/synthetic_corpus.py; the figures are in eval/results/latent_clutter/corpus.json); with
+weights of std 1 and spacing 1 it reaches about 0.54.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ class SynthesisConfig:
     seed: int = 0
     components: int = 16
     """Mixture components; their means sit on a square grid (the nearest square above ``components``)."""
-    spacing: float = 1.0
+    spacing: float = 4.0
     """Distance between neighbouring component means on the grid."""
     component_std: float = 0.15
     latent_dim: int = 2
@@ -34,11 +41,11 @@ class SynthesisConfig:
     length: int = 10
     hidden: int = 100
     embed: int = 100
-    weight_scale: float = 1.0
+    weight_scale: float = 3.0
     """Std of the generator's random weights (larger: sentences depend more sharply on z)."""
     n_train: int = 20_000
-    n_valid: int = 10_000
-    n_test: int = 10_000
+    n_valid: int = 2_000
+    n_test: int = 2_000
 
     def __post_init__(self) -> None:
         for key in ("components", "latent_dim", "vocab_size", "length", "hidden", "embed", "n_train", "n_valid", "n_test"):
@@ -50,19 +57,21 @@ class SynthesisConfig:
 
 
 class RandomLSTMGenerator(nn.Module):
-    """An LSTM LM with random weights whose first state and every input carry z."""
+    """An LSTM LM with random weights, shaped like the LSTM decoder a text VAE fits to it: z sets the
+    first cell state (a linear map; the hidden state is its tanh) and is appended to every input."""
 
     def __init__(self, c: SynthesisConfig):
         super().__init__()
         self.embed = nn.Embedding(c.vocab_size + 1, c.embed)  # the last id is the start symbol
-        self.init = nn.Linear(c.latent_dim, 2 * c.hidden)
+        self.init = nn.Linear(c.latent_dim, c.hidden, bias=False)
         self.lstm = nn.LSTMCell(c.embed + c.latent_dim, c.hidden)
         self.out = nn.Linear(c.hidden, c.vocab_size)
         self.start = c.vocab_size
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
-        h, c = torch.tanh(self.init(z)).chunk(2, dim=-1)
+        c = self.init(z)
+        h = torch.tanh(c)
         token = torch.full((z.size(0),), self.start, dtype=torch.long)
         out = []
         for _ in range(length):

@@ -89,7 +89,26 @@ def evaluate_run_model(model: LatentVariableModel, batches: Iterable[Any], confi
     other = getattr(model, "decodes_other_posterior", None)
     if callable(other) and other():
         results["scale_reading"] = model.scale_reading
+    if config.latent_clutter:
+        results.update(latent_clutter(model, batches, seed=seed))
     return results
+
+
+def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: int = 0) -> dict[str, Any]:
+    """:func:`~textvae.latent_metrics.clutter.component_clutter` of the batches' labels from their
+    posterior means in the space the decoder reads."""
+    from ..errors import DataError
+    from ..latent_metrics.clutter import component_clutter
+
+    to_decoder_space = getattr(model, "to_decoder_space", lambda z: z)
+    means, labels = [], []
+    with evaluation_mode(model), torch.inference_mode():
+        for batch in batches:
+            if batch.labels is None:
+                raise DataError("eval.latent_clutter needs a labeled split (label<TAB>text lines)")
+            means.append(to_decoder_space(model.posterior(batch).mu).float().cpu())
+            labels.append(batch.labels.cpu())
+    return component_clutter(torch.cat(means).numpy(), torch.cat(labels).numpy(), seed=seed)
 
 
 def epoch_diagnostics(

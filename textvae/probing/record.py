@@ -4,6 +4,7 @@ and ``textvae report --table table4`` reads."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,10 @@ def has_record(path: Path, subsets: tuple[int, ...], probes: tuple[str, ...], se
 def probe_record(run_dir: str | Path, data: str, data_dir: str | Path | None = None,
                  subsets: tuple[int, ...] = SUBSETS, probes: tuple[str, ...] = PROBES, seed: int = 0,
                  checkpoint: str = "best", device: str = "cpu") -> dict[str, Any]:
-    """Probe the run's frozen encoder: ``{"run", "name", "data", "seed", "probes": {probe: {"accuracy": ..}}}``."""
+    """Probe the run's frozen encoder: ``{"name", "checkpoint", "data", "seed", "probes": {probe: {"accuracy": ..}}}``.
+
+    The record names no machine path, so it stays true when the run folder moves: ``checkpoint`` is
+    relative to the run folder, ``data`` the probe corpus's folder name."""
     from ..runs import load_run
     from .features import input_max_length
     from .protocol import load_probe_data, probe_data_dir, run_probe
@@ -54,7 +58,8 @@ def probe_record(run_dir: str | Path, data: str, data_dir: str | Path | None = N
     run = load_run(run_dir, checkpoint, device)
     result = run_probe(run.model, run.vocab, load_probe_data(root, subsets), subsets, probes, seed,
                        max_length=input_max_length(run.config))
-    return {"run": str(run_dir), "name": run.config.name, "checkpoint": str(run.checkpoint), "data": str(root),
+    checkpoint_file = Path(os.path.relpath(run.checkpoint, run_dir)).as_posix()
+    return {"name": run.config.name, "checkpoint": checkpoint_file, "data": Path(root).name,
             "seed": seed, "features": "posterior mean (frozen encoder)", "metric": "test accuracy (%)",
             "probes": result}
 

@@ -25,7 +25,7 @@ from .deviations import deviation_notes, mi_cap_note
 from .records import Row, RunRecord, Stat, group_rows, shared_settings
 
 PUBLISHED_DIR = shipped_dir("published")
-TABLES = ("table1", "table3", "table4", "table5")
+TABLES = ("table1", "table3", "table4", "table5", "clutter")
 PUBLISHED_TABLES = ("table1", "table4", "table5")
 
 
@@ -296,7 +296,39 @@ def table5(records: list[RunRecord], column: str | None = None, merge: tuple[str
     return Table("Table 5: generation", columns, body, notes)
 
 
-BUILDERS = {"table1": table1, "table3": table3, "table4": table4, "table5": table5}
+CLUTTER_METRICS = (("knn_accuracy", "15-NN accuracy", 3), ("silhouette", "silhouette", 3), ("nll", "NLL", 2),
+                   ("kl", "KL", 2), ("au", "AU", 1))
+
+
+def clutter(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
+    """How well each row's test posterior means separate the corpus's labels (``eval.latent_clutter``):
+    k-NN accuracy and silhouette beside NLL, KL and AU; rows differ in recipe and config (e.g.
+    ``data.batch_split``), named in the row label."""
+    if column is not None:
+        raise ConfigError("--column: no published clutter values are shipped; omit --column")
+    scored = [r for r in records if r.results.get("knn_accuracy") is not None]
+    if not scored:
+        raise ConfigError("no latent-clutter results (knn_accuracy in results.json) in these runs; train them "
+                          "with --set eval.latent_clutter=true on a labeled corpus")
+    rows = _order(group_rows(scored, merge), None)
+    corpus = _corpus_column(rows)
+    columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("seeds")]
+               + [Column(title, digits) for _, title, digits in CLUTTER_METRICS])
+    body = []
+    for row in rows:
+        cells: list[Any] = [row.label(row.strategy)] + ([row.corpus] if corpus else []) + [str(row.seeds)]
+        cells += [row.stat(_result(key)) for key, _, _ in CLUTTER_METRICS]
+        body.append(cells)
+    neighbours = sorted({r.results.get("knn_neighbours") for r in scored} - {None})
+    folds = sorted({r.results.get("knn_folds") for r in scored} - {None})
+    notes = [_settings_note(rows),
+             f"k-NN accuracy: {'/'.join(map(str, neighbours))}-nearest-neighbour classifier of the label from the "
+             f"test posterior means (in the space the decoder reads), {'/'.join(map(str, folds))}-fold "
+             "cross-validated; silhouette of the label groups; mean ± sample std over seeds."]
+    return Table("Latent clutter: label separation of the test posterior means", columns, body, notes)
+
+
+BUILDERS = {"table1": table1, "table3": table3, "table4": table4, "table5": table5, "clutter": clutter}
 
 
 def build_table(name: str, records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:

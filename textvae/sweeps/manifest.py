@@ -5,10 +5,16 @@ Statuses: ``pending`` (not started), ``running`` (with ``epoch``, the epochs its
 ``interrupted`` (the sweep was stopped after the point's run had begun; re-running it resumes the
 point). A point that had not begun when the sweep was stopped stays ``pending``. The file is rewritten atomically whenever a status changes, so it is whole even
 when the sweep is killed.
+
+The file names no machine path, so it stays true when the sweep folder is moved or committed: run
+folders are relative to the sweep folder, and the command's absolute paths are relative to the
+folder it was typed in (or, outside it, shortened to ``.../NAME``).
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +44,7 @@ class Manifest:
         self.path = Path(sweep_dir) / MANIFEST
         self.spec = spec
         self.entries = {e.id: e for e in entries}
-        self.command = command
+        self.command = portable_command(command)
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.wall_seconds: float | None = None
 
@@ -63,8 +69,35 @@ class Manifest:
     def save(self) -> None:
         write_json(self.path, {"command": self.command, "started": self.started, "wall_seconds": self.wall_seconds,
                                "counts": self.counts(), "spec": self.spec,
-                               "points": [asdict(e) for e in self.entries.values()]})
+                               "points": [{**asdict(e), "run_dir": portable_path(e.run_dir, self.path.parent)}
+                                          for e in self.entries.values()]})
 
     @staticmethod
     def read(sweep_dir: Path) -> dict[str, Any]:
         return read_json(Path(sweep_dir) / MANIFEST)
+
+
+def portable_path(path: str | Path, base: str | Path) -> str:
+    """``path`` relative to ``base`` (forward slashes), or ``.../NAME`` when it is not below it."""
+    path, base = Path(os.path.abspath(path)), Path(os.path.abspath(base))
+    try:
+        return path.relative_to(base).as_posix() or "."
+    except ValueError:
+        return f".../{path.name}"
+
+
+def portable_command(command: str, cwd: str | Path | None = None) -> str:
+    """The command with every absolute path (``/x/y`` or ``--opt=/x/y``) made portable against ``cwd``."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: keep the command as typed
+        return command
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+
+    def one(word: str) -> str:
+        option, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if not os.path.isabs(value):
+            return word
+        return f"{option}{eq}{portable_path(value, cwd)}"
+
+    return " ".join(shlex.quote(one(w)) for w in words)

@@ -10,6 +10,10 @@ A sweep file is TOML with the keys of :class:`SweepSpec`::
     [grid]                             # optional: one point per combination of these values
     "strategy.des_std" = [0.7, 0.9, 1.1]
 
+    [variants]                         # optional: named override lists, one point each (times the grid)
+    recipe = []
+    adam = ["train.optimizer=adam", "train.lr=0.001"]
+
     [probe]                            # optional: the Table-4 probe after each run
     data = "short-yelp"
 
@@ -50,6 +54,10 @@ class SweepSpec:
     prior: str | None = None
     set: list[str] = field(default_factory=list)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    variants: dict[str, list[str]] = field(default_factory=dict)
+    """``{name: [override, ...]}``: one point per variant (times the grid), its overrides after ``set``
+    and its name in the point id; for studies that change one option at a time, which a grid's
+    product cannot express."""
     strategy_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``{strategy: {param: value}}``: applied to every point whose stack contains that strategy (as a
     dataset recipe's own table does), e.g. a KL warm-up that fits a shortened run."""
@@ -105,6 +113,9 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
         unknown = [p for p in spec.probe.probes if p not in PROBES]
         if unknown:
             raise ConfigError(f"{where}: [probe] probes: unknown probe {unknown[0]!r}; choose from {', '.join(PROBES)}")
+    for name, overrides in spec.variants.items():
+        if not name or "/" in name or not all(isinstance(o, str) for o in overrides):
+            raise ConfigError(f"{where}: variant '{name}' needs a name without '/' and a list of overrides")
     return spec
 
 
@@ -173,21 +184,23 @@ def expand(spec: SweepSpec) -> list[Point]:
     """Every point of the sweep, configs resolved and validated (recipe errors surface here)."""
     keys = list(spec.grid)
     combos = [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))]
+    variants = list(spec.variants.items()) or [(None, [])]
     points = []
     # Seed-major: a sweep stopped early has every row of the table with fewer seeds rather than
     # some rows with all seeds and others with none.
     for seed in spec.seed_list():
         for dataset in spec.datasets:
             for strategy in spec.strategies:
-                for combo in combos:
-                    overrides = list(spec.set) + [f"{k}={_format_value(v)}" for k, v in combo.items()]
+                for (variant, extra), combo in itertools.product(variants, combos):
+                    overrides = list(spec.set) + list(extra) + [f"{k}={_format_value(v)}" for k, v in combo.items()]
                     stack = recipes.resolve_dict(dataset, strategy, overrides, seed, spec.prior)["strategies"]
                     overrides[len(spec.set):len(spec.set)] = [
                         f"strategies.{name}.{k}={_format_value(v)}"
                         for name, params in spec.strategy_defaults.items() if name in stack for k, v in params.items()]
                     config = recipes.resolve(dataset, strategy, overrides, seed, spec.prior)
                     name = strategy if spec.prior is None else f"{strategy}+{spec.prior}"
-                    parts = [dataset, name] + ([_grid_tag(combo)] if combo else []) + [f"seed{seed}"]
+                    parts = ([dataset, name] + ([variant] if variant else []) + ([_grid_tag(combo)] if combo else [])
+                             + [f"seed{seed}"])
                     points.append(Point("/".join(parts), dataset, strategy, seed, overrides, config.to_dict()))
     ids = [p.id for p in points]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)

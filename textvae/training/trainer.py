@@ -23,7 +23,7 @@ import torch
 from ..capability import require_amp, require_eval_precision
 from ..config import RunConfig
 from ..data import Corpus, Split, load_corpus, make_batches
-from ..errors import CheckpointError, TrainingDiverged
+from ..errors import CheckpointError, DataError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
 from ..evaluation.protocol import evaluation_mode
 from ..models import build_model
@@ -101,6 +101,10 @@ class Trainer:
         set_deterministic(config.train.deterministic)
         self.precision = Precision(config.train.amp, self.device)
         self.corpus = corpus if corpus is not None else load_corpus(config.data, data_dir)
+        if config.eval.latent_clutter and self.corpus.splits[config.eval.split].labels is None:
+            # Refused before training, not after it: the score needs the evaluated split's labels.
+            raise DataError(f"eval.latent_clutter needs a labeled {config.eval.split} split (label<TAB>text lines) "
+                            f"in corpus '{config.data.corpus}'")
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
         self.procedure = build_procedure(config.procedure)
