@@ -243,7 +243,9 @@ def render(records: list[dict], meta: dict) -> str:
     lines = ["# Parity: textvae beside the reference code", "",
              f"Corpus: {meta['corpus']}. Model: {meta['model']}. Budget: {meta['epochs']} epochs, SGD lr 1, clip 5, "
              f"batch 32; IW-NLL with K = {meta['iw_samples']} on the test lines. Seeds: {meta['seeds']}. "
-             f"Machine: {meta['machine']}. Wall time: {meta['wall_minutes']} min.", "",
+             f"Machine: {meta['machine']}. "
+             + (f"Wall time: {meta['wall_minutes']} min." if meta["wall_minutes"] is not None
+                else "Collected from earlier invocations (`--collect`): no wall time."), "",
              "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
              "reference's mean (docs/parity.md).", "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
@@ -268,7 +270,7 @@ def render(records: list[dict], meta: dict) -> str:
                          + f" | {verdict_cell} |")
     errors = [(rec["row"], e) for rec in records for e in rec["reference"].get("errors", [])]
     if errors:
-        lines += ["", "Reference runs that failed:", ""] + [f"- {row}: {e}" for row, e in errors]
+        lines += ["", "Reference runs without results:", ""] + [f"- {row}: {e}" for row, e in errors]
     lines += ["", "Compatibility patches applied to the scratch copies (never to the clones):", ""]
     lines += [f"- {p}" for p in meta["patches"]] or ["- none"]
     lines += ["", "Reference training figures are the means of the program's own progress reports within each epoch "
@@ -373,7 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
-            "machine": machine(), "wall_minutes": round((time.time() - started) / 60, 1)}
+            "machine": machine(),
+            "wall_minutes": None if a.collect else round((time.time() - started) / 60, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}, indent=1) + "\n")
     (a.out / "parity.md").write_text(render(records, meta))
