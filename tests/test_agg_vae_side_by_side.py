@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "agg_vae_side_by_side.py"
+from eval_scripts import load_eval_script
+
 
 # The shape of a reference text.py stdout: a TEST line during training, a later one after the best
 # checkpoint is reloaded, and the local per-epoch timing line.
@@ -38,11 +37,7 @@ iw nll: 58.7500, iw ppl: 85.0000
 
 @pytest.fixture(scope="module")
 def side():
-    spec = importlib.util.spec_from_file_location("agg_vae_side_by_side", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["agg_vae_side_by_side"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("agg_vae_side_by_side")
 
 
 def test_peer_log_final_numbers_come_after_the_reload(side):

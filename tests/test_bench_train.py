@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,16 +13,13 @@ from textvae.config import DataConfig
 from textvae.data import load_corpus
 from textvae.data.corpus import Split
 
-SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "bench_train.py"
+from eval_scripts import load_eval_script
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_train"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("bench_train")
 
 
 @pytest.fixture

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
 from textvae.capability import amp_unavailable
 
-SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
+from eval_scripts import load_eval_script
+
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("gpu_check")
 
 
 @pytest.mark.cpu_only  # the CPU suite's guard of the script; on a GPU the script itself runs at full size

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 from textvae.sweeps.spec import expand, load_spec
 
-SCRIPT = Path(__file__).resolve().parents[1] / "eval" / "parity.py"
+from eval_scripts import load_eval_script
+
 
 # The shape of the reference programs' stdout (He et al.'s trainer and its descendants).
 LOG = """\
@@ -35,11 +33,7 @@ iw nll: 160.2500, iw ppl: 700.0000
 
 @pytest.fixture(scope="module")
 def parity():
-    spec = importlib.util.spec_from_file_location("parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["parity"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_eval_script("parity")
 
 
 def test_reads_the_final_test_figures_and_per_epoch_training_means(parity):
