@@ -459,16 +459,22 @@ def metrics_record_problem(record: Any) -> str | None:
     return None
 
 
+def check_format(version: Any, newest: int, path: Path, kind: str, error: type[Exception],
+                 label: str = "'format'", use: str = "read") -> int:
+    """A file's ``format`` entry: a positive integer no newer than ``newest``, else ``error`` naming ``path``."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise error(f"{path}: {label} must be a positive integer, got {version!r}")
+    if version > newest:
+        raise error(f"{path}: written by a newer textvae ({kind} format {version}; this textvae "
+                    f"reads formats up to {newest}): upgrade textvae to {use} it")
+    return version
+
+
 def check_results(results: Any, path: Path) -> dict[str, Any]:
     """A results.json this textvae can read: a table, of a known format, its numbers numbers."""
     if not isinstance(results, dict):
         raise RunFolderError(f"{path}: expected a JSON object of results, got {type(results).__name__}")
-    version = results.get("format", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RunFolderError(f"{path}: 'format' must be a positive integer, got {version!r}")
-    if version > RESULTS_FORMAT:
-        raise RunFolderError(f"{path}: written by a newer textvae (results format {version}; this textvae "
-                             f"reads formats up to {RESULTS_FORMAT}): upgrade textvae to read it")
+    check_format(results.get("format", 1), RESULTS_FORMAT, path, "results", RunFolderError)
     for key in RESULT_NUMBERS:
         value = results.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):

@@ -13,7 +13,7 @@ import torch
 from ..config import RunConfig
 from ..errors import CheckpointError
 from ..resolution import normalized, resolve_config
-from ..rundir import atomic_write
+from ..rundir import atomic_write, check_format
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
@@ -43,12 +43,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu",
     if missing:
         raise CheckpointError(f"{path}: not a textvae checkpoint" + (" one can resume from" if ckpt_like(ckpt) else "")
                               + f" (no {', '.join(repr(k) for k in missing)} entry)")
-    version = ckpt.setdefault("format", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: checkpoint 'format' must be a positive integer, got {version!r}")
-    if version > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: written by a newer textvae (checkpoint format {version}; this textvae "
-                              f"reads formats up to {CHECKPOINT_FORMAT}): upgrade textvae to use it")
+    check_format(ckpt.setdefault("format", 1), CHECKPOINT_FORMAT, path, "checkpoint", CheckpointError,
+                 label="checkpoint 'format'", use="use")
     return ckpt
 
 
