@@ -66,7 +66,6 @@ class Row:
     reference: str
     script: str
     args: tuple[str, ...]
-    note: str = ""
     extra_params: dict = field(default_factory=dict, hash=False)
     """Config-module keys the script reads from its config file rather than its command line."""
 
@@ -371,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         records.append({"row": row.label, "recipe": row.recipe, "seeds": a.seeds,
                         "reference": {"repo": REFERENCES[row.reference].repo, "script": row.script,
                                       "args": list(row.args), "runs": ref_runs, "errors": errors},
-                        "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why or row.note})
+                        "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why})
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
