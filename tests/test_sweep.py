@@ -236,18 +236,20 @@ def test_strategy_defaults_touch_only_stacks_that_hold_the_strategy(tmp_path):
     assert bn.config["strategies"]["kl-annealing"]["warm_up"] == 2
 
 
-def _one_point_spec(tmp_path: Path, epochs: int) -> Path:
+def _one_point_spec(tmp_path: Path, epochs: int, *more: str) -> Path:
     corpus = write_corpus(tmp_path / "corpus")
     spec = tmp_path / "one.toml"
     spec.write_text(f'datasets = ["demo"]\nstrategies = ["vae"]\nseeds = 1\n'
-                    f'set = {json.dumps(tiny_overrides(corpus, epochs))}\n')
+                    f'set = {json.dumps([*tiny_overrides(corpus, epochs), *more])}\n')
     return spec
 
 
 def test_a_killed_sweeps_ray_is_ended_by_the_next_sweep_whose_own_ends_on_sigterm(tmp_path, ray_state):
     from textvae.sweeps.leftovers import processes_in
 
-    spec, out = _one_point_spec(tmp_path, epochs=100000), tmp_path / "sw"  # runs until stopped
+    # Runs until stopped: without a decay_epoch out of reach, a fast machine ends it by learning-rate decays
+    # (an orphaned worker finishes it), and the second sweep finds it done.
+    spec, out = _one_point_spec(tmp_path, 100000, "train.decay_epoch=100000"), tmp_path / "sw"
     run_dir = expand(load_spec(spec))[0].run_dir(out)
     env = _sweep_env()
 
