@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textvae.cli.main import app
+from textvae.rundir import RunDir
 from textvae.training import train
 
 runner = CliRunner()
@@ -91,6 +92,12 @@ def test_latent_clutter_scores_the_labels_from_the_posterior_means(tiny_corpus, 
     result = invoke("eval", run, "--no-progress", "--out", tmp_path / "again.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "again.json").read_text())["knn_accuracy"] == results["knn_accuracy"]
+    # The means behind the scores: the training's record in the run, the re-evaluation's beside its own record.
+    latents = RunDir(run).read_latents("test")
+    n_test = len((tiny_corpus / "test.txt").read_text().splitlines())
+    assert len(latents["means"]) == len(latents["labels"]) == n_test and len(latents["means"][0]) == 4
+    again = json.loads((tmp_path / "again.latents.json").read_text())
+    assert sorted(zip(again["labels"], map(tuple, again["means"]))) == sorted(zip(latents["labels"], map(tuple, latents["means"])))
 
 
 def test_latent_clutter_separates_labels_that_the_means_separate():

@@ -12,7 +12,8 @@ This module owns the format of a run folder; every other part of textvae (traine
       checkpoints/last.pt    the last epoch whose training and validation were finite (resume point)
       checkpoints/STAGE-best.pt  a multi-stage run's best model of an earlier stage
       results.json           test results; its presence means the run is finished
-      eval_SPLIT.json        ``textvae eval`` records
+      eval_SPLIT.json        ``textvae eval`` records (+ eval_SPLIT.latents.json with eval.latent_clutter)
+      latents_SPLIT.json     posterior means and labels of an evaluated split (``eval.latent_clutter``)
       probe/DATA.json        ``textvae probe`` records
       generation/NAME.json   ``textvae generate --metrics`` records
       .lock                  present while a process trains into the folder
@@ -72,6 +73,8 @@ CHECKPOINT_NAMES = ("best", "last")
 RESULTS_FORMAT = 1
 """results.json's ``format``; a file without it is format 1, one of a later format (a newer textvae's)
 is refused rather than misread."""
+LATENTS_FORMAT = 1
+"""latents_SPLIT.json's ``format``, read the same way."""
 RESULT_NUMBERS = ("nll", "iw_ppl", "elbo", "rec", "kl", "ppl", "mi", "au", "au_threshold", "kl_train",
                   "n_sentences", "n_targets", "iw_samples", "seed", "limit", "best_epoch", "epochs")
 """results.json keys that hold a number (or null: a non-finite number, or ``limit`` unset)."""
@@ -190,6 +193,9 @@ class RunDir:
 
     def eval_record(self, split: str) -> Path:
         return self.path / f"eval_{split}.json"
+
+    def latents_record(self, split: str) -> Path:
+        return self.path / f"latents_{split}.json"
 
     def probe_record(self, data: str) -> Path:
         return self.path / "probe" / f"{data}.json"
@@ -418,6 +424,25 @@ class RunDir:
     def write_results(self, results: dict[str, Any]) -> None:
         write_json(self.results, {"format": RESULTS_FORMAT, **results})
 
+    def write_latents(self, split: str, means: Any, labels: Any) -> None:
+        """The posterior means [N, D] of ``split``'s evaluated sentences (in the space the decoder reads)
+        with their labels [N], for plots of the latent space (``textvae report --table clutter --figure``)."""
+        write_latents(self.latents_record(split), split, means, labels)
+
+    def read_latents(self, split: str) -> dict[str, Any]:
+        """``{"means": [[...], ...], "labels": [...]}`` as written by :meth:`write_latents`."""
+        path = self.latents_record(split)
+        if not path.is_file():
+            raise RunFolderError(f"{self.path}: no {path.name} (evaluate the run with eval.latent_clutter = true)")
+        latents = read_json(path)
+        if not isinstance(latents, dict):
+            raise RunFolderError(f"{path}: expected a JSON object, got {type(latents).__name__}")
+        check_format(latents.get("format", 1), LATENTS_FORMAT, path, "latents", RunFolderError)
+        means, labels = latents.get("means"), latents.get("labels")
+        if not isinstance(means, list) or not isinstance(labels, list) or len(means) != len(labels):
+            raise RunFolderError(f"{path}: 'means' and 'labels' must be lists of the same length")
+        return latents
+
     def remove_results(self) -> None:
         """The run continues past its end (``--resume --set train.epochs=...``): it is no longer finished."""
         self.results.unlink(missing_ok=True)
@@ -468,6 +493,12 @@ def check_format(version: Any, newest: int, path: Path, kind: str, error: type[E
         raise error(f"{path}: written by a newer textvae ({kind} format {version}; this textvae "
                     f"reads formats up to {newest}): upgrade textvae to {use} it")
     return version
+
+
+def write_latents(path: Path, split: str, means: Any, labels: Any) -> None:
+    """A latents record (:meth:`RunDir.write_latents`) at ``path``."""
+    write_json(path, {"format": LATENTS_FORMAT, "split": split, "means": [[float(x) for x in row] for row in means],
+                      "labels": [int(x) for x in labels]})
 
 
 def check_results(results: Any, path: Path) -> dict[str, Any]:

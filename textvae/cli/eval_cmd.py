@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         from ..data import encode_texts, load_corpus, make_batches
         from ..evaluation import evaluate
         from ..evaluation.evaluate import latent_clutter
-        from ..rundir import RunDir, write_json
+        from ..rundir import RunDir, write_json, write_latents
         from ..runs import load_run
 
         if out is not None:
@@ -100,8 +100,10 @@ def register(app: typer.Typer) -> None:
         if bad:
             raise CheckpointError(f"{run.checkpoint}: {', '.join(f'{k} is {results[k]}' for k in bad)} on {split.value}: "
                                   "the model is numerically unstable (diverged); nothing saved")
+        latents = None
         if config.eval.latent_clutter:
-            results.update(latent_clutter(run.model, batches, seed=config.seed if seed is None else seed))
+            scores, latents = latent_clutter(run.model, batches, seed=config.seed if seed is None else seed)
+            results.update(scores)
         # The checkpoint relative to its run folder: a record names no machine path.
         checkpoint_file = os.path.relpath(run.checkpoint, run_dir)
         results.update({"split": split.value, "limit": limit, "checkpoint": Path(checkpoint_file).as_posix()})
@@ -109,6 +111,8 @@ def register(app: typer.Typer) -> None:
             results["scale_reading"] = run.model.scale_reading
         out = out or RunDir(run_dir).eval_record(split.value)
         write_json(out, results)
+        if latents is not None:  # beside its record: the training's own latents_SPLIT.json stays as it was
+            write_latents(out.with_suffix(".latents.json"), split.value, latents.means, latents.labels)
         shown = SHOWN + tuple(k for k in EXTRA if k in results)
         print_table({k: results[k] for k in shown}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
         typer.echo(f"saved {out}")

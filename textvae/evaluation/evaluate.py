@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import EvalConfig
@@ -80,23 +82,33 @@ def evaluate(
 
 
 def evaluate_run_model(model: LatentVariableModel, batches: Iterable[Any], config: EvalConfig, *, seed: int,
-                       progress: bool = False) -> dict[str, Any]:
+                       progress: bool = False) -> tuple[dict[str, Any], Latents | None]:
     """:func:`evaluate` with the settings of a run's ``eval`` config section (and, for a model that
-    decodes rescaled latents, the ``scale_reading`` it was scored under)."""
+    decodes rescaled latents, the ``scale_reading`` it was scored under). With ``eval.latent_clutter``
+    the results also score the labels from the posterior means, which come back second (else None)."""
     results = evaluate(model, batches, iw_samples=config.iw_samples, max_tokens=config.max_tokens,
                        mi_estimator=config.mi_estimator, au_threshold=config.au_threshold, seed=seed,
                        precision=config.precision, progress=progress)
     other = getattr(model, "decodes_other_posterior", None)
     if callable(other) and other():
         results["scale_reading"] = model.scale_reading
-    if config.latent_clutter:
-        results.update(latent_clutter(model, batches, seed=seed))
-    return results
+    if not config.latent_clutter:
+        return results, None
+    scores, latents = latent_clutter(model, batches, seed=seed)
+    results.update(scores)
+    return results, latents
 
 
-def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: int = 0) -> dict[str, Any]:
+@dataclass
+class Latents:
+    means: np.ndarray
+    """Posterior means [N, D] in the space the decoder reads, in batch order."""
+    labels: np.ndarray
+
+
+def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: int = 0) -> tuple[dict[str, Any], Latents]:
     """:func:`~textvae.latent_metrics.clutter.component_clutter` of the batches' labels from their
-    posterior means in the space the decoder reads."""
+    posterior means in the space the decoder reads; returns the scores and the means."""
     from ..errors import DataError
     from ..latent_metrics.clutter import component_clutter
 
@@ -108,7 +120,8 @@ def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: 
                 raise DataError("eval.latent_clutter needs a labeled split (label<TAB>text lines)")
             means.append(to_decoder_space(model.posterior(batch).mu).float().cpu())
             labels.append(batch.labels.cpu())
-    return component_clutter(torch.cat(means).numpy(), torch.cat(labels).numpy(), seed=seed)
+    latents = Latents(torch.cat(means).numpy(), torch.cat(labels).numpy())
+    return component_clutter(latents.means, latents.labels, seed=seed), latents
 
 
 def epoch_diagnostics(

@@ -511,13 +511,15 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
 
     trainer._reload_best()
     test_batches = [b.to(trainer.device) for b in trainer._eval_batches(config.eval.split, config.eval.limit)]
-    results = evaluate_run_model(trainer.model, test_batches, config.eval, seed=config.seed,
-                                 progress=config.train.progress)
+    results, latents = evaluate_run_model(trainer.model, test_batches, config.eval, seed=config.seed,
+                                          progress=config.train.progress)
     if "kl_train" not in results:
         results["kl_train"] = training_kl(trainer.model, test_batches)
     results["strategy"] = trainer.model.strategy.log_scalars()
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
+    if latents is not None:
+        trainer.run.write_latents(config.eval.split, latents.means, latents.labels)
     trainer.run.write_results(results)
     tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
     try:
