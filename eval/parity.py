@@ -218,6 +218,89 @@ def read_textvae_run(run: Path) -> dict:
             "valid": [{"elbo": r["valid"]["elbo"], "kl": r["valid"]["kl"], "mi": r["valid"].get("mi")} for r in records]}
 
 
+# ---- the reference's model under textvae's evaluator ------------------------------------------------------
+# Parameter names of He et al.'s model family (every reference here descends from it) -> textvae's.
+MODEL_NAMES = {"encoder.linear.weight": "encoder.to_posterior.weight",
+               "decoder.trans_linear.weight": "decoder.init_cell.weight",
+               "decoder.pred_linear.weight": "decoder.out.weight"}
+# The posterior-mean BatchNorm of BN-VAE / DU-VAE: reference name -> the suffix of textvae's strategy entry,
+# per strategy (BN-VAE's fixed scale is a buffer 'scale' with a shift; DU-VAE keeps a trainable raw weight).
+BATCHNORM_NAMES = {
+    "bn-vae": {"weight": "scale", "bias": "shift"},
+    "du-vae": {"weight": "weight", "bias": "bias"},
+}
+UNUSED_REFERENCE_KEYS = ("decoder.loss.weight",)  # the loss's constant class weights (all ones)
+
+
+def reference_state_as_textvae(reference: dict, textvae: dict, recipe: str) -> tuple[dict, list[str]]:
+    """textvae's state dict ``textvae`` with every tensor replaced by the reference model's; returns it and
+    the textvae entries the reference has no counterpart for (kept as they were, e.g. DU-VAE's floor switch).
+    Any reference tensor that finds no place, or a shape that differs, is an error: a silent partial load
+    would evaluate a different model."""
+    out, placed = dict(textvae), set()
+    strategy_keys = [k for k in textvae if k.startswith("strategy.")]
+    for key, tensor in reference.items():
+        if key in UNUSED_REFERENCE_KEYS:
+            continue
+        if key.startswith("encoder.mu_bn."):
+            part = key.removeprefix("encoder.mu_bn.")
+            suffix = BATCHNORM_NAMES.get(recipe, {}).get(part, f"stats.{part}")
+            matches = [k for k in strategy_keys if k.endswith("." + suffix)]
+            if len(matches) != 1:
+                raise SystemExit(f"cross-evaluation: reference {key} has no single place in textvae's {recipe} "
+                                 f"model (candidates {matches})")
+            target = matches[0]
+        else:
+            target = MODEL_NAMES.get(key, key)
+        if target not in textvae:
+            raise SystemExit(f"cross-evaluation: reference {key} has no counterpart in textvae's {recipe} model")
+        if tuple(textvae[target].shape) != tuple(tensor.shape):
+            raise SystemExit(f"cross-evaluation: {key} {tuple(tensor.shape)} vs textvae {target} "
+                             f"{tuple(textvae[target].shape)}")
+        out[target] = tensor.to(textvae[target].dtype).clone()
+        placed.add(target)
+    return out, sorted(k for k in textvae if k not in placed)
+
+
+def reference_model_file(job: dict) -> Path | None:
+    """The model a finished reference run saved (its best validation checkpoint, which it evaluated)."""
+    found = [p for p in Path(job["cwd"]).rglob("*.pt") if p.name == "model.pt" or p.parent.parent.name == "models"]
+    if len(found) > 1:
+        raise SystemExit(f"cross-evaluation: {job['cwd']} holds several saved models: {found}")
+    return found[0] if found else None
+
+
+def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_lines: int, out: Path) -> dict:
+    """Evaluate the reference run's saved model with ``textvae eval`` (through textvae's run folder of the
+    same row and seed): ``iw_nll``, ``elbo``, ``kl``, ``mi``, ``au``, or ``{"error": ...}``."""
+    import torch
+
+    if out.is_file():
+        return json.loads(out.read_text())
+    model = reference_model_file(job)
+    if model is None or not (run / "checkpoints" / "best.pt").is_file():
+        return {"error": "no saved reference model" if model is None else "no textvae run to host it"}
+    ckpt = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)
+    state, kept = reference_state_as_textvae(torch.load(model, map_location="cpu", weights_only=False), ckpt["model"],
+                                             recipe)
+    ckpt["model"] = state
+    ckpt.pop("optimizer", None)
+    host = run / "checkpoints" / "reference.pt"
+    torch.save(ckpt, host)
+    record = out.with_suffix(".eval.json")
+    result = subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "eval", str(run),
+                             "--checkpoint", str(host), "--iw-samples", str(iw_samples), "--limit", str(test_lines),
+                             "--no-progress", "--out", str(record)],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if result.returncode != 0:
+        return {"error": f"textvae eval exit {result.returncode}: {(result.stderr or result.stdout).strip()[-300:]}"}
+    figures = json.loads(record.read_text())
+    found = {"iw_nll": figures["nll"], "elbo": figures["elbo"], "kl": figures["kl"], "mi": figures["mi"],
+             "au": figures["au"], "kept_from_textvae": kept}
+    out.write_text(json.dumps(found) + "\n")
+    return found
+
+
 # ---- comparison -------------------------------------------------------------------------------------------
 def summary(runs: list[dict], key: str) -> dict:
     values = [r[key] for r in runs]
@@ -267,6 +350,19 @@ def render(records: list[dict], meta: dict) -> str:
             verdict_cell = (rec["verdict"] + (f": {rec['explanation']}" if rec["explanation"] else "")) if side == "textvae" else ""
             lines.append(f"| {rec['row'] if side == 'reference' else ''} | {ref_name} | {side} | " + " | ".join(cells)
                          + f" | {verdict_cell} |")
+    crossed = [(rec["row"], r) for rec in records for r in rec["reference"]["runs"] if "textvae_eval" in r]
+    if crossed:
+        lines += ["", "The reference's own saved model scored by textvae's evaluator (`--cross-eval`): where the two "
+                  "evaluators agree, a gap in the table above comes from training, not from evaluation.", "",
+                  "| row | seed | reference evaluator: IW-NLL / KL | textvae evaluator: IW-NLL / KL | Δ IW-NLL |",
+                  "|---|---|---|---|---|"]
+        for row, r in crossed:
+            t = r["textvae_eval"]
+            if "error" in t:
+                lines.append(f"| {row} | {r['seed']} | {r['iw_nll']:.2f} / {r['kl']:.2f} | {t['error']} | |")
+            else:
+                lines.append(f"| {row} | {r['seed']} | {r['iw_nll']:.2f} / {r['kl']:.2f} | {t['iw_nll']:.2f} / "
+                             f"{t['kl']:.2f} | {t['iw_nll'] - r['iw_nll']:+.2f} |")
     errors = [(rec["row"], e) for rec in records for e in rec["reference"].get("errors", [])]
     if errors:
         lines += ["", "Reference runs without results:", ""] + [f"- {row}: {e}" for row, e in errors]
@@ -293,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
+    p.add_argument("--cross-eval", action="store_true",
+                   help="also evaluate each finished reference run's saved model with textvae's evaluator")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
@@ -363,6 +461,12 @@ def main(argv: list[str] | None = None) -> None:
             run = work / "textvae" / "runs" / "ptb" / row.recipe / f"seed{seed}"
             if (run / "results.json").is_file():
                 ours.append({"seed": seed, **read_textvae_run(run)})
+        if a.cross_eval:
+            for ref_run in ref_runs:
+                job = next(j for j in jobs if j["row"] == row_name and j["seed"] == ref_run["seed"])
+                run = work / "textvae" / "runs" / "ptb" / row.recipe / f"seed{ref_run['seed']}"
+                ref_run["textvae_eval"] = cross_evaluate(job, row.recipe, run, a.iw_samples, a.test_lines,
+                                                         work / "cross" / f"{row_name}-seed{ref_run['seed']}.json")
         if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
             v, why = verdict(ref_runs, ours)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 import pytest
+import torch
 
 from textvae.sweeps.spec import expand, load_spec
 
@@ -107,7 +108,12 @@ def test_render_names_every_row_and_the_patches(parity):
             "patches": ["valdersoul/bn-vae utils.py: '.cuda()' -> ''"], "machine": "cpu", "wall_minutes": 1.0}
     text = parity.render([record], meta)
     assert "| BN-VAE (0.6) | valdersoul/bn-vae text_anneal_fb.py | reference | 140.50 ± 0.71 |" in text
-    assert "| agrees |" in text and "utils.py: '.cuda()'" in text
+    assert "| agrees |" in text and "utils.py: '.cuda()'" in text and "textvae's evaluator" not in text
+    record["reference"]["runs"][0] = {**run(140.0, 8.0), "seed": 1, "textvae_eval": {"iw_nll": 140.25, "kl": 8.0}}
+    record["reference"]["runs"][1] = {**run(141.0, 9.0), "seed": 2, "textvae_eval": {"error": "no saved reference model"}}
+    text = parity.render([record], meta)
+    assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.25 / 8.00 | +0.25 |" in text
+    assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | no saved reference model | |" in text
 
 
 def test_a_scratch_copy_of_another_clone_is_replaced(parity, tmp_path):
@@ -122,3 +128,58 @@ def test_a_scratch_copy_of_another_clone_is_replaced(parity, tmp_path):
     assert (scratch / "parity.log").is_file()  # the same clone: the finished log is kept
     parity.prepare_reference(second, "lagging", scratch)
     assert (scratch / "text.py").read_text() == "second" and not (scratch / "parity.log").exists()
+
+
+def _tiny_model(recipe: str):
+    from textvae import recipes
+    from textvae.models import build_model
+
+    config = recipes.resolve("ptb", recipe)
+    config.model.embed_dim, config.model.enc_hidden, config.model.dec_hidden, config.model.latent_dim = 4, 5, 6, 3
+    return build_model(config, 11)
+
+
+def _as_reference(state: dict, recipe: str, parity) -> dict:
+    """The state dict a reference program of He et al.'s family would save for the same weights."""
+    back = {v: k for k, v in parity.MODEL_NAMES.items()}
+    bn = {v: k for k, v in parity.BATCHNORM_NAMES.get(recipe, {}).items()}
+    out = {}
+    for key, tensor in state.items():
+        if key.startswith("strategy."):
+            suffix = key.split(".", 3)[-1]
+            if suffix == "floor_on":
+                continue  # DU-VAE's switch is a process-wide flag in the reference, not a tensor
+            part = bn.get(suffix, suffix.removeprefix("stats."))
+            out[f"encoder.mu_bn.{part}"] = tensor
+        else:
+            out[back.get(key, key)] = tensor
+    out["decoder.loss.weight"] = torch.ones(11)
+    return out
+
+
+@pytest.mark.parametrize("recipe", ["vae", "bn-vae", "du-vae"])
+def test_a_reference_models_weights_land_on_textvaes_parameters(parity, recipe):
+    source, target = _tiny_model(recipe), _tiny_model(recipe)
+    with torch.no_grad():
+        for tensor in source.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.uniform_(-1, 1)
+    reference = _as_reference(source.state_dict(), recipe, parity)
+    state, kept = parity.reference_state_as_textvae(reference, target.state_dict(), recipe)
+    target.load_state_dict(state)
+    for key, tensor in source.state_dict().items():
+        if not key.endswith("floor_on"):
+            assert torch.equal(target.state_dict()[key], tensor), key
+    assert kept == ([k for k in state if k.endswith("floor_on")])
+
+
+def test_a_reference_tensor_without_a_place_stops_the_cross_evaluation(parity):
+    target = _tiny_model("vae").state_dict()
+    reference = _as_reference(target, "vae", parity)
+    with pytest.raises(SystemExit, match="encoder.extra.weight has no counterpart"):
+        parity.reference_state_as_textvae({**reference, "encoder.extra.weight": torch.ones(2)}, target, "vae")
+    reference["decoder.pred_linear.weight"] = torch.ones(3, 3)
+    with pytest.raises(SystemExit, match=r"decoder.pred_linear.weight \(3, 3\) vs textvae decoder.out.weight"):
+        parity.reference_state_as_textvae(reference, target, "vae")
+    with pytest.raises(SystemExit, match="encoder.mu_bn.weight has no single place"):  # a VAE has no BatchNorm
+        parity.reference_state_as_textvae({"encoder.mu_bn.weight": torch.ones(3)}, target, "vae")

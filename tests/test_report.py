@@ -166,3 +166,27 @@ def test_clutter_table_from_latent_clutter_results(tmp_path):
     assert "15-nearest-neighbour" in result.output and "| vae" not in result.output
     with pytest.raises(ConfigError, match="eval.latent_clutter=true"):
         build_table("clutter", read_records([tmp_path / "synthetic" / "vae"]))
+
+
+def test_clutter_figure_draws_each_rows_first_seed_and_needs_its_latents(tmp_path):
+    from textvae.report.plots import clutter_means_figure
+
+    runs = {}
+    for mode in ("fixed", "by-label"):
+        for seed in (2, 1):
+            runs[mode, seed] = fake_run(tmp_path, "bn-vae", seed, corpus="synthetic", overrides=[f'data.batch_split="{mode}"'],
+                                        nll=60.0, kl=2.0, au=2, knn_accuracy=0.5 + seed / 10, silhouette=0.1, split="test")
+    fake_run(tmp_path, "scale-vae", 1, corpus="synthetic", nll=60.0, kl=2.0, au=2, knn_accuracy=0.7, silhouette=0.1)
+    figure = tmp_path / "means.png"
+    result = invoke(tmp_path, "--table", "clutter", "--figure", figure)
+    assert result.exit_code == 2 and "latents_test.json" in result.output and not figure.exists()
+    for (mode, seed), run in runs.items():
+        RunDir(run).write_latents("test", [[seed, 0.0], [0.0, 1.0], [1.0, 1.0]], [0, 1, 2])
+    RunDir(tmp_path / "synthetic" / "scale-vae" / "seed1").write_latents("test", [[0.0, 0.0]], [3])
+    fig = clutter_means_figure(read_records([tmp_path]))
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.collections]
+    # one line per strategy (bn-vae: two modes; scale-vae: one), the first seed's means in each panel
+    assert len(panels) == 3 and [len(ax.collections[0].get_offsets()) for ax in panels] == [3, 3, 1]
+    assert all(ax.collections[0].get_offsets()[0][0] == 1.0 for ax in panels[:2])
+    assert "seed 1: 15-NN 0.60" in panels[0].get_title()
+    assert invoke(tmp_path, "--table", "clutter", "--figure", figure).exit_code == 0 and figure.stat().st_size > 0

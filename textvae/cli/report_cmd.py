@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("markdown", "--format", help="markdown, csv or latex."),
         out: Optional[Path] = typer.Option(None, help="Also write the table to this file."),
         figure: Optional[Path] = typer.Option(None, help="Also draw the table (table1: NLL against MI; table4: "
-                                              "accuracy curves), error bars = std over seeds."),
+                                              "accuracy curves, error bars = std over seeds; clutter: the test "
+                                              "posterior means of each row's first seed)."),
         merge: Optional[list[str]] = typer.Option(None, "--merge", help="Average over this config key as over "
                                                   "seeds (repeatable; data.* and eval.* are refused)."),
     ):

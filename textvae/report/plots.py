@@ -239,6 +239,47 @@ def probe_curves_figure(records, merge: tuple[str, ...] = ()):
     return fig
 
 
+def plot_clutter_means(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
+    """The clutter table as a figure: each row's test posterior means (first seed; the first two latent
+    dimensions) coloured by label, one panel per row, one line of panels per strategy."""
+    return _save(clutter_means_figure(records, merge), out)
+
+
+def clutter_means_figure(records, merge: tuple[str, ...] = ()):
+    from .records import group_rows
+    from .tables import _order
+
+    scored = [r for r in records if r.results.get("knn_accuracy") is not None]
+    if not scored:
+        raise ConfigError("--figure: no latent-clutter results (knn_accuracy in results.json) in these runs")
+    rows = _order(group_rows(scored, merge), None)
+    strategies = list(dict.fromkeys(row.strategy for row in rows))
+    ncols = max(sum(row.strategy == s for row in rows) for s in strategies)
+    fig, axes = plt.subplots(len(strategies), ncols, figsize=(3.2 * ncols, 3.2 * len(strategies)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    used = {s: 0 for s in strategies}
+    cmap = plt.get_cmap("tab20")
+    for row in rows:
+        line = strategies.index(row.strategy)
+        ax = axes[line][used[row.strategy]]
+        used[row.strategy] += 1
+        run = min(row.runs, key=lambda r: r.config.get("seed", 0))
+        latents = RunDir(run.run_dir).read_latents(run.results.get("split", "test"))
+        means, labels = latents["means"], latents["labels"]
+        if not means or len(means[0]) < 1:
+            raise RunFolderError(f"{run.run_dir}: its latents record holds no means")
+        xs = [m[0] for m in means]
+        ys = [m[1] if len(m) > 1 else 0.0 for m in means]
+        ax.set_visible(True)
+        ax.scatter(xs, ys, c=[cmap(label % 20) for label in labels], s=3, alpha=0.6, linewidths=0)
+        ax.set_title(f"{row.label(row.strategy)}\nseed {run.config.get('seed')}: 15-NN "
+                     f"{run.results['knn_accuracy']:.2f}", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    fig.suptitle("Test posterior means, coloured by label", fontsize="medium")
+    return fig
+
+
 def _save(fig, out: Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,4 +289,4 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-FIGURES = {"table1": plot_nll_mi, "table4": plot_probe_curves}
+FIGURES = {"table1": plot_nll_mi, "table4": plot_probe_curves, "clutter": plot_clutter_means}
