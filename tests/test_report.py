@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -166,6 +167,23 @@ def test_clutter_table_from_latent_clutter_results(tmp_path):
     assert "15-nearest-neighbour" in result.output and "| vae" not in result.output
     with pytest.raises(ConfigError, match="eval.latent_clutter=true"):
         build_table("clutter", read_records([tmp_path / "synthetic" / "vae"]))
+
+
+def test_records_hold_one_entry_per_run_with_its_settings_and_relative_folder(tmp_path):
+    for mode, knn in (("fixed", 0.9), ("by-label", 0.5)):
+        for seed in (2, 1):
+            fake_run(tmp_path, "bn-vae", seed, corpus="synthetic", overrides=[f'data.batch_split="{mode}"'], nll=60.0,
+                     kl=2.0, au=2, knn_accuracy=knn + seed / 100, silhouette=0.1)
+    out = tmp_path / "results" / "clutter.json"
+    result = invoke(tmp_path, "--table", "clutter", "--records", out)
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert [(r["data.batch_split"], r["seed"], r["knn_accuracy"]) for r in records] == \
+        [("by-label", 1, 0.51), ("by-label", 2, 0.52), ("fixed", 1, 0.91), ("fixed", 2, 0.92)]
+    assert records[0]["run"] == '../synthetic/bn-vae/data.batch_split="by-label"/seed1'
+    assert (records[0]["strategy"], records[0]["nll"], records[0]["au"]) == ("bn-vae", 60.0, 2)
+    result = invoke(tmp_path, "--table", "table4", "--records", tmp_path / "t4.json")
+    assert result.exit_code == 2 and "no per-run records for table4" in result.output
 
 
 def test_clutter_figure_draws_each_rows_first_seed_and_needs_its_latents(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,9 @@ def register(app: typer.Typer) -> None:
         figure: Optional[Path] = typer.Option(None, help="Also draw the table (table1: NLL against MI; table4: "
                                               "accuracy curves, error bars = std over seeds; clutter: the test "
                                               "posterior means of each row's first seed)."),
+        records_out: Optional[Path] = typer.Option(
+            None, "--records", help="Also write one JSON record per run of the table's rows (table1, table3, "
+            "clutter): its folder (relative to the file), seed, distinguishing settings and values."),
         merge: Optional[list[str]] = typer.Option(None, "--merge", help="Average over this config key as over "
                                                   "seeds (repeatable; data.* and eval.* are refused)."),
     ):
@@ -32,13 +36,19 @@ def register(app: typer.Typer) -> None:
         from ..report.plots import FIGURES, check_plot_file
         from ..report.records import read_records
         from ..report.render import render
-        from ..report.tables import build_table
+        from ..report.tables import RECORD_METRICS, build_table, run_records
+        from ..rundir import write_json
 
         merged = tuple(merge or ())
         if figure is not None and table not in FIGURES:
             raise ConfigError(f"--figure: no figure for {table} (figures: {', '.join(FIGURES)})")
         if out is not None:
             check_output_file(out, "--out")
+        if records_out is not None:
+            check_output_file(records_out, "--records")
+            if table not in RECORD_METRICS:
+                raise ConfigError(f"--records: no per-run records for {table} (available for: "
+                                  f"{', '.join(RECORD_METRICS)})")
         if figure is not None:
             check_output_file(figure, "--figure")
             check_plot_file(figure, "--figure")
@@ -48,5 +58,11 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text)
+        if records_out is not None:
+            base = records_out.resolve().parent
+            rows = [{**r, "run": Path(os.path.relpath(Path(r["run"]).resolve(), base)).as_posix()}
+                    for r in run_records(table, records, merged)]
+            write_json(records_out, rows)
+            typer.echo(f"records: {records_out} ({len(rows)} runs)")
         if figure is not None:
             typer.echo(f"figure: {FIGURES[table](records, figure, merged)}")

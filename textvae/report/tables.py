@@ -330,6 +330,28 @@ def clutter(records: list[RunRecord], column: str | None = None, merge: tuple[st
 
 BUILDERS = {"table1": table1, "table3": table3, "table4": table4, "table5": table5, "clutter": clutter}
 
+RECORD_METRICS = {"table1": ("nll", "kl", "mi", "au", "kl_train", "best_epoch"),
+                  "table3": ("nll", "kl", "mi", "au", "best_epoch"),
+                  "clutter": ("knn_accuracy", "silhouette", "nll", "kl", "mi", "au", "best_epoch")}
+"""The results.json values a per-run record of each table holds (tables read from results.json only)."""
+
+
+def run_records(name: str, records: list[RunRecord], merge: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One record per run of the table's rows, in row order: the run folder, corpus, recipe, strategy, seed,
+    the settings that set its row apart, and its values of the table's metrics (``--records``)."""
+    if name not in RECORD_METRICS:
+        raise ConfigError(f"--records: no per-run records for {name} (available for: {', '.join(RECORD_METRICS)})")
+    if name == "clutter":
+        records = [r for r in records if r.results.get("knn_accuracy") is not None]
+    spec = load_published("table1") if name == "table1" else None
+    out = []
+    for row in _order(group_rows(records, merge), spec):
+        for run in sorted(row.runs, key=lambda r: r.config.get("seed", 0)):
+            out.append({"run": run.run_dir, "corpus": row.corpus, "recipe": row.recipe, "strategy": row.strategy,
+                        "seed": run.config.get("seed"), **row.distinct,
+                        **{m: run.results.get(m) for m in RECORD_METRICS[name]}})
+    return out
+
 
 def build_table(name: str, records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
     if name not in BUILDERS:
