@@ -50,6 +50,23 @@ def test_bucket_batches_never_contain_padding():
     assert all(sum(s < 4 for s in sizes) <= 1 for sizes in sizes_by_length.values())
 
 
+def test_training_buckets_are_random_samples_of_their_length_fixed_across_epochs():
+    """A corpus in article order (PTB) must not give buckets of neighbouring sentences: the reference's
+    unstable sort scatters each length's sentences, and BN-VAE's batch statistics assume a random batch."""
+    words = WORDS[:3]
+    split = encode_texts(Vocab.build([WORDS]), [" ".join(words) for _ in range(400)], None)  # one length
+    epochs = [make_batches(split, 20, "bucket", shuffle=True, seed=epoch, split_seed=7) for epoch in (1, 2)]
+    buckets = [sorted(sorted(b.index.tolist()) for b in batches) for batches in epochs]
+    assert buckets[0] == buckets[1]  # the same buckets every epoch, in another order
+    assert [b.index.tolist() for b in epochs[0]] != [b.index.tolist() for b in epochs[1]]
+    spans = [max(b) - min(b) for b in buckets[0]]
+    assert min(spans) > 200  # corpus-order cutting would give 19 for every bucket
+    other = sorted(sorted(b.index.tolist()) for b in make_batches(split, 20, "bucket", shuffle=True, seed=1, split_seed=8))
+    assert other != buckets[0]
+    # evaluation batches stay in corpus order
+    assert [b.index.tolist() for b in make_batches(split, 20, "bucket")][0] == list(range(20))
+
+
 @pytest.mark.parametrize("mode", ["bucket", "padded"])
 def test_same_seed_same_order_other_seed_other_order(mode):
     split = random_split()

@@ -34,7 +34,11 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
 
     ``bucket``: sort by length and cut each length into chunks of at most ``batch_size`` sentences,
     so no batch has padding (He et al.'s ``create_data_batch``); with ``shuffle`` the fixed buckets
-    come in a seeded random order. ``padded``: sentences shuffled (when asked) then cut into
+    come in a seeded random order. In training the sentences of one length are put in a random order
+    (from ``split_seed``) before they are cut, so a bucket is a random sample of its length, as in the
+    reference code (whose unstable sort scatters them); cut in corpus order, a bucket of an unshuffled
+    corpus such as PTB holds neighbouring sentences of the same articles, and batch statistics
+    (BN-VAE, DU-VAE) and gradients are computed on topically clustered batches. ``padded``: sentences shuffled (when asked) then cut into
     batches of exactly ``batch_size`` (the last may be smaller), sorted by length inside each.
 
     With ``shuffle`` (training), ``split_mode`` says which sentences share a batch: ``reshuffle``
@@ -53,7 +57,7 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     if split_mode == "by-label" and split.labels is None:
         raise DataError("data.batch_split = 'by-label' needs a labeled training split (label<TAB>text lines)")
     rng = random.Random(seed)
-    pools = _pools(split, split_mode, split_seed)
+    pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket")
     groups: list[list[int]] = []
     for pool in pools:
         if mode == "bucket":
@@ -74,12 +78,15 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     return [_to_batch(split, rows, label_ids) for rows in groups]
 
 
-def _pools(split: Split, split_mode: str, split_seed: int) -> list[list[int]]:
-    """Sentence indices to cut into batches, one list per pool, in the order they are cut."""
+def _pools(split: Split, split_mode: str, split_seed: int, scatter: bool = False) -> list[list[int]]:
+    """Sentence indices to cut into batches, one list per pool, in the order they are cut; ``scatter``
+    draws a reshuffled split's order once from ``split_seed`` (the fixed buckets of training)."""
     rows = list(range(len(split.ids)))
-    if split_mode == "reshuffle":
-        return [rows]
     fixed = random.Random(split_seed)
+    if split_mode == "reshuffle":
+        if scatter:
+            fixed.shuffle(rows)
+        return [rows]
     if split_mode == "fixed":
         fixed.shuffle(rows)
         return [rows]
