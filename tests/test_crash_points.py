@@ -22,8 +22,9 @@ from textvae.training import train
 KILLED = 9
 
 
-def crash_at(point: str) -> None:
-    """Patch RunDir so that this (child) process dies at ``point``."""
+def crash_at(point: str, best_epoch: int) -> None:
+    """Patch RunDir so that this (child) process dies at ``point``; ``after-best`` is right after the
+    uninterrupted run's last best checkpoint (``best_epoch``), before that epoch's ``last.pt``."""
     save, append, results = RunDir.save_checkpoint, RunDir.append_metrics, RunDir.write_results
     if point == "setup":  # config.json written, vocab.txt and env.json not yet
         RunDir.write_vocab = lambda self, vocab: os._exit(KILLED)
@@ -37,7 +38,7 @@ def crash_at(point: str) -> None:
             atomic_write(self.checkpoint(name), lambda f: (f.write(b"PK\x03\x04 half a checkpoint"), f.flush(),
                                                             os._exit(KILLED)))
         save(self, name, state)
-        if point == "after-best" and name == "best" and epochs[name] == 2:
+        if point == "after-best" and name == "best" and epochs[name] == best_epoch:
             os._exit(KILLED)
 
     def append_metrics(self, record):
@@ -60,9 +61,9 @@ def crash_at(point: str) -> None:
     RunDir.save_checkpoint, RunDir.append_metrics, RunDir.write_results = save_checkpoint, append_metrics, write_results
 
 
-def child(point: str, config, run_dir: Path, data_dir: Path) -> None:
+def child(point: str, config, run_dir: Path, data_dir: Path, best_epoch: int) -> None:
     torch.set_num_threads(1)
-    crash_at(point)
+    crash_at(point, best_epoch)
     train(config, run_dir, data_dir=data_dir)
     os._exit(0)
 
@@ -115,7 +116,9 @@ def folder_view(run: Path) -> dict:
 def test_resume_after_a_kill_equals_an_uninterrupted_run(point, setup, tmp_path):
     root, config = setup
     run = tmp_path / "run"
-    process = multiprocessing.get_context("fork").Process(target=child, args=(point, config, run, root / "data"))
+    best_epoch = json.loads((root / "straight" / "results.json").read_text())["best_epoch"]
+    process = multiprocessing.get_context("fork").Process(target=child,
+                                                          args=(point, config, run, root / "data", best_epoch))
     process.start()
     process.join(120)
     assert process.exitcode == KILLED, f"the child was not killed at {point}"
