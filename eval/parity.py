@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,6 @@ class Row:
     reference: str
     script: str
     args: tuple[str, ...]
-    extra_params: dict = field(default_factory=dict, hash=False)
-    """Config-module keys the script reads from its config file rather than its command line."""
 
 
 ROWS = {
@@ -126,13 +124,13 @@ def prepare_reference(clone: Path, name: str, scratch: Path) -> list[str]:
     return applied
 
 
-def write_reference_config(scratch: Path, corpus: Path, model: dict, epochs: int, extra: dict) -> None:
+def write_reference_config(scratch: Path, corpus: Path, model: dict, epochs: int) -> None:
     params = {"enc_type": "lstm", "dec_type": "lstm", "nz": model["latent_dim"], "ni": model["embed_dim"],
               "enc_nh": model["enc_hidden"], "dec_nh": model["dec_hidden"], "log_niter": 50,
               "dec_dropout_in": model["dec_dropout_in"], "dec_dropout_out": model["dec_dropout_out"],
               "batch_size": 32, "epochs": epochs, "test_nepoch": 5, "label": False, "vocab_file": None,
               "train_data": str(corpus / "train.txt"), "val_data": str(corpus / "valid.txt"),
-              "test_data": str(corpus / "test.txt"), **extra}
+              "test_data": str(corpus / "test.txt")}
     (scratch / "config" / "config_parity.py").write_text(f"params = {params!r}\n")
 
 
@@ -431,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         for seed in a.seeds:
             scratch = work / "reference" / row_name / f"seed{seed}"
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
-            write_reference_config(scratch, corpus, model_d, a.epochs, row.extra_params)
+            write_reference_config(scratch, corpus, model_d, a.epochs)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": str(scratch / "parity.log"),
                          "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp")})
     spec = work / "textvae_sweep.toml"

@@ -66,11 +66,11 @@ def test_reference_config_and_command(parity, tmp_path):
     (tmp_path / "config").mkdir()
     model = {"latent_dim": 32, "embed_dim": 256, "enc_hidden": 512, "dec_hidden": 512,
              "dec_dropout_in": 0.5, "dec_dropout_out": 0.5}
-    parity.write_reference_config(tmp_path, tmp_path / "corpus", model, 2, {"gamma": 0.0})
+    parity.write_reference_config(tmp_path, tmp_path / "corpus", model, 2)
     namespace: dict = {}
     exec((tmp_path / "config" / "config_parity.py").read_text(), namespace)
     params = namespace["params"]
-    assert (params["nz"], params["enc_nh"], params["epochs"], params["gamma"]) == (32, 512, 2, 0.0)
+    assert (params["nz"], params["enc_nh"], params["epochs"], params["dec_dropout_in"]) == (32, 512, 2, 0.5)
     assert params["train_data"].endswith("corpus/train.txt")
     by_seed = parity.reference_command(parity.ROWS["bn-vae"], 101, 100, tmp_path / "exp")
     assert by_seed[by_seed.index("--seed") + 1] == "101"
