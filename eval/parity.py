@@ -30,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
+TEXTVAE = [sys.executable, "-c", "from textvae.cli.main import app; app()"]
+"""The textvae command line of the Python running this script."""
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_line
     host = run / "checkpoints" / "reference.pt"
     torch.save(ckpt, host)
     record = out.with_suffix(".eval.json")
-    result = subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "eval", str(run),
+    result = subprocess.run([*TEXTVAE, "eval", str(run),
                              "--checkpoint", str(host), "--iw-samples", str(iw_samples), "--limit", str(test_lines),
                              "--no-progress", "--out", str(record)],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -440,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"reference: {len(jobs)} runs", flush=True)
         ref_results = run_references(jobs, a.jobs)
         print(f"textvae: textvae sweep {spec}", flush=True)
-        subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "sweep", str(spec),
+        subprocess.run([*TEXTVAE, "sweep", str(spec),
                         "--out", str(work / "textvae"), "--cpus-per-run", "1", "--no-progress"], check=False)
 
     records = []

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from ..report.plots import FIGURES, check_plot_file
         from ..report.records import read_records
         from ..report.render import render
-        from ..report.tables import RECORD_METRICS, build_table, run_records
+        from ..report.tables import build_table, check_records_table, run_records
         from ..rundir import write_json
 
         merged = tuple(merge or ())
@@ -46,9 +46,7 @@ def register(app: typer.Typer) -> None:
             check_output_file(out, "--out")
         if records_out is not None:
             check_output_file(records_out, "--records")
-            if table not in RECORD_METRICS:
-                raise ConfigError(f"--records: no per-run records for {table} (available for: "
-                                  f"{', '.join(RECORD_METRICS)})")
+            check_records_table(table)
         if figure is not None:
             check_output_file(figure, "--figure")
             check_plot_file(figure, "--figure")

@@ -247,9 +247,9 @@ def plot_clutter_means(records, out: Path, merge: tuple[str, ...] = ()) -> Path:
 
 def clutter_means_figure(records, merge: tuple[str, ...] = ()):
     from .records import group_rows
-    from .tables import _order
+    from .tables import _order, clutter_runs
 
-    scored = [r for r in records if r.results.get("knn_accuracy") is not None]
+    scored = clutter_runs(records)
     if not scored:
         raise ConfigError("--figure: no latent-clutter results (knn_accuracy in results.json) in these runs")
     rows = _order(group_rows(scored, merge), None)

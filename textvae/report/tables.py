@@ -300,13 +300,19 @@ CLUTTER_METRICS = (("knn_accuracy", "15-NN accuracy", 3), ("silhouette", "silhou
                    ("kl", "KL", 2), ("au", "AU", 1))
 
 
+def clutter_runs(records: list[RunRecord]) -> list[RunRecord]:
+    """The runs the clutter table, its records and its figure are made of: those scored with
+    ``eval.latent_clutter``."""
+    return [r for r in records if r.results.get("knn_accuracy") is not None]
+
+
 def clutter(records: list[RunRecord], column: str | None = None, merge: tuple[str, ...] = ()) -> Table:
     """How well each row's test posterior means separate the corpus's labels (``eval.latent_clutter``):
     k-NN accuracy and silhouette beside NLL, KL and AU; rows differ in recipe and config (e.g.
     ``data.batch_split``), named in the row label."""
     if column is not None:
         raise ConfigError("--column: no published clutter values are shipped; omit --column")
-    scored = [r for r in records if r.results.get("knn_accuracy") is not None]
+    scored = clutter_runs(records)
     if not scored:
         raise ConfigError("no latent-clutter results (knn_accuracy in results.json) in these runs; train them "
                           "with --set eval.latent_clutter=true on a labeled corpus")
@@ -336,13 +342,18 @@ RECORD_METRICS = {"table1": ("nll", "kl", "mi", "au", "kl_train", "best_epoch"),
 """The results.json values a per-run record of each table holds (tables read from results.json only)."""
 
 
+def check_records_table(name: str) -> None:
+    """``--records`` names a table whose values come from results.json."""
+    if name not in RECORD_METRICS:
+        raise ConfigError(f"--records: no per-run records for {name} (available for: {', '.join(RECORD_METRICS)})")
+
+
 def run_records(name: str, records: list[RunRecord], merge: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """One record per run of the table's rows, in row order: the run folder, corpus, recipe, strategy, seed,
     the settings that set its row apart, and its values of the table's metrics (``--records``)."""
-    if name not in RECORD_METRICS:
-        raise ConfigError(f"--records: no per-run records for {name} (available for: {', '.join(RECORD_METRICS)})")
+    check_records_table(name)
     if name == "clutter":
-        records = [r for r in records if r.results.get("knn_accuracy") is not None]
+        records = clutter_runs(records)
     spec = load_published("table1") if name == "table1" else None
     out = []
     for row in _order(group_rows(records, merge), spec):
