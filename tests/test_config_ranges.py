@@ -105,6 +105,14 @@ def test_min_batch_size_above_batch_size_is_refused():
         RunConfig.from_dict({"data": {"batch_size": 8, "min_batch_size": 16}})
 
 
+@pytest.mark.parametrize("other", [{"batching": "padded"}, {"batch_split": "fixed"}])
+def test_argsort_bucket_order_needs_reshuffled_buckets(other):
+    with pytest.raises(ConfigError, match="'data.bucket_order' 'argsort' groups same-length buckets"):
+        RunConfig.from_dict({"data": {"bucket_order": "argsort", **other}})
+    with pytest.raises(ConfigError, match="data.bucket_order"):
+        RunConfig.from_dict({"data": {"bucket_order": "sorted"}})
+
+
 def registered_ranges():
     """(registry, name, key, bad value) for every ranged parameter of every strategy and prior."""
     from textvae.priors import PRIORS

@@ -7,6 +7,7 @@ import torch
 
 from textvae.config import RunConfig
 from textvae.data import Split, Vocab, encode_texts, make_batches
+from textvae.data.introsort import argsort_order
 from textvae.models import build_model
 
 WORDS = "the food was good bad great awful service staff nice".split()
@@ -65,6 +66,25 @@ def test_training_buckets_are_random_samples_of_their_length_fixed_across_epochs
     assert other != buckets[0]
     # evaluation batches stay in corpus order
     assert [b.index.tolist() for b in make_batches(split, 20, "bucket")][0] == list(range(20))
+
+
+def test_argsort_buckets_are_the_reference_programs_whatever_the_seed():
+    """``bucket_order = "argsort"``: the buckets are consecutive runs of the length sort's order, cut at
+    each change of length, so every seed trains on the same buckets (only their order changes)."""
+    split = random_split(n=300, labeled=False)
+    order = argsort_order([len(s) for s in split.ids])
+    expected = []
+    for length in sorted({len(s) for s in split.ids}):
+        run = [i for i in order if len(split.ids[i]) == length]
+        expected += [run[j : j + 16] for j in range(0, len(run), 16)]
+    for seed, split_seed in [(1, 1), (2, 9)]:
+        batches = make_batches(split, 16, "bucket", shuffle=True, seed=seed, split_seed=split_seed,
+                               bucket_order="argsort")
+        assert sorted(b.index.tolist() for b in batches) == sorted(expected)
+    random_buckets = make_batches(split, 16, "bucket", shuffle=True, seed=1, split_seed=1)
+    assert sorted(b.index.tolist() for b in random_buckets) != sorted(expected)
+    with pytest.raises(ValueError, match="unknown bucket order"):
+        make_batches(split, 16, "bucket", shuffle=True, bucket_order="sorted")
 
 
 @pytest.mark.parametrize("mode", ["bucket", "padded"])

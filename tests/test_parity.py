@@ -114,6 +114,10 @@ def test_render_names_every_row_and_the_patches(parity):
     text = parity.render([record], meta)
     assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.25 / 8.00 | +0.25 |" in text
     assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | no saved reference model | |" in text
+    record["textvae"]["runs"] = [{**run(140.5, 8.5), "seed": 1, "last_buckets_words": [3, 25, 2]}]
+    text = parity.render([record], meta)
+    assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.50 / 8.50 | 3, 25, 2 |" in text
+    assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | — |  |" in text
 
 
 def test_a_scratch_copy_of_another_clone_is_replaced(parity, tmp_path):
@@ -183,3 +187,19 @@ def test_a_reference_tensor_without_a_place_stops_the_cross_evaluation(parity):
         parity.reference_state_as_textvae(reference, target, "vae")
     with pytest.raises(SystemExit, match="encoder.mu_bn.weight has no single place"):  # a VAE has no BatchNorm
         parity.reference_state_as_textvae({"encoder.mu_bn.weight": torch.ones(3)}, target, "vae")
+
+
+def test_a_textvae_run_is_read_with_the_lengths_of_its_last_buckets(parity, tiny_corpus, make_config, tmp_path):
+    from textvae.data import load_corpus
+    from textvae.training import train
+    from textvae.training.trainer import epoch_batches
+
+    config = make_config(tiny_corpus, data={"batch_size": 4, "bucket_order": "argsort"}, train={"epochs": 2})
+    run = tmp_path / "run"
+    train(config, run)
+    record = parity.read_textvae_run(run)
+    assert [e["epoch"] for e in record["train"]] == [1, 2] and len(record["valid"]) == 2
+    last = epoch_batches(config, load_corpus(config.data).splits["train"], 1)
+    assert record["last_buckets_words"] == [int(b.lengths[0]) - 2 for b in last[-6:]]
+    assert record["last_buckets_words"] != [int(b.lengths[0]) - 2 for b in epoch_batches(
+        config, load_corpus(config.data).splits["train"], 0)[-6:]]

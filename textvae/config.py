@@ -92,6 +92,9 @@ class DataConfig:
     every epoch (``padded``; ``bucket`` batches are fixed same-length chunks anyway), ``fixed`` splits
     once at random and keeps the batches, ``by-label`` keeps fixed batches of one label each.
     The order of the batches is shuffled every epoch in all three."""
+    bucket_order: Literal["random", "argsort"] = "random"
+    """Which same-length sentences share a ``bucket`` (with ``batch_split = "reshuffle"``): ``random``
+    draws them from the seed; ``argsort`` groups them as the reference programs' length sort does."""
 
 
 @dataclass
@@ -394,6 +397,10 @@ def validate(cfg: RunConfig, where: str) -> None:
     if cfg.data.min_batch_size > cfg.data.batch_size:
         raise ConfigError(f"{where}: key 'data.min_batch_size' ({cfg.data.min_batch_size}) must be <= "
                           f"data.batch_size ({cfg.data.batch_size}): every training batch would be skipped")
+    if cfg.data.bucket_order == "argsort" and (cfg.data.batching, cfg.data.batch_split) != ("bucket", "reshuffle"):
+        raise ConfigError(f"{where}: key 'data.bucket_order' 'argsort' groups same-length buckets; it needs "
+                          f"data.batching = 'bucket' and data.batch_split = 'reshuffle' (got "
+                          f"'{cfg.data.batching}', '{cfg.data.batch_split}')")
 
 
 def deep_merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

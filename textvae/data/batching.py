@@ -10,6 +10,7 @@ import torch
 from ..types import Batch
 from ..errors import DataError
 from .corpus import Split
+from .introsort import argsort_order
 
 
 def _to_batch(split: Split, rows: list[int], label_ids: dict[str, int] | None) -> Batch:
@@ -25,21 +26,23 @@ def _to_batch(split: Split, rows: list[int], label_ids: dict[str, int] | None) -
 
 
 SPLITS = ("reshuffle", "fixed", "by-label")
+BUCKET_ORDERS = ("random", "argsort")
 
 
 def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: bool = False,
                  seed: int = 0, label_ids: dict[str, int] | None = None, split_mode: str = "reshuffle",
-                 split_seed: int = 0) -> list[Batch]:
+                 split_seed: int = 0, bucket_order: str = "random") -> list[Batch]:
     """Cut a split into batches.
 
     ``bucket``: sort by length and cut each length into chunks of at most ``batch_size`` sentences,
     so no batch has padding (He et al.'s ``create_data_batch``); with ``shuffle`` the fixed buckets
-    come in a seeded random order. In training the sentences of one length are put in a random order
-    (from ``split_seed``) before they are cut, so a bucket is a random sample of its length, as in the
-    reference code (whose unstable sort scatters them); cut in corpus order, a bucket of an unshuffled
-    corpus such as PTB holds neighbouring sentences of the same articles, and batch statistics
-    (BN-VAE, DU-VAE) and gradients are computed on topically clustered batches. ``padded``: sentences shuffled (when asked) then cut into
-    batches of exactly ``batch_size`` (the last may be smaller), sorted by length inside each.
+    come in a seeded random order. In training, ``bucket_order`` says which sentences of one length
+    share a bucket: ``random`` puts them in a random order (from ``split_seed``) before they are cut;
+    ``argsort`` cuts them in the tie order of the published programs' unstable length sort
+    (:mod:`.introsort`), the same for every seed. Cut in corpus order instead, a bucket of an
+    unshuffled corpus such as PTB would hold neighbouring sentences of the same articles.
+    ``padded``: sentences shuffled (when asked) then cut into batches of exactly ``batch_size`` (the
+    last may be smaller), sorted by length inside each.
 
     With ``shuffle`` (training), ``split_mode`` says which sentences share a batch: ``reshuffle``
     as above; ``fixed``: a random split drawn once from ``split_seed``, the same every epoch;
@@ -57,7 +60,12 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     if split_mode == "by-label" and split.labels is None:
         raise DataError("data.batch_split = 'by-label' needs a labeled training split (label<TAB>text lines)")
     rng = random.Random(seed)
-    pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket")
+    if bucket_order not in BUCKET_ORDERS:
+        raise ValueError(f"unknown bucket order {bucket_order!r}; choose one of {', '.join(BUCKET_ORDERS)}")
+    if shuffle and mode == "bucket" and split_mode == "reshuffle" and bucket_order == "argsort":
+        pools = [argsort_order([len(s) for s in split.ids])]
+    else:
+        pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket")
     groups: list[list[int]] = []
     for pool in pools:
         if mode == "bucket":

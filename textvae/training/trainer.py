@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -236,6 +236,9 @@ class Trainer:
             self._samples[n] = [b.to(self.device) for b in make_batches(subset, d.batch_size, d.batching)]
         return self._samples[n]
 
+    def epoch_batches(self, epoch: int) -> list[Batch]:
+        return epoch_batches(self.config, self.corpus.splits["train"], epoch)
+
     # ---- the loop ---------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> LossTerms:
         ctx = self.ctx
@@ -269,14 +272,13 @@ class Trainer:
                 if last.exists() else "no checkpoint had been written yet")
         raise TrainingDiverged(f"training diverged: {what}; {kept}")
 
-    def run_epoch(self) -> dict[str, float]:
+    def run_epoch(self, after_update: Callable[[int, Batch], None] | None = None) -> dict[str, float]:
+        """One training epoch; ``after_update(i, batch)`` is called after the i-th update (diagnostics
+        that score the model mid-epoch, such as eval/last_step.py --retrace)."""
         cfg = self.config
         epoch = self.state.epoch
         self.ctx.epoch, self.ctx.training = self.state.stage_epoch, True
-        batches = make_batches(self.corpus.splits["train"], cfg.data.batch_size, cfg.data.batching,
-                               shuffle=True, seed=cfg.seed * 1000 + epoch, split_mode=cfg.data.batch_split,
-                               split_seed=cfg.seed)
-        batches = staged([b for b in batches if b.size >= cfg.data.min_batch_size], self.device)
+        batches = staged(self.epoch_batches(epoch), self.device)
         self._epoch_batches = batches
         self.ctx.epoch_updates = len(batches)
         self._draws = random.Random(f"{cfg.seed}:{epoch}")
@@ -293,6 +295,8 @@ class Trainer:
                 self.model.strategy.after_step(terms, self.ctx)
                 self.state.step += 1
                 self.state.stage_step += 1
+                if after_update is not None:
+                    after_update(i, batch)
                 rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
                 totals["rec"] += rec
                 totals["kl"] += kl
@@ -438,6 +442,15 @@ class Trainer:
             if stop_after is not None and epochs_this_call >= stop_after and not self.done:
                 break
         return self.state
+
+
+def epoch_batches(config: RunConfig, train: Split, epoch: int) -> list[Batch]:
+    """The training batches of ``epoch`` (0-based) in the order they are trained: a pure function of
+    the config, so a resumed run, or a diagnosis of a finished one, sees the same ones."""
+    d = config.data
+    batches = make_batches(train, d.batch_size, d.batching, shuffle=True, seed=config.seed * 1000 + epoch,
+                           split_mode=d.batch_split, split_seed=config.seed, bucket_order=d.bucket_order)
+    return [b for b in batches if b.size >= d.min_batch_size]
 
 
 @torch.no_grad()
