@@ -36,7 +36,7 @@ from textvae.training.trainer import Trainer  # noqa: E402
 
 
 def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, tail: int) -> dict:
-    config = RunConfig.from_dict(RunDir(run).read_config(), where=str(run / "config.json"))
+    config = RunConfig.load(RunDir(run).config)
     with tempfile.TemporaryDirectory() as scratch:
         copy_dir = Path(scratch) / run.name
         shutil.copytree(run, copy_dir, ignore=shutil.ignore_patterns("tb", "*.png"))
@@ -78,15 +78,14 @@ def retrace(run: Path, data_dir: Path | None, epochs: int, last: int) -> list[di
     """Train the run again from scratch with its own config (runs are reproducible) and score the
     validation split after each of the last ``last`` updates of its final epoch; the random state is
     saved around each scoring, so the updates are those of the original run."""
-    config = RunConfig.from_dict(RunDir(run).read_config(), where=str(run / "config.json"))
+    config = RunConfig.load(RunDir(run).config)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(config, Path(scratch) / run.name, data_dir)
         trainer.fit(stop_after=epochs - 1)
-        n_updates = len(trainer.epoch_batches(trainer.state.epoch))
         trace = []
 
         def score(i: int, batch) -> None:
-            if i < n_updates - last:
+            if i < trainer.ctx.epoch_updates - last:
                 return
             saved = torch.get_rng_state()
             trainer.ctx.training = False

@@ -216,11 +216,14 @@ def last_buckets(run: Path, epoch: int, n: int = 6) -> list[int]:
     move a short run's final figures by several nats (docs/parity.md)."""
     from textvae.config import RunConfig
     from textvae.data import load_corpus
+    from textvae.rundir import RunDir
     from textvae.training.trainer import epoch_batches
 
-    config = RunConfig.from_dict(json.loads((run / "config.json").read_text()), where=str(run / "config.json"))
+    config = RunConfig.load(RunDir(run).config)
+    if config.data.batching != "bucket":
+        return []
     batches = epoch_batches(config, load_corpus(config.data).splits["train"], epoch - 1)
-    return [int(b.lengths[0]) - 2 for b in batches[-n:]] if config.data.batching == "bucket" else []
+    return [int(b.lengths[0]) - 2 for b in batches[-n:]]
 
 
 def read_textvae_run(run: Path) -> dict:

@@ -59,13 +59,10 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
         split_mode = "reshuffle"
     if split_mode == "by-label" and split.labels is None:
         raise DataError("data.batch_split = 'by-label' needs a labeled training split (label<TAB>text lines)")
-    rng = random.Random(seed)
     if bucket_order not in BUCKET_ORDERS:
         raise ValueError(f"unknown bucket order {bucket_order!r}; choose one of {', '.join(BUCKET_ORDERS)}")
-    if shuffle and mode == "bucket" and split_mode == "reshuffle" and bucket_order == "argsort":
-        pools = [argsort_order([len(s) for s in split.ids])]
-    else:
-        pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket")
+    rng = random.Random(seed)
+    pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket", bucket_order=bucket_order)
     groups: list[list[int]] = []
     for pool in pools:
         if mode == "bucket":
@@ -86,9 +83,13 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     return [_to_batch(split, rows, label_ids) for rows in groups]
 
 
-def _pools(split: Split, split_mode: str, split_seed: int, scatter: bool = False) -> list[list[int]]:
+def _pools(split: Split, split_mode: str, split_seed: int, scatter: bool = False,
+           bucket_order: str = "random") -> list[list[int]]:
     """Sentence indices to cut into batches, one list per pool, in the order they are cut; ``scatter``
-    draws a reshuffled split's order once from ``split_seed`` (the fixed buckets of training)."""
+    orders a reshuffled split once for the fixed buckets of training: drawn from ``split_seed``, or
+    with ``bucket_order = "argsort"`` in the reference programs' length-sort order."""
+    if scatter and split_mode == "reshuffle" and bucket_order == "argsort":
+        return [argsort_order([len(ids) for ids in split.ids])]
     rows = list(range(len(split.ids)))
     fixed = random.Random(split_seed)
     if split_mode == "reshuffle":

@@ -7,7 +7,7 @@ SIMD kernels whose tie order depends on the CPU (AVX-512, AVX2 and the baseline 
 different groupings of the same corpus), so calling numpy would make a run's batches depend on the
 machine. This module computes the tie order of the scalar introsort the published programs ran on
 (median-of-three quicksort, insertion sort up to 16 elements, heapsort past the depth limit) in plain
-Python, the same on every machine; ``tests/data/test_introsort.py`` checks it against numpy's scalar
+Python, the same on every machine; ``tests/test_data_introsort.py`` checks it against numpy's scalar
 kernel.
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
-_INSERTION_BELOW = 15
-"""Ranges of at most 16 elements (hi - lo <= 15) are finished by insertion sort."""
+_INSERTION_MAX_SPAN = 15
+"""Ranges with hi - lo at most this (16 elements or fewer) are finished by insertion sort."""
 
 
 def argsort_order(lengths: Sequence[int]) -> list[int]:
@@ -41,7 +41,7 @@ def _introsort(v: tuple[int, ...], a: list[int]) -> None:
         if depth < 0:
             _heapsort(v, a, lo, hi)
         else:
-            while hi - lo > _INSERTION_BELOW:
+            while hi - lo > _INSERTION_MAX_SPAN:
                 mid = lo + ((hi - lo) >> 1)
                 # the median of three goes to hi - 1 and guards both scans
                 if v[a[mid]] < v[a[lo]]:
