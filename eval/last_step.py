@@ -53,7 +53,7 @@ def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, t
         steps, kl_weight = [], None
         for n_words in words:
             # a sentence of n words is n + 2 tokens long with its boundary symbols
-            chosen = [b for b in upcoming if int(b.lengths[0]) == n_words + 2][:per_length]
+            chosen = [b for b in upcoming if b.max_words == n_words][:per_length]
             changes = []
             for batch in chosen:
                 trainer.model.load_state_dict(start_model)
@@ -70,7 +70,7 @@ def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, t
     return {"run": run.name, "strategies": list(config.strategies), "seed": config.seed,
             "epoch": last_epoch + 1, "kl_weight": kl_weight,
             "valid": {"rec": start["rec"], "kl": start["kl"]},
-            "last_buckets_words": [int(b.lengths[0]) - 2 for b in trained[-tail:]],
+            "last_buckets_words": [b.max_words for b in trained[-tail:]],
             "one_step": steps}
 
 
@@ -92,7 +92,7 @@ def retrace(run: Path, data_dir: Path | None, epochs: int, last: int) -> list[di
             valid = trainer.validate()
             trainer.ctx.training = True
             torch.set_rng_state(saved)
-            trace.append({"update": i + 1, "words": int(batch.lengths[0]) - 2, "sentences": batch.size,
+            trace.append({"update": i + 1, "words": batch.max_words, "sentences": batch.size,
                           "valid_rec": valid["rec"], "valid_kl": valid["kl"]})
 
         trainer.run_epoch(after_update=score)

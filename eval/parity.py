@@ -100,7 +100,9 @@ def make_corpus(ptb: Path, dest: Path, train: int, valid: int, test: int) -> dic
         if not src.is_file():
             raise SystemExit(f"--ptb {ptb}: no {split}.txt")
         lines = src.read_text().splitlines()[:n]
-        (dest / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        text, out = "\n".join(lines) + "\n", dest / f"{split}.txt"
+        if not out.is_file() or out.read_text() != text:  # another invocation may be reading it
+            out.write_text(text)
         sizes[split] = len(lines)
     return sizes
 
@@ -136,9 +138,11 @@ def write_reference_config(scratch: Path, corpus: Path, model: dict, epochs: int
     (scratch / "config" / "config_parity.py").write_text(f"params = {params!r}\n")
 
 
-def reference_command(row: Row, seed: int, iw_samples: int, exp_dir: Path) -> list[str]:
+def reference_command(row: Row, seed: int, iw_samples: int, exp_dir: Path, orders: Path) -> list[str]:
+    """The row's program under eval/record_orders.py, which logs the permutations it draws to ``orders``."""
     ref = REFERENCES[row.reference]
-    cmd = [sys.executable, row.script, "--dataset", "parity", "--iw_nsamples", str(iw_samples), *row.args]
+    cmd = [sys.executable, str(ROOT / "eval" / "record_orders.py"), str(orders), row.script,
+           "--dataset", "parity", "--iw_nsamples", str(iw_samples), *row.args]
     if ref.seed_arg == "seed":
         cmd += ["--seed", str(seed), "--exp_dir", str(exp_dir)]
     else:
@@ -168,9 +172,35 @@ def parse_reference_log(text: str) -> dict:
 
 
 def finished_reference(job: dict) -> dict:
-    """The figures of a complete earlier log of this job, else {}."""
+    """The figures of a complete earlier log of this job (with its recorded batch orders), else {}."""
     log = Path(job["log"])
-    return parse_reference_log(log.read_text()) if log.is_file() else {}
+    return parse_reference_log(log.read_text()) if log.is_file() and Path(job["orders"]).is_file() else {}
+
+
+def training_buckets(corpus: Path, recipe: str) -> list[int | None]:
+    """Sentence lengths (words) of textvae's training buckets on the parity corpus, in the order they are
+    cut before any shuffle: the reference programs' ``create_data_batch`` list, position for position.
+    None marks a bucket the recipe skips as too small (as its program does)."""
+    from textvae import recipes
+    from textvae.data import load_corpus, make_batches
+
+    config = recipes.resolve("ptb", recipe, [f"data.corpus={json.dumps(str(corpus))}", 'data.bucket_order="argsort"'])
+    train = load_corpus(config.data).splits["train"]
+    n = len(make_batches(train, config.data.batch_size, "bucket", shuffle=True, bucket_order="argsort"))
+    cut = make_batches(train, config.data.batch_size, "bucket", shuffle=True, bucket_order="argsort",
+                       order=list(range(n)))
+    return [b.max_words if b.size >= config.data.min_batch_size else None for b in cut]
+
+
+def reference_orders(job: dict, buckets: int, epochs: int) -> list[list[int]]:
+    """The training-bucket order of each epoch of a finished reference run: its permutations of
+    ``buckets`` items, one per epoch (no other split of the parity corpus has that many batches)."""
+    calls = [json.loads(line) for line in Path(job["orders"]).read_text().splitlines() if line.strip()]
+    orders = [c["order"] for c in calls if c["n"] == buckets]
+    if len(orders) != epochs:
+        raise SystemExit(f"{job['orders']}: {len(orders)} permutations of {buckets} training buckets, expected one "
+                         f"per epoch ({epochs}); the program does not shuffle its buckets the way eval/parity.py expects")
+    return orders
 
 
 def run_reference(job: dict) -> dict:
@@ -203,11 +233,15 @@ def run_references(jobs: list[dict], parallel: int) -> list[dict]:
 
 
 # ---- the textvae side -------------------------------------------------------------------------------------
-def sweep_spec(rows: list[str], seeds: list[int], corpus: Path, epochs: int, iw_samples: int, test: int) -> str:
-    # the reference programs' buckets (docs/data.md), so both sides train on the same batches
-    sets = [f"data.corpus={corpus}", f"train.epochs={epochs}", f"eval.iw_samples={iw_samples}",
+def sweep_spec(row: str, seeds: list[int], corpus: Path, epochs: int, iw_samples: int, test: int,
+               schedule: Path | None) -> str:
+    # the reference programs' buckets (docs/data.md), and with a schedule their order, so both sides
+    # train on the same batches in the same order
+    sets = [f"data.corpus={json.dumps(str(corpus))}", f"train.epochs={epochs}", f"eval.iw_samples={iw_samples}",
             f"eval.limit={test}", 'data.bucket_order="argsort"', "train.progress=false", "train.tensorboard=false"]
-    return (f"datasets = [\"ptb\"]\nstrategies = {json.dumps([ROWS[r].recipe for r in rows])}\n"
+    if schedule is not None:
+        sets.append(f"data.batch_schedule={json.dumps(str(schedule))}")
+    return (f"datasets = [\"ptb\"]\nstrategies = {json.dumps([ROWS[row].recipe])}\n"
             f"seeds = {json.dumps(seeds)}\nset = {json.dumps(sets)}\n")
 
 
@@ -223,7 +257,7 @@ def last_buckets(run: Path, epoch: int, n: int = 6) -> list[int]:
     if config.data.batching != "bucket":
         return []
     batches = epoch_batches(config, load_corpus(config.data).splits["train"], epoch - 1)
-    return [int(b.lengths[0]) - 2 for b in batches[-n:]]
+    return [b.max_words for b in batches[-n:]]
 
 
 def read_textvae_run(run: Path) -> dict:
@@ -345,6 +379,10 @@ def render(records: list[dict], meta: dict) -> str:
              f"Machine: {meta['machine']}. "
              + (f"Wall time: {meta['wall_minutes']} min." if meta["wall_minutes"] is not None
                 else "Collected from earlier invocations (`--collect`): no wall time."), "",
+             {"reference": "Batch order: textvae trains on the reference's buckets in each reference run's own order "
+                           "(recorded from that run; `data.batch_schedule`).",
+              "seeded": "Batch order: the reference's buckets, in textvae's shuffle of each seed."}.get(
+                 meta.get("batch_order"), "Batch order: the reference's buckets, in textvae's shuffle of each seed."), "",
              "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
              "reference's mean (docs/parity.md).", "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
@@ -369,9 +407,10 @@ def render(records: list[dict], meta: dict) -> str:
                          + f" | {verdict_cell} |")
     lines += ["", "Per seed. With SGD at lr 1 a short run's final figures depend on the lengths of the last buckets it "
               "trained on (one update on four-word sentences cost textvae's BN-VAE 8.4 nats of validation reconstruction; "
-              "docs/parity.md), listed for textvae's runs (the reference programs do not report theirs).", "",
-              "| row | seed | reference IW-NLL / KL | textvae IW-NLL / KL | textvae's last buckets (words) |",
-              "|---|---|---|---|---|"]
+              "docs/parity.md); each side's last six are listed.", "",
+              "| row | seed | reference IW-NLL / KL | textvae IW-NLL / KL | reference's last buckets (words) | "
+              "textvae's last buckets (words) |",
+              "|---|---|---|---|---|---|"]
     for rec in records:
         ref_runs = {r.get("seed"): r for r in rec["reference"]["runs"]}
         ours = {r.get("seed"): r for r in rec["textvae"]["runs"]}
@@ -379,6 +418,7 @@ def render(records: list[dict], meta: dict) -> str:
             r, o = ref_runs.get(seed), ours.get(seed)
             lines.append(f"| {rec['row']} | {seed} | " + (f"{r['iw_nll']:.2f} / {r['kl']:.2f}" if r else "—") + " | "
                          + (f"{o['iw_nll']:.2f} / {o['kl']:.2f}" if o else "—") + " | "
+                         + (", ".join(map(str, r.get("last_buckets_words", []))) if r else "") + " | "
                          + (", ".join(map(str, o.get("last_buckets_words", []))) if o else "") + " |")
     crossed = [(rec["row"], r) for rec in records for r in rec["reference"]["runs"] if "textvae_eval" in r]
     if crossed:
@@ -398,6 +438,10 @@ def render(records: list[dict], meta: dict) -> str:
         lines += ["", "Reference runs without results:", ""] + [f"- {row}: {e}" for row, e in errors]
     lines += ["", "Compatibility patches applied to the scratch copies (never to the clones):", ""]
     lines += [f"- {p}" for p in meta["patches"]] or ["- none"]
+    if "batch_order" in meta:
+        lines += ["", "Each program runs under `eval/record_orders.py`, which logs every `numpy.random.permutation` it "
+                  "draws and passes it on unchanged; its training buckets' permutations are the batch schedule of "
+                  "textvae's run of the same seed."]
     lines += ["", "Reference training figures are the means of the program's own progress reports within each epoch "
               "(its iteration-0 report, one batch, left out); textvae's are epoch means from metrics.jsonl.", ""]
     return "\n".join(lines)
@@ -422,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
     p.add_argument("--cross-eval", action="store_true",
                    help="also evaluate each finished reference run's saved model with textvae's evaluator")
+    p.add_argument("--batch-order", choices=["reference", "seeded"], default="reference",
+                   help="reference: textvae trains on each reference run's own order of the buckets (recorded from "
+                        "its run); seeded: on textvae's shuffle of the seed (docs/parity.md)")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
@@ -451,6 +498,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = make_corpus(a.ptb, corpus, a.train_lines, a.valid_lines, a.test_lines)
     sys.path.insert(0, str(ROOT))
     from textvae import recipes
+    from textvae.data.schedule import write_schedule
 
     model = recipes.resolve("ptb", "vae").model
     model_d = {k: getattr(model, k) for k in ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim",
@@ -464,38 +512,51 @@ def main(argv: list[str] | None = None) -> None:
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
             write_reference_config(scratch, corpus, model_d, a.epochs)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": str(scratch / "parity.log"),
-                         "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp")})
-    spec = work / "textvae_sweep.toml"
-    spec.write_text(sweep_spec(a.rows, a.seeds, corpus, a.epochs, a.iw_samples, a.test_lines))
+                         "orders": str(scratch / "orders.jsonl"),
+                         "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp", scratch / "orders.jsonl")})
     if a.collect:
         ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
     else:
         print(f"reference: {len(jobs)} runs", flush=True)
         ref_results = run_references(jobs, a.jobs)
-        print(f"textvae: textvae sweep {spec}", flush=True)
-        subprocess.run([*TEXTVAE, "sweep", str(spec),
-                        "--out", str(work / "textvae"), "--cpus-per-run", "1", "--no-progress"], check=False)
 
     records = []
     for row_name in a.rows:
         row = ROWS[row_name]
-        ref_runs, errors = [], []
+        buckets = training_buckets(corpus, row.recipe)
+        ref_runs, errors, orders = [], [], {}
         for job, res in zip(jobs, ref_results):
             if job["row"] != row_name:
                 continue
             if "error" in res:
                 errors.append(f"seed {job['seed']}: {res['error']}")
-            else:
-                ref_runs.append({"seed": job["seed"], **res})
+                continue
+            orders[job["seed"]] = reference_orders(job, len(buckets), a.epochs)
+            trained = [buckets[i] for i in orders[job["seed"]][-1] if buckets[i] is not None]
+            ref_runs.append({"seed": job["seed"], **res, "last_buckets_words": trained[-6:]})
+        schedule = None
+        if a.batch_order == "reference" and orders:
+            schedule = work / "schedules" / f"{row_name}.json"
+            schedule.parent.mkdir(parents=True, exist_ok=True)
+            write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {row.script}: its "
+                           f"numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
+        sweep_dir = work / "textvae" / row_name
+        seeds = [seed for seed in a.seeds if a.batch_order == "seeded" or seed in orders]
+        if not a.collect and seeds:
+            spec = work / f"textvae_{row_name}.toml"
+            spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule))
+            print(f"textvae: textvae sweep {spec}", flush=True)
+            subprocess.run([*TEXTVAE, "sweep", str(spec), "--out", str(sweep_dir), "--cpus-per-run", "1",
+                            "--no-progress"], check=False)
         ours = []
         for seed in a.seeds:
-            run = work / "textvae" / "runs" / "ptb" / row.recipe / f"seed{seed}"
+            run = sweep_dir / "runs" / "ptb" / row.recipe / f"seed{seed}"
             if (run / "results.json").is_file():
                 ours.append({"seed": seed, **read_textvae_run(run)})
         if a.cross_eval:
             for ref_run in ref_runs:
                 job = next(j for j in jobs if j["row"] == row_name and j["seed"] == ref_run["seed"])
-                run = work / "textvae" / "runs" / "ptb" / row.recipe / f"seed{ref_run['seed']}"
+                run = sweep_dir / "runs" / "ptb" / row.recipe / f"seed{ref_run['seed']}"
                 ref_run["textvae_eval"] = cross_evaluate(job, row.recipe, run, a.iw_samples, a.test_lines,
                                                          work / "cross" / f"{row_name}-seed{ref_run['seed']}.json")
         if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
@@ -509,12 +570,23 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
+            "batch_order": a.batch_order,
             "machine": machine(),
-            "wall_minutes": None if a.collect else round((time.time() - started) / 60, 1)}
+            "wall_minutes": earlier_wall_minutes(a.out, records) if a.collect else round((time.time() - started) / 60, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}, indent=1) + "\n")
     (a.out / "parity.md").write_text(render(records, meta))
     print((a.out / "parity.md").read_text())
+
+
+def earlier_wall_minutes(out: Path, records: list[dict]) -> float | None:
+    """A re-collection keeps the wall time of the invocation that ran the same rows and seeds."""
+    try:
+        earlier = json.loads((out / "parity.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = [(r["row"], r["seeds"]) for r in earlier.get("rows", [])] == [(r["row"], r["seeds"]) for r in records]
+    return earlier.get("meta", {}).get("wall_minutes") if same else None
 
 
 def machine() -> str:

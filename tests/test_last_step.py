@@ -32,7 +32,7 @@ def test_one_step_per_bucket_from_the_last_checkpoint_leaves_the_run_alone(tiny_
     assert abs(record["valid"]["rec"] - metrics[-1]["valid"]["rec"]) < 1e-6  # the run's own last figure
     # the listed tail is what the run trained on last, in its order
     trained = epoch_batches(config, load_corpus(config.data).splits["train"], 1)
-    assert record["last_buckets_words"] == [int(b.lengths[0]) - 2 for b in trained[-6:]]
+    assert record["last_buckets_words"] == [b.max_words for b in trained[-6:]]
     steps = {s["words"]: s for s in record["one_step"]}
     assert steps[99]["buckets"] == 0 and steps[99]["changes"] == []
     for words in (2, 3):
@@ -41,7 +41,7 @@ def test_one_step_per_bucket_from_the_last_checkpoint_leaves_the_run_alone(tiny_
     # trained again, the run passes through its own final state: the last retraced score is its last figure
     trace = record["retrace"]
     assert [t["update"] for t in trace] == [len(trained) - 2, len(trained) - 1, len(trained)]
-    assert [t["words"] for t in trace] == [int(b.lengths[0]) - 2 for b in trained[-3:]]
+    assert [t["words"] for t in trace] == [b.max_words for b in trained[-3:]]
     assert abs(trace[-1]["valid_rec"] - metrics[-1]["valid"]["rec"]) < 1e-6
     text = out.with_suffix(".md").read_text()
     assert "| run | epoch | valid rec |" in text and "| update | bucket (words × sentences) |" in text

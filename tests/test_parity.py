@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
@@ -72,20 +73,54 @@ def test_reference_config_and_command(parity, tmp_path):
     params = namespace["params"]
     assert (params["nz"], params["enc_nh"], params["epochs"], params["dec_dropout_in"]) == (32, 512, 2, 0.5)
     assert params["train_data"].endswith("corpus/train.txt")
-    by_seed = parity.reference_command(parity.ROWS["bn-vae"], 101, 100, tmp_path / "exp")
+    orders = tmp_path / "orders.jsonl"
+    by_seed = parity.reference_command(parity.ROWS["bn-vae"], 101, 100, tmp_path / "exp", orders)
     assert by_seed[by_seed.index("--seed") + 1] == "101"
-    by_task = parity.reference_command(parity.ROWS["du-vae"], 101, 100, tmp_path / "exp")
+    # the program runs under the recorder of its permutations
+    assert by_seed[1].endswith("eval/record_orders.py") and by_seed[2:4] == [str(orders), "text_anneal_fb.py"]
+    by_task = parity.reference_command(parity.ROWS["du-vae"], 101, 100, tmp_path / "exp", orders)
     assert by_task[by_task.index("--taskid") + 1] == "1"
     with pytest.raises(SystemExit, match="fixed list"):
-        parity.reference_command(parity.ROWS["du-vae"], 7, 100, tmp_path / "exp")
+        parity.reference_command(parity.ROWS["du-vae"], 7, 100, tmp_path / "exp", orders)
 
 
 def test_the_textvae_side_is_a_valid_sweep_spec(parity, tmp_path):
     path = tmp_path / "spec.toml"
-    path.write_text(parity.sweep_spec(["bn-vae", "free-bits"], [783435, 101], tmp_path / "corpus", 2, 100, 200))
+    path.write_text(parity.sweep_spec("bn-vae", [783435, 101], tmp_path / "corpus", 2, 100, 200, None))
     points = expand(load_spec(path))
-    assert len(points) == 4
-    assert {p.strategy for p in points} == {"bn-vae", "free-bits"}
+    assert len(points) == 2 and {p.strategy for p in points} == {"bn-vae"}
+    assert points[0].config["data"]["batch_schedule"] == "" and points[0].config["data"]["bucket_order"] == "argsort"
+    path.write_text(parity.sweep_spec("bn-vae", [783435], tmp_path / "corpus", 2, 100, 200, tmp_path / "s.json"))
+    assert expand(load_spec(path))[0].config["data"]["batch_schedule"] == str(tmp_path / "s.json")
+
+
+def test_the_reference_order_is_its_permutation_of_the_training_buckets(parity, tmp_path):
+    orders = tmp_path / "orders.jsonl"
+    calls = [{"n": 5, "order": [4, 3, 2, 1, 0]}, {"n": 2, "order": [1, 0]}, {"n": 5, "order": [0, 2, 4, 1, 3]}]
+    orders.write_text("".join(json.dumps(c) + "\n" for c in calls))
+    job = {"orders": str(orders)}
+    assert parity.reference_orders(job, 5, 2) == [[4, 3, 2, 1, 0], [0, 2, 4, 1, 3]]
+    with pytest.raises(SystemExit, match="1 permutations of 2 training buckets, expected one per epoch"):
+        parity.reference_orders(job, 2, 2)
+
+
+def test_the_recorder_passes_the_draws_on_unchanged(tmp_path):
+    import subprocess
+    import sys
+
+    from eval_scripts import EVAL
+
+    script = tmp_path / "program.py"
+    script.write_text("import sys\nimport numpy as np\nnp.random.seed(3)\n"
+                      "print(sys.argv[1:], np.random.permutation(6).tolist(), np.random.permutation(np.arange(3)).tolist(),"
+                      " np.random.rand())\n")
+    plain = subprocess.run([sys.executable, str(script), "--x", "1"], capture_output=True, text=True, check=True)
+    log = tmp_path / "orders.jsonl"
+    recorded = subprocess.run([sys.executable, str(EVAL / "record_orders.py"), str(log), str(script), "--x", "1"],
+                              capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert recorded.stdout == plain.stdout
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["n"] for c in calls] == [6, 3] and str(calls[0]["order"]) in plain.stdout
 
 
 def run(iw: float, kl: float) -> dict:
@@ -115,9 +150,12 @@ def test_render_names_every_row_and_the_patches(parity):
     assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.25 / 8.00 | +0.25 |" in text
     assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | no saved reference model | |" in text
     record["textvae"]["runs"] = [{**run(140.5, 8.5), "seed": 1, "last_buckets_words": [3, 25, 2]}]
+    record["reference"]["runs"][0]["last_buckets_words"] = [3, 25, 2]
     text = parity.render([record], meta)
-    assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.50 / 8.50 | 3, 25, 2 |" in text
-    assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | — |  |" in text
+    assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.50 / 8.50 | 3, 25, 2 | 3, 25, 2 |" in text
+    assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | — |  |  |" in text
+    assert "in textvae's shuffle of each seed" in text  # a record from before batch orders were replayed
+    assert "each reference run's own order" in parity.render([record], {**meta, "batch_order": "reference"})
 
 
 def test_a_scratch_copy_of_another_clone_is_replaced(parity, tmp_path):
@@ -200,6 +238,14 @@ def test_a_textvae_run_is_read_with_the_lengths_of_its_last_buckets(parity, tiny
     record = parity.read_textvae_run(run)
     assert [e["epoch"] for e in record["train"]] == [1, 2] and len(record["valid"]) == 2
     last = epoch_batches(config, load_corpus(config.data).splits["train"], 1)
-    assert record["last_buckets_words"] == [int(b.lengths[0]) - 2 for b in last[-6:]]
-    assert record["last_buckets_words"] != [int(b.lengths[0]) - 2 for b in epoch_batches(
+    assert record["last_buckets_words"] == [b.max_words for b in last[-6:]]
+    assert record["last_buckets_words"] != [b.max_words for b in epoch_batches(
         config, load_corpus(config.data).splits["train"], 0)[-6:]]
+
+
+def test_a_recollection_keeps_the_wall_time_of_the_same_rows(parity, tmp_path):
+    records = [{"row": "BN-VAE (0.6)", "seeds": [1, 2]}]
+    (tmp_path / "parity.json").write_text(json.dumps({"meta": {"wall_minutes": 30.6}, "rows": records}))
+    assert parity.earlier_wall_minutes(tmp_path, records) == 30.6
+    assert parity.earlier_wall_minutes(tmp_path, [{"row": "BN-VAE (0.6)", "seeds": [1]}]) is None
+    assert parity.earlier_wall_minutes(tmp_path / "nothing", records) is None

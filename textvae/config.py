@@ -95,6 +95,9 @@ class DataConfig:
     bucket_order: Literal["random", "argsort"] = "random"
     """Which same-length sentences share a ``bucket`` (with ``batch_split = "reshuffle"``): ``random``
     draws them from the seed; ``argsort`` groups them as the reference programs' length sort does."""
+    batch_schedule: str = ""
+    """A JSON file fixing each epoch's order of the training batches per seed (:mod:`textvae.data.schedule`),
+    e.g. the order a reference program trained on; empty: a shuffle drawn from the seed."""
 
 
 @dataclass
@@ -401,6 +404,9 @@ def validate(cfg: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: key 'data.bucket_order' 'argsort' groups same-length buckets; it needs "
                           f"data.batching = 'bucket' and data.batch_split = 'reshuffle' (got "
                           f"'{cfg.data.batching}', '{cfg.data.batch_split}')")
+    if cfg.data.batch_schedule and (cfg.data.batching, cfg.data.batch_split) == ("padded", "reshuffle"):
+        raise ConfigError(f"{where}: key 'data.batch_schedule' orders batches that are the same every epoch; "
+                          "padded batches with data.batch_split = 'reshuffle' are cut anew each epoch")
 
 
 def deep_merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

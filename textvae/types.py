@@ -31,6 +31,11 @@ class Batch:
     def padded(self) -> bool:
         return bool((self.lengths != self.tokens.size(1)).any())
 
+    @property
+    def max_words(self) -> int:
+        """Words of the longest sentence, boundary tokens left out (of every sentence in a bucket)."""
+        return int(self.lengths.max()) - 2
+
     def n_targets(self) -> int:
         """Predicted tokens: words plus ``</s>``, never ``<s>`` and never padding."""
         return int((self.lengths - 1).sum())

@@ -31,7 +31,7 @@ BUCKET_ORDERS = ("random", "argsort")
 
 def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: bool = False,
                  seed: int = 0, label_ids: dict[str, int] | None = None, split_mode: str = "reshuffle",
-                 split_seed: int = 0, bucket_order: str = "random") -> list[Batch]:
+                 split_seed: int = 0, bucket_order: str = "random", order: list[int] | None = None) -> list[Batch]:
     """Cut a split into batches.
 
     ``bucket``: sort by length and cut each length into chunks of at most ``batch_size`` sentences,
@@ -47,7 +47,8 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     With ``shuffle`` (training), ``split_mode`` says which sentences share a batch: ``reshuffle``
     as above; ``fixed``: a random split drawn once from ``split_seed``, the same every epoch;
     ``by-label``: each label's sentences shuffled once from ``split_seed`` and cut into batches of
-    that label alone (with ``bucket``, of one label and one length). ``seed`` orders the batches.
+    that label alone (with ``bucket``, of one label and one length). ``seed`` orders the batches,
+    unless ``order`` gives the order: positions in the list of batches as cut (:mod:`.schedule`).
     """
     if mode not in ("bucket", "padded"):
         raise ValueError(f"unknown batching mode {mode!r}")
@@ -73,12 +74,18 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
                 rows = by_length[length]
                 groups.extend(rows[j : j + batch_size] for j in range(0, len(rows), batch_size))
         else:
-            order = list(pool)
+            pooled = list(pool)
             if shuffle and split_mode == "reshuffle":
-                rng.shuffle(order)
-            for j in range(0, len(order), batch_size):
-                groups.append(sorted(order[j : j + batch_size], key=lambda i: -len(split.ids[i])))
-    if shuffle and (mode == "bucket" or split_mode != "reshuffle"):
+                rng.shuffle(pooled)
+            for j in range(0, len(pooled), batch_size):
+                groups.append(sorted(pooled[j : j + batch_size], key=lambda i: -len(split.ids[i])))
+    if order is not None:
+        if not shuffle or (mode == "padded" and split_mode == "reshuffle"):
+            raise ValueError("a batch order needs training batches that are cut the same way every epoch")
+        if sorted(order) != list(range(len(groups))):
+            raise DataError(f"the batch order lists {len(order)} batches; the training split is cut into {len(groups)}")
+        groups = [groups[i] for i in order]
+    elif shuffle and (mode == "bucket" or split_mode != "reshuffle"):
         rng.shuffle(groups)
     return [_to_batch(split, rows, label_ids) for rows in groups]
 

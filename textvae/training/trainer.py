@@ -23,6 +23,7 @@ import torch
 from ..capability import require_amp, require_eval_precision
 from ..config import RunConfig
 from ..data import Corpus, Split, load_corpus, make_batches
+from ..data.schedule import load_schedule
 from ..errors import CheckpointError, DataError, TrainingDiverged
 from ..evaluation.evaluate import perplexity
 from ..evaluation.protocol import evaluation_mode
@@ -105,6 +106,9 @@ class Trainer:
             # Refused before training, not after it: the score needs the evaluated split's labels.
             raise DataError(f"eval.latent_clutter needs a labeled {config.eval.split} split (label<TAB>text lines) "
                             f"in corpus '{config.data.corpus}'")
+        if config.data.batch_schedule:
+            # a schedule that misses this seed, an epoch or the split's batch count fails now, not mid-run
+            epoch_batches(config, self.corpus.splits["train"], config.train.epochs - 1)
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
         self.procedure = build_procedure(config.procedure)
@@ -448,8 +452,16 @@ def epoch_batches(config: RunConfig, train: Split, epoch: int) -> list[Batch]:
     """The training batches of ``epoch`` (0-based) in the order they are trained: a pure function of
     the config, so a resumed run, or a diagnosis of a finished one, sees the same ones."""
     d = config.data
-    batches = make_batches(train, d.batch_size, d.batching, shuffle=True, seed=config.seed * 1000 + epoch,
-                           split_mode=d.batch_split, split_seed=config.seed, bucket_order=d.bucket_order)
+    order = None
+    if d.batch_schedule:
+        schedule = load_schedule(d.batch_schedule)
+        order = schedule.order(config.seed, epoch)
+    try:
+        batches = make_batches(train, d.batch_size, d.batching, shuffle=True, seed=config.seed * 1000 + epoch,
+                               split_mode=d.batch_split, split_seed=config.seed, bucket_order=d.bucket_order,
+                               order=order)
+    except DataError as e:
+        raise DataError(f"batch schedule {d.batch_schedule}: {e}") from None
     return [b for b in batches if b.size >= d.min_batch_size]
 
 
