@@ -106,3 +106,15 @@ def test_mi_near_log_n_is_warned(tmp_path):
 def test_no_mi_warning_far_below_the_cap(tmp_path):
     recipe_run(tmp_path, "vae", 1, nll=41.0, kl=0.5, mi=0.4, au=1)
     assert "Warning" not in invoke(tmp_path).output
+
+
+def test_rows_of_one_recipe_on_two_corpora_name_the_settings_they_differ_in(tmp_path):
+    from textvae.report.records import group_rows
+
+    recipe_run(tmp_path / "a", "bn-vae", 1, ["strategies.bn-vae.gamma=2.5"], nll=40.0, kl=5.0, mi=3.0, au=16)
+    recipe_run(tmp_path / "b", "bn-vae", 1, ["strategies.bn-vae.gamma=1.5", 'data.corpus="other"'],
+               nll=41.0, kl=2.0, mi=1.0, au=2)
+    rows = group_rows(read_records([tmp_path]))
+    assert sorted((row.corpus, row.distinct["strategies.bn-vae.gamma"]) for row in rows) == [
+        ("demo", 2.5), ("other", 1.5)]
+    assert all("data.corpus" not in row.distinct for row in rows)  # the corpus has its own column

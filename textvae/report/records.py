@@ -157,22 +157,24 @@ def check_merge(merge: tuple[str, ...]) -> None:
 def group_rows(records: list[RunRecord], merge: tuple[str, ...] = ()) -> list[Row]:
     """Rows of runs that differ only in their seed (and ``merge`` keys); see the module docstring."""
     check_merge(merge)
-    by_recipe: dict[tuple[str, str], list[RunRecord]] = {}
+    by_recipe: dict[str, list[RunRecord]] = {}
     for record in records:
-        by_recipe.setdefault((record.corpus, record.recipe), []).append(record)
+        by_recipe.setdefault(record.recipe, []).append(record)
     all_keys = sorted({k for r in records for k in r.config})
     varying_overall = {k for k in all_keys if len({repr(r.config.get(k)) for r in records}) > 1}
     rows = []
-    for (corpus, recipe), members in by_recipe.items():
-        keys = [k for k in all_keys if not _ignored(k, merge)]
+    for recipe, members in by_recipe.items():
+        # keys that differ between any runs of the recipe, on whichever corpora: a row's label names them,
+        # so two rows of one recipe never read alike (the corpus has its own column or note)
+        keys = [k for k in all_keys if not _ignored(k, merge) and k != "data.corpus"]
         varying = [k for k in keys if len({repr(m.config.get(k)) for m in members}) > 1]
         groups: dict[tuple, list[RunRecord]] = {}
         for member in members:
-            groups.setdefault(tuple(repr(member.config.get(k)) for k in varying), []).append(member)
-        for values, runs in groups.items():
+            groups.setdefault((member.corpus, *(repr(member.config.get(k)) for k in varying)), []).append(member)
+        for (corpus, *values), runs in groups.items():
             shown = [k for k in SETTING_KEYS if k in varying_overall and k not in varying and k != "data.corpus"]
             distinct = {k: runs[0].config.get(k) for k in [*varying, *shown]}
-            rows.append(Row((corpus, recipe, values), recipe, runs[0].strategy, corpus, distinct, runs))
+            rows.append(Row((corpus, recipe, tuple(values)), recipe, runs[0].strategy, corpus, distinct, runs))
     for row in rows:
         check_row(row)
     return rows
