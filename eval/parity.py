@@ -203,12 +203,26 @@ def reference_orders(job: dict, buckets: int, epochs: int) -> list[list[int]]:
     return orders
 
 
+def scalar_numpy_sort() -> dict[str, str]:
+    """The environment that makes numpy sort with its scalar introsort, as the numpy of the published runs
+    did: numpy >= 1.25 sorts with SIMD kernels whose order of equal keys depends on the CPU, which would
+    group the program's same-length sentences into other buckets than textvae's ``bucket_order =
+    "argsort"`` (docs/data.md). Switching off numpy's optional CPU features leaves torch untouched."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy < 2: its sorts of this size are the scalar introsort
+        return {}
+    found = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+    return {"NPY_DISABLE_CPU_FEATURES": " ".join(found)} if found else {}
+
+
 def run_reference(job: dict) -> dict:
     finished = finished_reference(job)
     if finished:
         return finished
     log = Path(job["log"])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           **scalar_numpy_sort()}
     start = time.perf_counter()
     with open(log, "w") as out:
         rc = subprocess.call(job["cmd"], cwd=job["cwd"], stdout=out, stderr=subprocess.STDOUT, env=env)

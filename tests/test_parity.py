@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -249,3 +250,19 @@ def test_a_recollection_keeps_the_wall_time_of_the_same_rows(parity, tmp_path):
     assert parity.earlier_wall_minutes(tmp_path, records) == 30.6
     assert parity.earlier_wall_minutes(tmp_path, [{"row": "BN-VAE (0.6)", "seeds": [1]}]) is None
     assert parity.earlier_wall_minutes(tmp_path / "nothing", records) is None
+
+
+def test_reference_programs_sort_their_buckets_as_textvae_does(parity):
+    """numpy's SIMD argsort groups equal lengths by CPU; the reference runs with the scalar kernel."""
+    import random
+    import subprocess
+    import sys
+
+    from textvae.data.introsort import argsort_order
+
+    lengths = [random.Random(2).randrange(3, 40) for _ in range(5000)]
+    script = "import json, sys, numpy\nprint(json.dumps(numpy.argsort(numpy.array(json.load(sys.stdin))).tolist()))"
+    env = {**os.environ, **parity.scalar_numpy_sort()}
+    out = subprocess.run([sys.executable, "-c", script], input=json.dumps(lengths), capture_output=True, text=True,
+                         env=env, check=True).stdout
+    assert json.loads(out) == argsort_order(lengths)
