@@ -182,13 +182,10 @@ def training_buckets(corpus: Path, recipe: str) -> list[int | None]:
     cut before any shuffle: the reference programs' ``create_data_batch`` list, position for position.
     None marks a bucket the recipe skips as too small (as its program does)."""
     from textvae import recipes
-    from textvae.data import load_corpus, make_batches
+    from textvae.data import cut_batches, load_corpus
 
     config = recipes.resolve("ptb", recipe, [f"data.corpus={json.dumps(str(corpus))}", 'data.bucket_order="argsort"'])
-    train = load_corpus(config.data).splits["train"]
-    n = len(make_batches(train, config.data.batch_size, "bucket", shuffle=True, bucket_order="argsort"))
-    cut = make_batches(train, config.data.batch_size, "bucket", shuffle=True, bucket_order="argsort",
-                       order=list(range(n)))
+    cut = cut_batches(load_corpus(config.data).splits["train"], config.data.batch_size, "bucket", bucket_order="argsort")
     return [b.max_words if b.size >= config.data.min_batch_size else None for b in cut]
 
 
@@ -386,6 +383,13 @@ def verdict(ref: list[dict], ours: list[dict]) -> tuple[str, str]:
     return ("agrees", "") if not reasons else ("differs", "; ".join(reasons))
 
 
+BATCH_ORDER_TEXT = {
+    "reference": "Batch order: textvae trains on the reference's buckets in each reference run's own order "
+                 "(recorded from that run; `data.batch_schedule`).",
+    "seeded": "Batch order: the reference's buckets, in textvae's shuffle of each seed.",
+}
+
+
 def render(records: list[dict], meta: dict) -> str:
     lines = ["# Parity: textvae beside the reference code", "",
              f"Corpus: {meta['corpus']}. Model: {meta['model']}. Budget: {meta['epochs']} epochs, SGD lr 1, clip 5, "
@@ -393,10 +397,7 @@ def render(records: list[dict], meta: dict) -> str:
              f"Machine: {meta['machine']}. "
              + (f"Wall time: {meta['wall_minutes']} min." if meta["wall_minutes"] is not None
                 else "Collected from earlier invocations (`--collect`): no wall time."), "",
-             {"reference": "Batch order: textvae trains on the reference's buckets in each reference run's own order "
-                           "(recorded from that run; `data.batch_schedule`).",
-              "seeded": "Batch order: the reference's buckets, in textvae's shuffle of each seed."}.get(
-                 meta.get("batch_order"), "Batch order: the reference's buckets, in textvae's shuffle of each seed."), "",
+             BATCH_ORDER_TEXT[meta.get("batch_order", "seeded")], "",  # records before the option were seeded
              "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
              "reference's mean (docs/parity.md).", "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",

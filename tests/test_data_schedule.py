@@ -7,7 +7,7 @@ import json
 import pytest
 
 from textvae.config import RunConfig
-from textvae.data import load_corpus, make_batches
+from textvae.data import cut_batches, load_corpus, make_batches
 from textvae.data.schedule import FORMAT, load_schedule, write_schedule
 from textvae.errors import ConfigError, DataError
 from textvae.training import train
@@ -20,10 +20,7 @@ def rows(batches) -> list[list[int]]:
 
 def cut(split, config) -> list:
     """The training batches before any shuffle: the list a schedule's positions refer to."""
-    d = config.data
-    n = len(make_batches(split, d.batch_size, d.batching, shuffle=True, bucket_order=d.bucket_order))
-    return make_batches(split, d.batch_size, d.batching, shuffle=True, bucket_order=d.bucket_order,
-                        order=list(range(n)))
+    return cut_batches(split, config.data.batch_size, config.data.batching, bucket_order=config.data.bucket_order)
 
 
 def test_an_order_replaces_the_seeded_shuffle_of_the_same_batches(tiny_corpus, make_config):
@@ -39,6 +36,11 @@ def test_an_order_replaces_the_seeded_shuffle_of_the_same_batches(tiny_corpus, m
         make_batches(split, 4, shuffle=True, bucket_order="argsort", order=[0, 1, 2])
     with pytest.raises(ValueError, match="cut the same way every epoch"):
         make_batches(split, 4, "padded", shuffle=True, order=order)
+    with pytest.raises(ValueError, match="cut the same way every epoch"):
+        cut_batches(split, 4, "padded")
+    # the list as cut is the one an identity order gives
+    assert rows(make_batches(split, 4, shuffle=True, bucket_order="argsort", order=list(range(len(listed))))) == \
+        rows(listed)
 
 
 def schedule_of(config, split, orders_by_seed) -> dict:

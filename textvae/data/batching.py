@@ -50,6 +50,38 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
     that label alone (with ``bucket``, of one label and one length). ``seed`` orders the batches,
     unless ``order`` gives the order: positions in the list of batches as cut (:mod:`.schedule`).
     """
+    rng = random.Random(seed)
+    groups, label_ids = _cut(split, batch_size, mode, shuffle, rng, label_ids, split_mode, split_seed, bucket_order)
+    if order is not None:
+        _require_fixed_batches(mode, split_mode, shuffle)
+        if sorted(order) != list(range(len(groups))):
+            raise DataError(f"the batch order lists {len(order)} batches; the training split is cut into {len(groups)}")
+        groups = [groups[i] for i in order]
+    elif shuffle and (mode == "bucket" or split_mode != "reshuffle"):
+        rng.shuffle(groups)
+    return [_to_batch(split, rows, label_ids) for rows in groups]
+
+
+def cut_batches(split: Split, batch_size: int, mode: str = "bucket", label_ids: dict[str, int] | None = None,
+                split_mode: str = "reshuffle", split_seed: int = 0, bucket_order: str = "random") -> list[Batch]:
+    """The training batches of :func:`make_batches` in the order they are cut, before an epoch's shuffle:
+    the list whose positions a batch order (``order``, :mod:`.schedule`) names."""
+    _require_fixed_batches(mode, split_mode, True)
+    groups, label_ids = _cut(split, batch_size, mode, True, random.Random(0), label_ids, split_mode, split_seed,
+                             bucket_order)
+    return [_to_batch(split, rows, label_ids) for rows in groups]
+
+
+def _require_fixed_batches(mode: str, split_mode: str, shuffle: bool) -> None:
+    if not shuffle or (mode == "padded" and split_mode == "reshuffle"):
+        raise ValueError("a batch order needs training batches that are cut the same way every epoch")
+
+
+def _cut(split: Split, batch_size: int, mode: str, shuffle: bool, rng: random.Random,
+         label_ids: dict[str, int] | None, split_mode: str, split_seed: int, bucket_order: str
+         ) -> tuple[list[list[int]], dict[str, int] | None]:
+    """The row groups of the batches, in the order they are cut, and the label ids; ``rng`` shuffles the
+    sentences of padded batches that are re-split every epoch."""
     if mode not in ("bucket", "padded"):
         raise ValueError(f"unknown batching mode {mode!r}")
     if split_mode not in SPLITS:
@@ -62,7 +94,6 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
         raise DataError("data.batch_split = 'by-label' needs a labeled training split (label<TAB>text lines)")
     if bucket_order not in BUCKET_ORDERS:
         raise ValueError(f"unknown bucket order {bucket_order!r}; choose one of {', '.join(BUCKET_ORDERS)}")
-    rng = random.Random(seed)
     pools = _pools(split, split_mode, split_seed, scatter=shuffle and mode == "bucket", bucket_order=bucket_order)
     groups: list[list[int]] = []
     for pool in pools:
@@ -79,15 +110,7 @@ def make_batches(split: Split, batch_size: int, mode: str = "bucket", shuffle: b
                 rng.shuffle(pooled)
             for j in range(0, len(pooled), batch_size):
                 groups.append(sorted(pooled[j : j + batch_size], key=lambda i: -len(split.ids[i])))
-    if order is not None:
-        if not shuffle or (mode == "padded" and split_mode == "reshuffle"):
-            raise ValueError("a batch order needs training batches that are cut the same way every epoch")
-        if sorted(order) != list(range(len(groups))):
-            raise DataError(f"the batch order lists {len(order)} batches; the training split is cut into {len(groups)}")
-        groups = [groups[i] for i in order]
-    elif shuffle and (mode == "bucket" or split_mode != "reshuffle"):
-        rng.shuffle(groups)
-    return [_to_batch(split, rows, label_ids) for rows in groups]
+    return groups, label_ids
 
 
 def _pools(split: Split, split_mode: str, split_seed: int, scatter: bool = False,
