@@ -56,6 +56,8 @@ PATCHES = [
     ("du-vae", "utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
     ("lagging", "modules/utils.py", ".cuda()", "", "CPU: unconditional CUDA transfers"),
     ("pretraining", "utils.py", ".cuda()", "", "CPU: the MI helper moves tensors to CUDA unconditionally"),
+    ("bn-vae", "lm.py", 'scripts_to_save=["text_cyc_anneal.py"]', "scripts_to_save=None",
+     "the language model script copies a file the repository does not ship into its log folder"),
 ]
 
 
@@ -68,6 +70,11 @@ class Row:
     reference: str
     script: str
     args: tuple[str, ...]
+    pretrain: tuple[str, tuple[str, ...]] | None = None
+    """(script, args) of a program run first; the row's program starts from its saved best model
+    (``--load_path``), as Li et al.'s two-stage recipe runs."""
+    language_model: bool = False
+    """No latent variable: the program reports an exact NLL and no KL, MI or AU (and takes no IW samples)."""
 
 
 ROWS = {
@@ -77,10 +84,19 @@ ROWS = {
     "beta-vae": Row("β-VAE (0.4)", "beta-vae", "pretraining", "text_beta.py", ("--beta", "0.4")),
     "free-bits": Row("Free-Bits (0.1)", "free-bits", "bn-vae", "text_anneal_fb.py",
                      ("--fb", "2", "--target_kl", "3.2", "--kl_start", "0", "--warm_up", "10")),
+    "cyclical": Row("cyclical", "cyclical", "bn-vae", "text_anneal_fb.py",
+                    ("--cycle", "10", "--fb", "0", "--kl_start", "0.1", "--warm_up", "5")),
+    "delta-vae": Row("δ-VAE (0.1)", "delta-vae", "bn-vae", "text_anneal_fb.py",
+                     ("--fb", "3", "--delta", "0.1", "--kl_start", "0", "--warm_up", "10")),
     "bn-vae": Row("BN-VAE (0.6)", "bn-vae", "bn-vae", "text_anneal_fb.py",
                   ("--gamma", "0.6", "--fb", "0", "--kl_start", "0", "--warm_up", "10")),
     "du-vae": Row("DU-VAE (0.6, 0.8)", "du-vae", "du-vae", "text.py",
                   ("--gamma", "0.6", "--p_drop", "0.2", "--delta_rate", "1", "--kl_start", "0", "--warm_up", "10")),
+    "pretrain-fb": Row("pretraining + FB (8)", "pretrain-fb", "pretraining", "text_anneal_fb.py",
+                       ("--reset_dec", "--kl_start", "0", "--warm_up", "10", "--target_kl", "8", "--fb", "2",
+                        "--lr", "0.5"),
+                       pretrain=("text_beta.py", ("--beta", "0", "--lr", "0.5"))),
+    "lstm-lm": Row("LSTM-LM", "lstm-lm", "bn-vae", "lm.py", (), language_model=True),
 }
 
 TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+),")
@@ -88,6 +104,9 @@ EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\)
                        r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
 AU_LINE = re.compile(r"^(\d+) active units", re.M)
 IW_LINE = re.compile(r"iw nll: ([-\d.naif]+)")
+LM_TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), time")
+LM_VALID_LINE = re.compile(r"valid \| epoch: (\d+), nll: ([-\d.naif]+)")
+LM_TEST_LINE = re.compile(r"test \| nll: ([-\d.naif]+)")
 
 
 # ---- the corpus -------------------------------------------------------------------------------------------
@@ -138,11 +157,17 @@ def write_reference_config(scratch: Path, corpus: Path, model: dict, epochs: int
     (scratch / "config" / "config_parity.py").write_text(f"params = {params!r}\n")
 
 
-def reference_command(row: Row, seed: int, iw_samples: int, exp_dir: Path, orders: Path) -> list[str]:
-    """The row's program under eval/record_orders.py, which logs the permutations it draws to ``orders``."""
+def programs(row: Row) -> str:
+    """The row's programs in the order they run, as the records name them."""
+    return f"{row.pretrain[0]} → {row.script}" if row.pretrain else row.script
+
+
+def program_command(row: Row, script: str, args: tuple[str, ...], seed: int, iw_samples: int, exp_dir: Path,
+                    orders: Path) -> list[str]:
+    """One program of the row under eval/record_orders.py, which logs the permutations it draws to ``orders``."""
     ref = REFERENCES[row.reference]
-    cmd = [sys.executable, str(ROOT / "eval" / "record_orders.py"), str(orders), row.script,
-           "--dataset", "parity", "--iw_nsamples", str(iw_samples), *row.args]
+    cmd = [sys.executable, str(ROOT / "eval" / "record_orders.py"), str(orders), script, "--dataset", "parity",
+           *([] if row.language_model else ["--iw_nsamples", str(iw_samples)]), *args]
     if ref.seed_arg == "seed":
         cmd += ["--seed", str(seed), "--exp_dir", str(exp_dir)]
     else:
@@ -152,12 +177,26 @@ def reference_command(row: Row, seed: int, iw_samples: int, exp_dir: Path, order
     return cmd
 
 
-def parse_reference_log(text: str) -> dict:
+def reference_steps(row: Row, seed: int, iw_samples: int, scratch: Path) -> list[dict]:
+    """The programs of one reference run in the order they run: ``cmd``, ``log`` and ``orders`` each.
+    The last one is the row's program, whose log holds the run's figures."""
+    steps = []
+    if row.pretrain is not None:
+        script, args = row.pretrain
+        steps.append({"cmd": program_command(row, script, args, seed, iw_samples, scratch / "exp_pretrain",
+                                             scratch / "orders_pretrain.jsonl"),
+                      "log": str(scratch / "pretrain.log"), "orders": str(scratch / "orders_pretrain.jsonl")})
+    load = ("--load_path", str(scratch / "exp_pretrain" / "model.pt")) if row.pretrain is not None else ()
+    steps.append({"cmd": program_command(row, row.script, (*row.args, *load), seed, iw_samples, scratch / "exp",
+                                         scratch / "orders.jsonl"),
+                  "log": str(scratch / "parity.log"), "orders": str(scratch / "orders.jsonl")})
+    return steps
+
+
+def parse_reference_log(text: str, language_model: bool = False) -> dict:
     """Per-epoch training means of the program's own progress reports, and its final test figures."""
-    windows: dict[int, list[tuple[float, float]]] = {}
-    for epoch, it, loss, kl in TRAIN_LINE.findall(text):
-        if int(it) > 0:  # the iteration-0 report covers a single batch
-            windows.setdefault(int(epoch), []).append((float(loss), float(kl)))
+    if language_model:
+        return parse_language_model_log(text)
     evals = EVAL_LINE.findall(text)
     tests = [e for e in evals if e[0] == "TEST"]
     iw = IW_LINE.findall(text)
@@ -166,15 +205,49 @@ def parse_reference_log(text: str) -> dict:
         return {}
     _, _, kl, mi, rec, _ = tests[-1]
     return {"iw_nll": float(iw[-1]), "kl": float(kl), "mi": float(mi), "rec": float(rec), "au": int(aus[-1]),
-            "train": [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
-                      for e, w in sorted(windows.items())],
+            "train": parse_training_curve(text),
             "valid": [{"elbo": float(v[5]), "kl": float(v[2]), "mi": float(v[3])} for v in evals if v[0] == "VAL"]}
+
+
+def parse_language_model_log(text: str) -> dict:
+    """The language-model script's figures: its exact test NLL (no latent: KL, MI and AU are 0) and, per
+    epoch, its last progress report (a running mean over the epoch) and its validation NLL."""
+    last: dict[int, float] = {}
+    for epoch, _, loss in LM_TRAIN_LINE.findall(text):
+        last[int(epoch)] = float(loss)
+    tests = LM_TEST_LINE.findall(text)
+    if not tests:
+        return {}
+    return {"iw_nll": float(tests[-1]), "kl": 0.0, "mi": 0.0, "au": 0,
+            "train": [{"epoch": e + 1, "elbo": loss, "kl": 0.0} for e, loss in sorted(last.items())],
+            "valid": [{"elbo": float(nll), "kl": 0.0, "mi": 0.0} for _, nll in LM_VALID_LINE.findall(text)]}
+
+
+def parse_reference_run(job: dict) -> dict:
+    """The run's figures from its last program's log, with the training curves of every program it ran
+    (a pretraining program's epochs first), or {} when the last log is incomplete."""
+    parsed = parse_reference_log(Path(job["log"]).read_text(), job.get("language_model", False))
+    if parsed and len(job["steps"]) > 1:
+        earlier = [parse_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
+        curve = [e for part in earlier for e in part] + parsed["train"]
+        parsed["train"] = [{**e, "epoch": i + 1} for i, e in enumerate(curve)]
+    return parsed
+
+
+def parse_training_curve(text: str) -> list[dict]:
+    """Per-epoch means of a program's progress reports (−ELBO and KL)."""
+    windows: dict[int, list[tuple[float, float]]] = {}
+    for epoch, it, loss, kl in TRAIN_LINE.findall(text):
+        if int(it) > 0:  # the iteration-0 report covers a single batch
+            windows.setdefault(int(epoch), []).append((float(loss), float(kl)))
+    return [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
+            for e, w in sorted(windows.items())]
 
 
 def finished_reference(job: dict) -> dict:
     """The figures of a complete earlier log of this job (with its recorded batch orders), else {}."""
-    log = Path(job["log"])
-    return parse_reference_log(log.read_text()) if log.is_file() and Path(job["orders"]).is_file() else {}
+    complete = all(Path(s["log"]).is_file() and Path(s["orders"]).is_file() for s in job["steps"])
+    return parse_reference_run(job) if complete else {}
 
 
 def training_buckets(corpus: Path, recipe: str) -> list[int | None]:
@@ -190,13 +263,18 @@ def training_buckets(corpus: Path, recipe: str) -> list[int | None]:
 
 
 def reference_orders(job: dict, buckets: int, epochs: int) -> list[list[int]]:
-    """The training-bucket order of each epoch of a finished reference run: its permutations of
-    ``buckets`` items, one per epoch (no other split of the parity corpus has that many batches)."""
-    calls = [json.loads(line) for line in Path(job["orders"]).read_text().splitlines() if line.strip()]
-    orders = [c["order"] for c in calls if c["n"] == buckets]
-    if len(orders) != epochs:
-        raise SystemExit(f"{job['orders']}: {len(orders)} permutations of {buckets} training buckets, expected one "
-                         f"per epoch ({epochs}); the program does not shuffle its buckets the way eval/parity.py expects")
+    """The training-bucket order of each epoch of a finished reference run, its programs in turn: their
+    permutations of ``buckets`` items, one per epoch (no other split of the parity corpus has that many
+    batches)."""
+    orders = []
+    for step in job["steps"]:
+        calls = [json.loads(line) for line in Path(step["orders"]).read_text().splitlines() if line.strip()]
+        found = [c["order"] for c in calls if c["n"] == buckets]
+        if len(found) != epochs:
+            raise SystemExit(f"{step['orders']}: {len(found)} permutations of {buckets} training buckets, expected "
+                             f"one per epoch ({epochs}); the program does not shuffle its buckets the way "
+                             f"eval/parity.py expects")
+        orders += found
     return orders
 
 
@@ -217,17 +295,20 @@ def run_reference(job: dict) -> dict:
     finished = finished_reference(job)
     if finished:
         return finished
-    log = Path(job["log"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
            **scalar_numpy_sort()}
     start = time.perf_counter()
-    with open(log, "w") as out:
-        rc = subprocess.call(job["cmd"], cwd=job["cwd"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    for step in job["steps"]:
+        log = Path(step["log"])
+        with open(log, "w") as out:
+            rc = subprocess.call(step["cmd"], cwd=job["cwd"], stdout=out, stderr=subprocess.STDOUT, env=env)
+        if rc != 0:
+            tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
+            return {"error": f"{log.name}: exit {rc}: {tail[0][:300]}", "seconds": round(time.perf_counter() - start, 1)}
     seconds = round(time.perf_counter() - start, 1)
-    parsed = parse_reference_log(log.read_text())
-    if rc != 0 or not parsed:
-        tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
-        return {"error": f"exit {rc}: {tail[0][:300]}", "seconds": seconds}
+    parsed = parse_reference_run(job)
+    if not parsed:
+        return {"error": f"{Path(job['log']).name}: no final test figures", "seconds": seconds}
     return {**parsed, "seconds": seconds}
 
 
@@ -526,9 +607,9 @@ def main(argv: list[str] | None = None) -> None:
             scratch = work / "reference" / row_name / f"seed{seed}"
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
             write_reference_config(scratch, corpus, model_d, a.epochs)
-            jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": str(scratch / "parity.log"),
-                         "orders": str(scratch / "orders.jsonl"),
-                         "cmd": reference_command(row, seed, a.iw_samples, scratch / "exp", scratch / "orders.jsonl")})
+            steps = reference_steps(row, seed, a.iw_samples, scratch)
+            jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": steps[-1]["log"],
+                         "steps": steps, "language_model": row.language_model})
     if a.collect:
         ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
     else:
@@ -553,8 +634,8 @@ def main(argv: list[str] | None = None) -> None:
         if a.batch_order == "reference" and orders:
             schedule = work / "schedules" / f"{row_name}.json"
             schedule.parent.mkdir(parents=True, exist_ok=True)
-            write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {row.script}: its "
-                           f"numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
+            write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {programs(row)}: "
+                           f"its numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
         sweep_dir = work / "textvae" / row_name
         seeds = [seed for seed in a.seeds if a.batch_order == "seeded" or seed in orders]
         if not a.collect and seeds:
@@ -579,8 +660,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             v, why = "not run", "; ".join(errors) or "missing runs"
         records.append({"row": row.label, "recipe": row.recipe, "seeds": a.seeds,
-                        "reference": {"repo": REFERENCES[row.reference].repo, "script": row.script,
-                                      "args": list(row.args), "runs": ref_runs, "errors": errors},
+                        "reference": {"repo": REFERENCES[row.reference].repo, "script": programs(row),
+                                      "args": list(row.args), "runs": ref_runs, "errors": errors,
+                                      **({"pretrain_args": list(row.pretrain[1])} if row.pretrain else {})},
                         "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why})
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",

@@ -94,6 +94,31 @@ def test_a_schedule_that_cannot_serve_the_run_stops_it_before_training(tiny_corp
         assert not (tmp_path / name / "metrics.jsonl").exists()
 
 
+def test_a_two_stage_run_follows_the_schedule_through_both_stages(tiny_corpus, make_config, tmp_path):
+    """Encoder pretraining trains train.epochs per stage: its schedule lists the epochs of both stages, as
+    the two programs of the reference recipe draw them, and a schedule for one stage only is refused."""
+    stack = {"encoder-pretraining": {}, "kl-annealing": {"kl_start": 0.0, "warm_up": 1},
+             "free-bits": {"mode": "per-dim", "threshold": 0.1}}
+    config = make_config(tiny_corpus, stack, data={"batch_size": 4, "bucket_order": "argsort"},
+                         train={"epochs": 1})
+    split = load_corpus(config.data).splits["train"]
+    n = len(cut(split, config))
+    orders = [list(range(n)), list(reversed(range(n)))]
+    path = tmp_path / "schedule.json"
+    scheduled = RunConfig.from_dict({**config.to_dict(), "data": {**config.to_dict()["data"],
+                                                                  "batch_schedule": str(path)}})
+    write_schedule(path, n, {1: orders[:1]}, "one stage")
+    with pytest.raises(DataError, match="has orders for 1 epochs; epoch 2 has none"):
+        train(scheduled, tmp_path / "short")
+    assert not (tmp_path / "short" / "metrics.jsonl").exists()
+    write_schedule(path, n, {1: orders}, "both stages")
+    train(scheduled, tmp_path / "run", evaluate_test=False)
+    stages = [json.loads(line)["stage"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert stages == ["pretrain", "vae"]
+    listed = rows(cut(split, config))
+    assert rows(epoch_batches(scheduled, split, 1)) == listed[::-1]  # the vae stage's epoch is the schedule's 2nd
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "data.batch_schedule: no such file"),
     ("{not json", "not a readable JSON file"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,15 +75,78 @@ def test_reference_config_and_command(parity, tmp_path):
     params = namespace["params"]
     assert (params["nz"], params["enc_nh"], params["epochs"], params["dec_dropout_in"]) == (32, 512, 2, 0.5)
     assert params["train_data"].endswith("corpus/train.txt")
-    orders = tmp_path / "orders.jsonl"
-    by_seed = parity.reference_command(parity.ROWS["bn-vae"], 101, 100, tmp_path / "exp", orders)
-    assert by_seed[by_seed.index("--seed") + 1] == "101"
+    [step] = parity.reference_steps(parity.ROWS["bn-vae"], 101, 100, tmp_path)
+    by_seed = step["cmd"]
+    assert by_seed[by_seed.index("--seed") + 1] == "101" and by_seed[by_seed.index("--iw_nsamples") + 1] == "100"
     # the program runs under the recorder of its permutations
-    assert by_seed[1].endswith("eval/record_orders.py") and by_seed[2:4] == [str(orders), "text_anneal_fb.py"]
-    by_task = parity.reference_command(parity.ROWS["du-vae"], 101, 100, tmp_path / "exp", orders)
-    assert by_task[by_task.index("--taskid") + 1] == "1"
+    assert by_seed[1].endswith("eval/record_orders.py") and by_seed[2:4] == [step["orders"], "text_anneal_fb.py"]
+    [step] = parity.reference_steps(parity.ROWS["du-vae"], 101, 100, tmp_path)
+    assert step["cmd"][step["cmd"].index("--taskid") + 1] == "1"
     with pytest.raises(SystemExit, match="fixed list"):
-        parity.reference_command(parity.ROWS["du-vae"], 7, 100, tmp_path / "exp", orders)
+        parity.reference_steps(parity.ROWS["du-vae"], 7, 100, tmp_path)
+    # the language model takes no IW samples (it has no latent to sample)
+    [step] = parity.reference_steps(parity.ROWS["lstm-lm"], 101, 100, tmp_path)
+    assert "--iw_nsamples" not in step["cmd"] and step["cmd"][3] == "lm.py"
+
+
+def test_a_two_stage_row_runs_its_pretraining_program_first(parity, tmp_path):
+    pretrain, main = parity.reference_steps(parity.ROWS["pretrain-fb"], 101, 100, tmp_path)
+    assert pretrain["cmd"][3] == "text_beta.py" and "--beta" in pretrain["cmd"]
+    exp = pretrain["cmd"][pretrain["cmd"].index("--exp_dir") + 1]
+    # the row's program starts from the model the first one saved, and each logs its own orders
+    assert main["cmd"][3] == "text_anneal_fb.py" and "--reset_dec" in main["cmd"]
+    assert main["cmd"][main["cmd"].index("--load_path") + 1] == str(tmp_path / exp / "model.pt")
+    assert len({pretrain["orders"], main["orders"], pretrain["log"], main["log"]}) == 4
+
+
+TWO_STAGE_PRETRAIN_LOG = """epoch: 0, iter: 50, avg_loss: 120.0000, kl: 30.0000, recon: 90.0000,time 9.00s, kl_weight 0.0000
+epoch: 1, iter: 100, avg_loss: 100.0000, kl: 40.0000, recon: 60.0000,time 19.00s, kl_weight 0.0000
+TEST --- avg_loss: 99.0000, kl: 41.0000, mi: 8.0000, recon: 58.0000, nll: 99.0000, ppl: 90.0000
+32 active units
+iw nll: 130.0000, iw ppl: 700.0000
+"""
+
+
+def test_a_two_stage_run_reads_the_last_program_and_both_curves(parity, tmp_path):
+    steps = parity.reference_steps(parity.ROWS["pretrain-fb"], 101, 100, tmp_path)
+    Path(steps[0]["log"]).write_text(TWO_STAGE_PRETRAIN_LOG)
+    Path(steps[1]["log"]).write_text(LOG)
+    job = {"steps": steps, "log": steps[1]["log"]}
+    assert parity.finished_reference(job) == {}  # no recorded orders yet: not a finished run
+    for s in steps:
+        Path(s["orders"]).write_text("")
+    parsed = parity.finished_reference(job)
+    assert parsed["iw_nll"] == 160.25  # the figures are the row's program's, not the autoencoder's
+    assert [(e["epoch"], e["elbo"]) for e in parsed["train"]] == [(1, 120.0), (2, 100.0), (3, 190.0), (4, 170.0)]
+
+
+LM_LOG = """Train data: 10000 samples
+epoch: 0, iter: 0, avg_loss: 400.0000, time elapsed 1.00s
+epoch: 0, iter: 50, avg_loss: 250.0000, time elapsed 9.00s
+epoch: 0, iter: 100, avg_loss: 200.0000, time elapsed 19.00s
+avg_loss: 150.0000, nll: 150.0000, ppl: 700.0000
+test | epoch: 0, nll: 150.0000, ppl: 700.0000
+avg_loss: 145.0000, nll: 145.0000, ppl: 600.0000
+valid | epoch: 0, nll: 145.0000, ppl: 600.0000
+update best loss
+epoch: 1, iter: 150, avg_loss: 140.0000, time elapsed 29.00s
+avg_loss: 138.0000, nll: 138.0000, ppl: 500.0000
+valid | epoch: 1, nll: 138.0000, ppl: 500.0000
+update best loss
+valid | best_loss: 138.0000, nll: 138.0000, ppl: 500.0000
+avg_loss: 139.5000, nll: 139.5000, ppl: 520.0000
+test | nll: 139.5000, ppl: 520.0000
+"""
+
+
+def test_reads_the_language_models_exact_nll(parity):
+    parsed = parity.parse_reference_log(LM_LOG, language_model=True)
+    # the final test line (best model), not the epoch-0 one; no latent, so no KL, MI or AU
+    assert (parsed["iw_nll"], parsed["kl"], parsed["mi"], parsed["au"]) == (139.5, 0.0, 0.0, 0)
+    # its progress reports are running means over the epoch: the last one of each epoch is the epoch's
+    assert [e["elbo"] for e in parsed["train"]] == [200.0, 140.0]
+    assert [v["elbo"] for v in parsed["valid"]] == [145.0, 138.0]
+    assert parity.parse_reference_log(LM_LOG.split("valid | best")[0], language_model=True) == {}
 
 
 def test_the_textvae_side_is_a_valid_sweep_spec(parity, tmp_path):
@@ -99,10 +163,15 @@ def test_the_reference_order_is_its_permutation_of_the_training_buckets(parity, 
     orders = tmp_path / "orders.jsonl"
     calls = [{"n": 5, "order": [4, 3, 2, 1, 0]}, {"n": 2, "order": [1, 0]}, {"n": 5, "order": [0, 2, 4, 1, 3]}]
     orders.write_text("".join(json.dumps(c) + "\n" for c in calls))
-    job = {"orders": str(orders)}
+    job = {"steps": [{"orders": str(orders)}]}
     assert parity.reference_orders(job, 5, 2) == [[4, 3, 2, 1, 0], [0, 2, 4, 1, 3]]
     with pytest.raises(SystemExit, match="1 permutations of 2 training buckets, expected one per epoch"):
         parity.reference_orders(job, 2, 2)
+    # a two-program run trains on its first program's epochs, then on the second's
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps({"n": 5, "order": [1, 0, 2, 3, 4]}) + "\n" + json.dumps({"n": 5, "order": [0, 1, 2, 4, 3]}) + "\n")
+    two = {"steps": [{"orders": str(first)}, {"orders": str(orders)}]}
+    assert parity.reference_orders(two, 5, 2) == [[1, 0, 2, 3, 4], [0, 1, 2, 4, 3], [4, 3, 2, 1, 0], [0, 2, 4, 1, 3]]
 
 
 def test_the_recorder_passes_the_draws_on_unchanged(tmp_path):

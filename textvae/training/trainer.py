@@ -106,14 +106,15 @@ class Trainer:
             # Refused before training, not after it: the score needs the evaluated split's labels.
             raise DataError(f"eval.latent_clutter needs a labeled {config.eval.split} split (label<TAB>text lines) "
                             f"in corpus '{config.data.corpus}'")
-        if config.data.batch_schedule:
-            # a schedule that misses this seed, an epoch or the split's batch count fails now, not mid-run
-            epoch_batches(config, self.corpus.splits["train"], config.train.epochs - 1)
         seed_everything(config.seed)
         self.model = build_model(config, len(self.corpus.vocab)).to(self.device)
         self.procedure = build_procedure(config.procedure)
         self.procedure.check(self.model, "procedure")
         self.stages = self.model.strategy.stages()
+        if config.data.batch_schedule:
+            # a schedule that misses this seed, an epoch of any stage or the split's batch count fails now,
+            # not mid-run
+            epoch_batches(config, self.corpus.splits["train"], self.epoch_budget - 1)
         self.state = TrainState(lr=config.train.lr)
         self.groups = OptimizerGroups(self.model, config.train, self.state.lr)
         train = self.corpus.splits["train"]
