@@ -477,8 +477,11 @@ def render(records: list[dict], meta: dict) -> str:
              f"batch 32; IW-NLL with K = {meta['iw_samples']} on the test lines. Seeds: {meta['seeds']}. "
              f"Machine: {meta['machine']}. "
              + (f"Wall time: {meta['wall_minutes']} min." if meta["wall_minutes"] is not None
+                else "Merged from the invocations below (`--merge`)." if meta.get("merged_from")
                 else "Collected from earlier invocations (`--collect`): no wall time."), "",
-             BATCH_ORDER_TEXT[meta.get("batch_order", "seeded")], "",  # records before the option were seeded
+             *([BATCH_ORDER_TEXT[meta.get("batch_order", "seeded")], ""]  # records before the option were seeded
+               if not meta.get("merged_from") else []),
+             *merged_sources(meta.get("merged_from", [])),
              "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
              "reference's mean (docs/parity.md).", "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
@@ -565,12 +568,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-order", choices=["reference", "seeded"], default="reference",
                    help="reference: textvae trains on each reference run's own order of the buckets (recorded from "
                         "its run); seeded: on textvae's shuffle of the seed (docs/parity.md)")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                   help="run nothing: combine the parity.json of earlier --out folders into --out (a row found in "
+                        "several: the last folder's)")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
 
     if a.render:
         data = json.loads((a.out / "parity.json").read_text())
+        (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
+        return
+    if a.merge:
+        data = merge(a.merge)
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
         return
     clones = {}
@@ -674,6 +686,47 @@ def main(argv: list[str] | None = None) -> None:
     (a.out / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}, indent=1) + "\n")
     (a.out / "parity.md").write_text(render(records, meta))
     print((a.out / "parity.md").read_text())
+
+
+def merge(folders: list[Path]) -> dict:
+    """One parity.json from those of several invocations on the same corpus, model and budget; a row found
+    in several folders is taken from the last. Each record keeps the folder it came from."""
+    rows: dict[str, dict] = {}
+    meta, sources = None, []
+    for folder in folders:
+        path = folder / "parity.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--merge {folder}: cannot read {path.name} ({e})") from None
+        m = data["meta"]
+        same = ("corpus", "model", "epochs", "iw_samples")
+        if meta is not None and any(m[k] != meta[k] for k in same):
+            key = next(k for k in same if m[k] != meta[k])
+            raise SystemExit(f"--merge {folder}: its {key} ({m[key]}) differs from {sources[0]['folder']}'s ({meta[key]})")
+        meta = meta or m
+        sources.append({"folder": folder.name, "rows": [r["row"] for r in data["rows"]], "seeds": m["seeds"],
+                        "batch_order": m.get("batch_order", "seeded"), "wall_minutes": m.get("wall_minutes"),
+                        "machine": m["machine"]})
+        for record in data["rows"]:
+            rows[record["row"]] = {**record, "source": folder.name}
+    assert meta is not None
+    seeds = list(dict.fromkeys(s for r in rows.values() for s in r["seeds"]))
+    merged = {**meta, "seeds": seeds, "wall_minutes": None, "merged_from": sources,
+              "patches": sorted({p for f in folders for p in json.loads((f / "parity.json").read_text())["meta"]["patches"]})}
+    merged.pop("batch_order", None)
+    return {"meta": merged, "rows": list(rows.values())}
+
+
+def merged_sources(sources: list[dict]) -> list[str]:
+    if not sources:
+        return []
+    lines = ["| invocation | rows | seeds | batch order | wall time |", "|---|---|---|---|---|"]
+    for s in sources:
+        wall = f"{s['wall_minutes']} min" if s["wall_minutes"] is not None else "—"
+        lines.append(f"| `{s['folder']}` | {', '.join(s['rows'])} | {', '.join(map(str, s['seeds']))} | "
+                     f"{s['batch_order']} | {wall} |")
+    return lines + [""]
 
 
 def earlier_wall_minutes(out: Path, records: list[dict]) -> float | None:

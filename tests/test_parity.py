@@ -335,3 +335,31 @@ def test_reference_programs_sort_their_buckets_as_textvae_does(parity):
     out = subprocess.run([sys.executable, "-c", script], input=json.dumps(lengths), capture_output=True, text=True,
                          env=env, check=True).stdout
     assert json.loads(out) == argsort_order(lengths)
+
+
+def test_merging_invocations_keeps_each_rows_latest_folder(parity, tmp_path):
+    def invocation(name, rows, seeds, corpus="PTB", order="reference"):
+        folder = tmp_path / name
+        folder.mkdir()
+        meta = {"corpus": corpus, "model": "m", "epochs": 2, "iw_samples": 100, "seeds": seeds, "batch_order": order,
+                "patches": [f"patch of {name}"], "machine": "cpu", "wall_minutes": 10.0}
+        records = [{"row": r, "recipe": r, "seeds": seeds, "verdict": "agrees", "explanation": "",
+                    "reference": {"repo": "o/n", "script": "s.py", "args": [], "runs": [run(140.0, 8.0)] * len(seeds),
+                                  "errors": []},
+                    "textvae": {"recipe": r, "runs": [run(140.2, 8.1)] * len(seeds)}} for r in rows]
+        (folder / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}))
+        return folder
+
+    old = invocation("old", ["VAE", "BN-VAE"], [1, 2, 3], order="seeded")
+    new = invocation("new", ["BN-VAE", "LSTM-LM"], [1, 2])
+    merged = parity.merge([old, new])
+    assert [(r["row"], r["source"], r["seeds"]) for r in merged["rows"]] == [
+        ("VAE", "old", [1, 2, 3]), ("BN-VAE", "new", [1, 2]), ("LSTM-LM", "new", [1, 2])]
+    assert merged["meta"]["seeds"] == [1, 2, 3] and merged["meta"]["patches"] == ["patch of new", "patch of old"]
+    text = parity.render(merged["rows"], merged["meta"])
+    assert "| `old` | VAE, BN-VAE | 1, 2, 3 | seeded | 10.0 min |" in text and "Merged from" in text
+    other = invocation("other", ["VAE"], [1], corpus="Yelp")
+    with pytest.raises(SystemExit, match="--merge .*other: its corpus \\(Yelp\\) differs from old's"):
+        parity.merge([old, other])
+    parity.main(["--merge", str(old), str(new), "--out", str(tmp_path / "all")])
+    assert json.loads((tmp_path / "all" / "parity.json").read_text()) == merged
