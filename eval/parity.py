@@ -692,7 +692,7 @@ def merge(folders: list[Path]) -> dict:
     """One parity.json from those of several invocations on the same corpus, model and budget; a row found
     in several folders is taken from the last. Each record keeps the folder it came from."""
     rows: dict[str, dict] = {}
-    meta, sources = None, []
+    meta, sources, patches = None, [], set()
     for folder in folders:
         path = folder / "parity.json"
         try:
@@ -705,6 +705,7 @@ def merge(folders: list[Path]) -> dict:
             key = next(k for k in same if m[k] != meta[k])
             raise SystemExit(f"--merge {folder}: its {key} ({m[key]}) differs from {sources[0]['folder']}'s ({meta[key]})")
         meta = meta or m
+        patches.update(m["patches"])
         sources.append({"folder": folder.name, "rows": [r["row"] for r in data["rows"]], "seeds": m["seeds"],
                         "batch_order": m.get("batch_order", "seeded"), "wall_minutes": m.get("wall_minutes"),
                         "machine": m["machine"]})
@@ -712,8 +713,7 @@ def merge(folders: list[Path]) -> dict:
             rows[record["row"]] = {**record, "source": folder.name}
     assert meta is not None
     seeds = list(dict.fromkeys(s for r in rows.values() for s in r["seeds"]))
-    merged = {**meta, "seeds": seeds, "wall_minutes": None, "merged_from": sources,
-              "patches": sorted({p for f in folders for p in json.loads((f / "parity.json").read_text())["meta"]["patches"]})}
+    merged = {**meta, "seeds": seeds, "wall_minutes": None, "merged_from": sources, "patches": sorted(patches)}
     merged.pop("batch_order", None)
     return {"meta": merged, "rows": list(rows.values())}
 
