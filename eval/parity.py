@@ -99,7 +99,8 @@ ROWS = {
     "lstm-lm": Row("LSTM-LM", "lstm-lm", "bn-vae", "lm.py", (), language_model=True),
 }
 
-TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+),")
+TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: [-\d.naif]+, kl(?:/H\(z\|x\))?: ([-\d.naif]+), "
+                        r"recon: ([-\d.naif]+),")
 EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+), mi: ([-\d.naif]+), "
                        r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
 AU_LINE = re.compile(r"^(\d+) active units", re.M)
@@ -235,11 +236,12 @@ def parse_reference_run(job: dict) -> dict:
 
 
 def parse_training_curve(text: str) -> list[dict]:
-    """Per-epoch means of a program's progress reports (−ELBO and KL)."""
+    """Per-epoch means of a program's progress reports (−ELBO and KL). The −ELBO is recon + KL: the
+    programs' own ``avg_loss`` is the weighted objective in some of them (text_beta.py: recon + β·KL)."""
     windows: dict[int, list[tuple[float, float]]] = {}
-    for epoch, it, loss, kl in TRAIN_LINE.findall(text):
+    for epoch, it, kl, recon in TRAIN_LINE.findall(text):
         if int(it) > 0:  # the iteration-0 report covers a single batch
-            windows.setdefault(int(epoch), []).append((float(loss), float(kl)))
+            windows.setdefault(int(epoch), []).append((float(recon) + float(kl), float(kl)))
     return [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
             for e, w in sorted(windows.items())]
 
