@@ -204,6 +204,10 @@ def test_verdict_uses_the_reference_seed_spread(parity):
     assert parity.verdict(reference, [run(141.5, 9.5), run(141.9, 9.9)])[0] == "agrees"
     result, why = parity.verdict(reference, [run(145.0, 8.5), run(146.0, 8.5)])
     assert result == "differs" and why.startswith("iw_nll 145.50 vs 140.50")
+    # δ-VAE's KL is the committed rate on every seed: the reference prints 3.2000, textvae holds 3.200016
+    fixed = [run(140.0, 3.2), run(141.0, 3.2)]
+    assert parity.verdict(fixed, [run(140.5, 3.2000160217285156)] * 2)[0] == "agrees"
+    assert parity.verdict(fixed, [run(140.5, 3.21)] * 2)[0] == "differs"
 
 
 def test_render_names_every_row_and_the_patches(parity):
