@@ -100,7 +100,7 @@ ROWS = {
 }
 
 TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: [-\d.naif]+, kl(?:/H\(z\|x\))?: ([-\d.naif]+), "
-                        r"recon: ([-\d.naif]+),")
+                        r"(?:mi: [-\d.naif]+, )?recon: ([-\d.naif]+),")
 EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+), mi: ([-\d.naif]+), "
                        r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
 AU_LINE = re.compile(r"^(\d+) active units", re.M)

@@ -20,7 +20,7 @@ LOG = """\
 Namespace(dataset='parity', seed=101)
 epoch: 0, iter: 0, avg_loss: 300.0000, kl: 90.0000, recon: 210.0000,time 2.00s, kl_weight 0.0003
 epoch: 0, iter: 31, avg_loss: 200.0000, kl: 12.0000, recon: 188.0000,time 9.00s, kl_weight 0.0100
-epoch: 0, iter: 62, avg_loss: 180.0000, kl: 10.0000, recon: 170.0000,time 19.00s, kl_weight 0.0200
+epoch: 0, iter: 62, avg_loss: 180.0000, kl: 10.0000, mi: 0.0559, recon: 170.0000,au 0, time elapsed 19.00s
 kl weight 0.0300
 VAL --- avg_loss: 170.0000, kl: 9.5000, mi: 2.5000, recon: 160.5000, nll: 170.0000, ppl: 900.0000
 30 active units
