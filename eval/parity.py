@@ -227,7 +227,7 @@ def parse_language_model_log(text: str) -> dict:
 def parse_reference_run(job: dict) -> dict:
     """The run's figures from its last program's log, with the training curves of every program it ran
     (a pretraining program's epochs first), or {} when the last log is incomplete."""
-    parsed = parse_reference_log(Path(job["log"]).read_text(), job.get("language_model", False))
+    parsed = parse_reference_log(Path(job["steps"][-1]["log"]).read_text(), job.get("language_model", False))
     if parsed and len(job["steps"]) > 1:
         earlier = [parse_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
         curve = [e for part in earlier for e in part] + parsed["train"]
@@ -310,7 +310,7 @@ def run_reference(job: dict) -> dict:
     seconds = round(time.perf_counter() - start, 1)
     parsed = parse_reference_run(job)
     if not parsed:
-        return {"error": f"{Path(job['log']).name}: no final test figures", "seconds": seconds}
+        return {"error": f"{Path(job['steps'][-1]['log']).name}: no final test figures", "seconds": seconds}
     return {**parsed, "seconds": seconds}
 
 
@@ -627,8 +627,8 @@ def main(argv: list[str] | None = None) -> None:
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
             write_reference_config(scratch, corpus, model_d, a.epochs)
             steps = reference_steps(row, seed, a.iw_samples, scratch)
-            jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "log": steps[-1]["log"],
-                         "steps": steps, "language_model": row.language_model})
+            jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
+                         "language_model": row.language_model})
     if a.collect:
         ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
     else:
@@ -707,10 +707,10 @@ def merge(folders: list[Path]) -> dict:
         except (OSError, ValueError) as e:
             raise SystemExit(f"--merge {folder}: cannot read {path.name} ({e})") from None
         m = data["meta"]
-        same = ("corpus", "model", "epochs", "iw_samples")
-        if meta is not None and any(m[k] != meta[k] for k in same):
-            key = next(k for k in same if m[k] != meta[k])
-            raise SystemExit(f"--merge {folder}: its {key} ({m[key]}) differs from {sources[0]['folder']}'s ({meta[key]})")
+        for key in ("corpus", "model", "epochs", "iw_samples") if meta is not None else ():
+            if m[key] != meta[key]:
+                raise SystemExit(f"--merge {folder}: its {key} ({m[key]}) differs from {sources[0]['folder']}'s "
+                                 f"({meta[key]})")
         meta = meta or m
         patches.update(m["patches"])
         sources.append({"folder": folder.name, "rows": [r["row"] for r in data["rows"]], "seeds": m["seeds"],

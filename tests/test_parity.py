@@ -112,7 +112,7 @@ def test_a_two_stage_run_reads_the_last_program_and_both_curves(parity, tmp_path
     steps = parity.reference_steps(parity.ROWS["pretrain-fb"], 101, 100, tmp_path)
     Path(steps[0]["log"]).write_text(TWO_STAGE_PRETRAIN_LOG)
     Path(steps[1]["log"]).write_text(LOG)
-    job = {"steps": steps, "log": steps[1]["log"]}
+    job = {"steps": steps}
     assert parity.finished_reference(job) == {}  # no recorded orders yet: not a finished run
     for s in steps:
         Path(s["orders"]).write_text("")
