@@ -15,7 +15,7 @@ import pytest
 from textvae import progress as progress_module
 from textvae.cli.common import EchoHandler
 from textvae.probing import load_probe_data, run_probe
-from textvae.progress import Progress
+from textvae.progress import Progress, counted
 from textvae.runs import load_run
 from textvae.training import train
 from tiny_vae import save_run
@@ -130,3 +130,10 @@ def test_recipe_command_logs_progress_into_a_log_file(tiny_corpus, tmp_path):
                      "IW-NLL (K=3): started", "IW-NLL (K=3): done in", "epoch 1: valid elbo"):
         assert expected in text, expected
     assert "epoch 1: valid elbo" not in done.stdout  # stdout holds the command's results only
+
+
+@pytest.mark.parametrize("n, unit, text", [(1, "epoch", "1 epoch"), (9, "more epoch", "9 more epochs"),
+                                           (3, "batch", "3 batches"), (2, "sentence", "2 sentences"),
+                                           (2, "fit", "2 fits")])
+def test_counts_read_as_english(n, unit, text):
+    assert counted(n, unit) == text

@@ -36,8 +36,12 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+# "epoch" ends in "ch" but takes a plain "s", so the endings alone cannot decide.
+_PLURAL_ES = ("batch", "sh", "s", "x")
+
+
 def counted(n: int, unit: str) -> str:
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}{'es' if unit.endswith(('ch', 'sh', 's')) else 's'}"
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}{'es' if unit.endswith(_PLURAL_ES) else 's'}"
 
 
 class Progress:
