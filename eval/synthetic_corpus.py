@@ -3,7 +3,8 @@ trained on the train split and scored on the test split (not a textvae run: no V
 
     python eval/synthetic_corpus.py --seed 1 --grid --out eval/results/latent_clutter/corpus.json
 
-Writes the corpus's figures (component count, ``bow_accuracy``, every synthesis setting) and, with
+Writes the corpus's figures (component count, ``bow_accuracy``, the same probe on the first 1-3 tokens
+under ``prefix_accuracy``, every synthesis setting) and, with
 ``--grid``, the same accuracy over the knobs that make z matter (generator weight scale x component
 spacing, on a smaller corpus) that chose the defaults of ``textvae data synthesize``.
 """
@@ -24,17 +25,34 @@ PROBE = ("word counts (every token) + sklearn LogisticRegression(C=1, lbfgs, max
          "train split, accuracy on the test split")
 GRID = {"weight_scale": (1.0, 2.0, 3.0, 4.0), "spacing": (1.0, 2.0, 4.0)}
 GRID_SIZE = {"n_train": 4000, "n_valid": 1, "n_test": 2000}
+PREFIXES = (1, 2, 3)
+PREFIX_PROBE = ("the same probe on the first k tokens only, each tagged with its position: how soon a "
+                "left-to-right decoder can tell the component from the words it has read")
 
 
-def bow_accuracy(config: SynthesisConfig) -> float:
+def probe_accuracy(splits: dict, features=lambda text: text) -> float:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    splits = synthesize(config)
+    (train_texts, train_labels), (test_texts, test_labels) = splits["train"], splits["test"]
     words = CountVectorizer(token_pattern=r"\S+")
-    train = words.fit_transform(splits["train"][0])
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(train, splits["train"][1])
-    return float(model.score(words.transform(splits["test"][0]), splits["test"][1]))
+    train = words.fit_transform([features(t) for t in train_texts])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(train, train_labels)
+    return float(model.score(words.transform([features(t) for t in test_texts]), test_labels))
+
+
+def bow_accuracy(config: SynthesisConfig) -> float:
+    return probe_accuracy(synthesize(config))
+
+
+def first_words(k: int):
+    """The first ``k`` tokens, each tagged with its position: what a left-to-right decoder has read."""
+    return lambda text: " ".join(f"{i}:{word}" for i, word in enumerate(text.split()[:k]))
+
+
+def prefix_accuracies(config: SynthesisConfig) -> dict[str, float]:
+    splits = synthesize(config)
+    return {str(k): probe_accuracy(splits, first_words(k)) for k in PREFIXES}
 
 
 def main() -> None:
@@ -47,8 +65,10 @@ def main() -> None:
     config = SynthesisConfig(seed=args.seed)
     start = time.perf_counter()
     record = {"components": config.components, "chance": 1 / config.components, "bow_accuracy": bow_accuracy(config),
-              "bow_probe": PROBE, "settings": asdict(config)}
-    print(f"default corpus (seed {args.seed}): bag-of-words accuracy {record['bow_accuracy']:.3f}", flush=True)
+              "bow_probe": PROBE, "prefix_accuracy": prefix_accuracies(config), "prefix_probe": PREFIX_PROBE,
+              "settings": asdict(config)}
+    print(f"default corpus (seed {args.seed}): bag-of-words accuracy {record['bow_accuracy']:.3f}; first "
+          + ", ".join(f"{k}: {a:.3f}" for k, a in record["prefix_accuracy"].items()), flush=True)
     if args.grid:
         record["knobs"] = {"sizes": GRID_SIZE, "points": []}
         for scale in GRID["weight_scale"]:

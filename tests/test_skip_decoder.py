@@ -109,3 +109,34 @@ def test_skip_vae_resume_matches_the_straight_run(tiny_corpus, make_config, tmp_
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
     assert straight == resumed
     assert json.loads((tmp_path / "crashed" / "config.json").read_text())["model"]["decoder"] == "skip"
+
+
+@pytest.mark.parametrize("decoder", ["lstm", "skip"])
+def test_word_dropout_hides_whole_words_in_training_only(decoder):
+    model = tiny_model(decoder)
+    dec = model.decoder
+    dec.dropout_in.p = dec.dropout_out.p = 0.0
+    with torch.no_grad():
+        dec.embed.weight[-1].zero_()
+    blank = VOCAB - 1
+    inputs = torch.tensor([[0, 1, 2, 3, 4], [0, 4, 3, 2, 1]])
+    z = torch.randn(2, 4)
+    dec.eval()
+    full, _ = dec.hidden_states(inputs, z)
+    only_start, _ = dec.hidden_states(torch.tensor([[0] + [blank] * 4] * 2), z)
+    dec.word_dropout = 1 - 1e-12  # every word after <s> hidden
+    dec.train()
+    hidden, _ = dec.hidden_states(inputs, z)
+    torch.testing.assert_close(hidden, only_start)
+    assert not torch.allclose(hidden[:, 1:], full[:, 1:])
+    dec.eval()
+    torch.testing.assert_close(dec.hidden_states(inputs, z)[0], full)
+
+
+def test_word_dropout_is_a_model_setting():
+    """Out-of-range values are refused with every numeric key (tests/test_config_ranges.py)."""
+    config = RunConfig()
+    config.model = ModelConfig(embed_dim=16, enc_hidden=16, dec_hidden=24, latent_dim=4, dec_word_dropout=0.3)
+    assert build_model(config, VOCAB).decoder.word_dropout == 0.3
+    config.model.kind = "lstm-lm"
+    assert build_model(config, VOCAB).decoder.word_dropout == 0.3

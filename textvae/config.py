@@ -112,6 +112,10 @@ class ModelConfig:
     latent_dim: int = ranged(32, ge=1)
     dec_dropout_in: float = ranged(0.5, ge=0, lt=1)
     dec_dropout_out: float = ranged(0.5, ge=0, lt=1)
+    dec_word_dropout: float = ranged(0.0, ge=0, lt=1)
+    """Training-time probability of hiding a decoder input word (its whole embedding set to zero, not
+    rescaled; ``<s>`` always kept), as Bowman et al. (2016): with less of the history to read, the
+    decoder leans on z (docs/model.md)."""
     init: Literal["he2019", "pytorch"] = "he2019"
     """``he2019``: U(-0.01, 0.01) weights, U(-0.1, 0.1) embeddings; ``pytorch``: library defaults."""
     encoder_init: Literal["he2019", "pytorch"] | None = None

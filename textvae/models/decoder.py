@@ -82,7 +82,7 @@ class LSTMDecoder(nn.Module):
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int,
-                 dropout_in: float, dropout_out: float):
+                 dropout_in: float, dropout_out: float, word_dropout: float = 0.0):
         super().__init__()
         self.differentiable_twice = False
         """Compute the NLL with ops autograd can differentiate twice (slower, more memory)."""
@@ -91,6 +91,7 @@ class LSTMDecoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.dropout_in = UniformMaskDropout(dropout_in)
         self.dropout_out = UniformMaskDropout(dropout_out)
+        self.word_dropout = word_dropout
         self.lstm = nn.LSTM(embed_dim + latent_dim, hidden, batch_first=True)
         self.init_cell = nn.Linear(latent_dim, hidden, bias=False) if latent_dim else None
         self.out = nn.Linear(hidden, vocab_size, bias=False)
@@ -105,6 +106,12 @@ class LSTMDecoder(nn.Module):
         """Run the LSTM over input ids [N, T] with latent z [N, D]; returns the vocabulary projection's
         inputs [N, T, F] (:meth:`output_features` of the LSTM outputs) and the LSTM state."""
         emb = self.dropout_in(self.embed(inputs))
+        if self.training and self.word_dropout > 0:
+            # Hide whole words, unscaled: a hidden word must read as "unknown", not as a louder
+            # version of some other word. Position 0 is <s> on every path that trains.
+            keep = torch.rand(emb.shape[:2], device=emb.device) >= self.word_dropout
+            keep[:, 0] = True
+            emb = emb * keep.unsqueeze(-1)
         if z is not None and self.latent_dim:
             emb = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], dim=-1)
             if state is None:

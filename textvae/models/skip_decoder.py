@@ -22,10 +22,10 @@ class SkipLSTMDecoder(LSTMDecoder):
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int,
-                 dropout_in: float, dropout_out: float):
+                 dropout_in: float, dropout_out: float, word_dropout: float = 0.0):
         if latent_dim < 1:
             raise ConfigError(f"model.decoder 'skip' needs a latent variable; model.latent_dim is {latent_dim}")
-        super().__init__(vocab_size, embed_dim, hidden, latent_dim, dropout_in, dropout_out)
+        super().__init__(vocab_size, embed_dim, hidden, latent_dim, dropout_in, dropout_out, word_dropout)
         self.out = nn.Linear(hidden + latent_dim, vocab_size, bias=False)
 
     def output_features(self, hidden: Tensor, z: Tensor | None) -> Tensor:

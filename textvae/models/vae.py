@@ -35,7 +35,7 @@ class TextVAE(nn.Module):
         self.encoder = LSTMEncoder(vocab_size, config.embed_dim, config.enc_hidden, config.latent_dim)
         self.decoder = DECODERS.entry(config.decoder, "model.decoder").cls(
             vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
-            config.dec_dropout_in, config.dec_dropout_out)
+            config.dec_dropout_in, config.dec_dropout_out, word_dropout=config.dec_word_dropout)
         if (config.encoder_init or config.init) == "he2019":
             init_he2019(self.encoder)
         if config.init == "he2019":
@@ -117,7 +117,7 @@ class LSTMLanguageModel(nn.Module):
         super().__init__()
         self.config = config
         self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, 0,
-                                   config.dec_dropout_in, config.dec_dropout_out)
+                                   config.dec_dropout_in, config.dec_dropout_out, config.dec_word_dropout)
         if config.init == "he2019":
             init_he2019(self.decoder)
         self.strategy = StrategyStack([])
