@@ -1,0 +1,42 @@
+"""eval/latent_contents.py: which of a sentence's properties the stored test posterior means separate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eval_scripts import load_eval_script
+
+
+def fake_run(tmp_path, labels_in_file_order=True):
+    """Means that encode the first word exactly; the first word tells the component only half the time."""
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 4, 400)
+    component = np.where(rng.random(400) < 0.5, first, rng.integers(0, 4, 400))
+    lines = [f"c{c}\tw{f} w{rng.integers(9)} w{rng.integers(9)}" for c, f in zip(component, first)]
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    (tmp_path / "data" / "toy" / "test.txt").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"data": {"corpus": "toy"}}))
+    means = np.stack([first * 10.0, np.zeros(400)], 1) + rng.normal(0, 0.1, (400, 2))
+    labels = component.tolist() if labels_in_file_order else component[::-1].tolist()
+    (run / "latents_test.json").write_text(json.dumps({"means": means.tolist(), "labels": labels}))
+    return run
+
+
+def test_a_latent_of_the_first_word_is_read_as_that(tmp_path):
+    script = load_eval_script("latent_contents")
+    record = script.contents(fake_run(tmp_path), tmp_path / "data")
+    assert record["word 1"]["knn_accuracy"] == 1.0
+    assert 0.45 < record["component"]["knn_accuracy"] < 0.8
+    assert record["word 2"]["knn_accuracy"] < 0.3
+    assert "run` | toy | 0." in script.table([record])
+
+
+def test_means_out_of_file_order_are_refused(tmp_path):
+    script = load_eval_script("latent_contents")
+    with pytest.raises(SystemExit, match="not in the order"):
+        script.contents(fake_run(tmp_path, labels_in_file_order=False), tmp_path / "data")
