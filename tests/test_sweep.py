@@ -414,3 +414,41 @@ def test_committed_sweep_files_resolve(spec):
     if spec.stem == "latent_clutter":  # 3 modes x 4 methods x 3 seeds, each scoring the component
         assert len(points) == 36 and all(p.config["eval"]["latent_clutter"] for p in points)
         assert {p.config["data"]["batch_split"] for p in points} == {"fixed", "reshuffle", "by-label"}
+
+
+def test_cpus_caps_the_sweeps_own_ray_and_the_manifest_says_how_many_ran_at_once(tmp_path, ray_state):
+    pytest.importorskip("ray")
+    corpus = write_corpus(tmp_path / "c", n_train=100)
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'datasets = ["demo"]\nstrategies = ["vae"]\nseeds = 2\n'
+                    f'set = {json.dumps(tiny_overrides(corpus, epochs=1))}\n')
+    out = tmp_path / "sw"
+    done = subprocess.run(_sweep_command(spec, out, "--cpus", "1"), capture_output=True, text=True, env=_sweep_env(),
+                          timeout=DEADLINE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["concurrent_runs"] == 1 and manifest["counts"]["finished"] == 2
+
+
+@pytest.mark.parametrize("more, message", [
+    (["--cpus", "1", "--cpus-per-run", "2"], "--cpus 1 is less than the 2 CPUs of one run"),
+    (["--cpus", "2", "--address", "auto"], "--cpus sets the CPUs of the sweep's own local Ray instance"),
+])
+def test_cpus_errors_are_one_line(tmp_path, more, message):
+    result = CliRunner().invoke(app, ["sweep", "--dataset", "demo", "--strategy", "vae", "--set", "train.epochs=1",
+                                      "--out", str(tmp_path / "sw"), *more])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert not (tmp_path / "sw").exists()
+
+
+def test_cpus_is_refused_for_a_ray_the_caller_started(tmp_path, monkeypatch):
+    import types
+
+    from textvae.sweeps.cluster import ray_for_sweep
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: True))
+    with pytest.raises(ConfigError, match="a Ray already started, has its own"):
+        with ray_for_sweep(None, tmp_path / "ray.log", cpus=1):
+            pass
+    with ray_for_sweep(None, tmp_path / "ray.log") as ray:  # without --cpus the caller's Ray is used as it is
+        assert ray is sys.modules["ray"]

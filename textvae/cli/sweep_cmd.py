@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
                                               "starting a Ray of the sweep's own; Ray's token is read from "
                                               "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token."),
         cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per run (default 1; also its torch threads)."),
+        cpus: Optional[int] = typer.Option(None, help="CPUs the sweep's own local Ray instance offers (default: "
+                                           "all of this machine's); on a shared machine, leave the rest to others. "
+                                           "Not with --address."),
         gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per run (default 1 where the cluster "
                                                      "has GPUs, else 0)."),
         dry_run: bool = typer.Option(False, help="List the points and their run folders, run nothing."),
@@ -57,6 +60,12 @@ def register(app: typer.Typer) -> None:
             spec.gpus_per_run = gpus_per_run
         if spec.cpus_per_run <= 0 or (spec.gpus_per_run is not None and spec.gpus_per_run < 0):
             raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+        if cpus is not None and cpus < spec.cpus_per_run:
+            raise ConfigError(f"--cpus {cpus} is less than the {spec.cpus_per_run:g} CPUs of one run (--cpus-per-run): "
+                              "no run could start")
+        if cpus is not None and address is not None:
+            raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
+                              "--address has its own")
         # The sweep draws its own status line; runs log to their folders.
         spec.set = [*spec.set, "train.progress=false"]
         points = prepare(spec, str(spec_file) if spec_file is not None else "command line", data_dir)
@@ -69,7 +78,7 @@ def register(app: typer.Typer) -> None:
         command = "textvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         try:
             manifest = run_sweep(spec, points, sweep_dir, data_dir, address, progress=not no_progress,
-                                 command=command)
+                                 command=command, cpus=cpus)
         except KeyboardInterrupt:
             typer.echo(f"\ninterrupted: finished runs are kept; run the same command again to continue "
                        f"(manifest: {sweep_dir / 'manifest.json'})", err=True)

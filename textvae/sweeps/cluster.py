@@ -27,19 +27,25 @@ CONNECT_CHECK_SECONDS = 10.0  # Ray itself retries a dead address for minutes
 
 
 @contextlib.contextmanager
-def ray_for_sweep(address: str | None, log_path: Path) -> Iterator[Any]:
-    """The ``ray`` module, initialised for the sweep and shut down (an owned instance ended) after it."""
+def ray_for_sweep(address: str | None, log_path: Path, cpus: int | None = None) -> Iterator[Any]:
+    """The ``ray`` module, initialised for the sweep and shut down (an owned instance ended) after it.
+
+    ``cpus``: how many CPUs a local instance the sweep starts offers (Ray's default: all of them); a
+    cluster joined with ``address``, or a Ray the caller started, has its own."""
     try:
         import ray
     except ImportError:
         raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
+    if cpus is not None and (address is not None or ray.is_initialized()):
+        raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
+                          "--address, or a Ray already started, has its own")
     if ray.is_initialized():  # the caller's own Ray (Python API): used as it is, left running
         yield ray
         return
     # Ray starts workers at a niceness 15 higher than the command (to keep its daemons responsive);
     # here the workers are the work, and the user sets the sweep's priority with `nice textvae sweep`.
     os.environ.setdefault("RAY_worker_niceness", "0")
-    owned = _start_local(ray, log_path) if address is None else _join(ray, address, log_path)
+    owned = _start_local(ray, log_path, cpus) if address is None else _join(ray, address, log_path)
     try:
         yield ray
     finally:
@@ -48,7 +54,7 @@ def ray_for_sweep(address: str | None, log_path: Path) -> Iterator[Any]:
             leftovers.remove(*owned)
 
 
-def _start_local(ray: Any, log_path: Path) -> tuple[Path, Path]:
+def _start_local(ray: Any, log_path: Path, cpus: int | None) -> tuple[Path, Path]:
     # Token authentication is Ray's default for a new local instance; said explicitly, Ray does not warn.
     _set_auth_mode(os.environ.get("RAY_AUTH_MODE") or "token")
     error: Exception | None = None
@@ -59,7 +65,7 @@ def _start_local(ray: Any, log_path: Path) -> tuple[Path, Path]:
             with _console_to(log_path):
                 # address="local": a new instance even where RAY_ADDRESS or a running cluster would be found.
                 ray.init(address="local", _temp_dir=str(temp_dir), include_dashboard=False, log_to_driver=False,
-                         logging_level="warning")
+                         logging_level="warning", num_cpus=cpus)
             return state_file, temp_dir
         except BaseException as e:
             _shutdown(ray, log_path)

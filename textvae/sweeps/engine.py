@@ -41,8 +41,10 @@ def already_finished(point: Point, run_dir: Path, spec: SweepSpec) -> bool:
 
 
 def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: Path | None = None,
-              address: str | None = None, progress: bool = True, command: str = "") -> Manifest:
-    """Run every point not yet finished; returns the manifest (also in ``SWEEP/manifest.json``)."""
+              address: str | None = None, progress: bool = True, command: str = "",
+              cpus: int | None = None) -> Manifest:
+    """Run every point not yet finished; returns the manifest (also in ``SWEEP/manifest.json``).
+    ``cpus`` caps the CPUs of the local Ray instance the sweep starts (:func:`ray_for_sweep`)."""
     start = time.perf_counter()
     clean_up_after_dead_sweeps()
     sweep_dir = Path(sweep_dir).resolve()
@@ -57,7 +59,7 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
     manifest.save()
     if todo:
         try:
-            _run_on_ray(spec, todo, manifest, sweep_dir, data_dir, address, progress)
+            _run_on_ray(spec, todo, manifest, sweep_dir, data_dir, address, progress, cpus)
         finally:
             manifest.wall_seconds = round(time.perf_counter() - start, 1)
             manifest.save()
@@ -68,8 +70,8 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
 
 
 def _run_on_ray(spec: SweepSpec, todo: list[Point], manifest: Manifest, sweep_dir: Path, data_dir: Path | None,
-                address: str | None, progress: bool) -> None:
-    with ray_for_sweep(address, sweep_dir / RAY_LOG) as ray:
+                address: str | None, progress: bool, cpus: int | None) -> None:
+    with ray_for_sweep(address, sweep_dir / RAY_LOG, cpus) as ray:
         _schedule(ray, spec, todo, manifest, sweep_dir, data_dir, progress)
 
 
@@ -87,6 +89,7 @@ def _schedule(ray: Any, spec: SweepSpec, todo: list[Point], manifest: Manifest, 
         slots = int(resources.get("CPU", 1) // spec.cpus_per_run)
         if gpus:
             slots = min(slots, int(resources.get("GPU", 0) // gpus))
+        manifest.concurrent_runs = slots
         task = ray.remote(run_point).options(num_cpus=spec.cpus_per_run, num_gpus=gpus, max_retries=MAX_RETRIES,
                                              retry_exceptions=False)
         probe = None if spec.probe is None else asdict(spec.probe)

@@ -47,6 +47,8 @@ class Manifest:
         self.command = portable_command(command)
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.wall_seconds: float | None = None
+        self.concurrent_runs: int | None = None
+        """Runs the Ray instance could hold at once: what the wall time was measured with."""
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
@@ -68,7 +70,7 @@ class Manifest:
 
     def save(self) -> None:
         write_json(self.path, {"command": self.command, "started": self.started, "wall_seconds": self.wall_seconds,
-                               "counts": self.counts(), "spec": self.spec,
+                               "concurrent_runs": self.concurrent_runs, "counts": self.counts(), "spec": self.spec,
                                "points": [{**asdict(e), "run_dir": portable_path(e.run_dir, self.path.parent)}
                                           for e in self.entries.values()]})
 
