@@ -447,7 +447,7 @@ def test_cpus_is_refused_for_a_ray_the_caller_started(tmp_path, monkeypatch):
     from textvae.sweeps.cluster import ray_for_sweep
 
     monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: True))
-    with pytest.raises(ConfigError, match="a Ray already started, has its own"):
+    with pytest.raises(ConfigError, match="a Ray already started has its own"):
         with ray_for_sweep(None, tmp_path / "ray.log", cpus=1):
             pass
     with ray_for_sweep(None, tmp_path / "ray.log") as ray:  # without --cpus the caller's Ray is used as it is

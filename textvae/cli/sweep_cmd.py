@@ -60,12 +60,6 @@ def register(app: typer.Typer) -> None:
             spec.gpus_per_run = gpus_per_run
         if spec.cpus_per_run <= 0 or (spec.gpus_per_run is not None and spec.gpus_per_run < 0):
             raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
-        if cpus is not None and cpus < spec.cpus_per_run:
-            raise ConfigError(f"--cpus {cpus} is less than the {spec.cpus_per_run:g} CPUs of one run (--cpus-per-run): "
-                              "no run could start")
-        if cpus is not None and address is not None:
-            raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
-                              "--address has its own")
         # The sweep draws its own status line; runs log to their folders.
         spec.set = [*spec.set, "train.progress=false"]
         points = prepare(spec, str(spec_file) if spec_file is not None else "command line", data_dir)

@@ -36,9 +36,9 @@ def ray_for_sweep(address: str | None, log_path: Path, cpus: int | None = None) 
         import ray
     except ImportError:
         raise TextVAEError("textvae sweep runs on Ray, which is not installed: pip install 'textvae[sweep]'") from None
-    if cpus is not None and (address is not None or ray.is_initialized()):
-        raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
-                          "--address, or a Ray already started, has its own")
+    if cpus is not None and ray.is_initialized():
+        raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a Ray already started "
+                          "has its own")
     if ray.is_initialized():  # the caller's own Ray (Python API): used as it is, left running
         yield ray
         return

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..rundir import RunDir
 from .cluster import ray_for_sweep
 from .leftovers import clean_up_after_dead_sweeps
@@ -45,6 +46,12 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
               cpus: int | None = None) -> Manifest:
     """Run every point not yet finished; returns the manifest (also in ``SWEEP/manifest.json``).
     ``cpus`` caps the CPUs of the local Ray instance the sweep starts (:func:`ray_for_sweep`)."""
+    if cpus is not None and cpus < spec.cpus_per_run:
+        raise ConfigError(f"--cpus {cpus} is less than the {spec.cpus_per_run:g} CPUs of one run (--cpus-per-run): "
+                          "no run could start")
+    if cpus is not None and address is not None:
+        raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
+                          "--address has its own")
     start = time.perf_counter()
     clean_up_after_dead_sweeps()
     sweep_dir = Path(sweep_dir).resolve()
