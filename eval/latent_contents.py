@@ -10,8 +10,9 @@ value (plain shuffled folds for every target, so the component's figure can diff
 table's stratified one in the second decimal). A latent that encodes the first words of a sentence separates the components only as far as
 those words tell the components apart. Writes ``contents.json`` and ``contents.md`` under ``--out``.
 
-The means are stored in batch order; with every sentence of the synthetic corpus the same length,
-that is the order of the test file, which the script checks label by label and refuses otherwise.
+The means are stored in batch order with each row's position in the test file (``index``). Records
+written before the position was kept are read in file order, which holds where every sentence has the
+same length (the synthetic corpus); the script checks that label by label and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ def contents(run: Path, data_dir: Path) -> dict:
     corpus = config["data"]["corpus"]
     lines = [line.rstrip("\n").split("\t") for line in (data_dir / corpus / "test.txt").open()]
     stored = json.loads((run / "latents_test.json").read_text())
+    if "index" in stored:
+        lines = [lines[i] for i in stored["index"]]
     names = sorted({label for label, _ in lines})
     if [names.index(label) for label, _ in lines] != stored["labels"]:
-        raise SystemExit(f"{run}/latents_test.json: its labels are not in the order of {corpus}/test.txt "
-                         "(sentences of different lengths?)")
+        raise SystemExit(f"{run}/latents_test.json: its labels are not those of {corpus}/test.txt in this order "
+                         "(a record without 'index', of sentences of different lengths?)")
     words = [text.split() for _, text in lines]
     targets = {"component": np.array(stored["labels"]), "word 1": np.array([w[0] for w in words]),
                "word 2": np.array([w[1] for w in words]), "last word": np.array([w[-1] for w in words])}

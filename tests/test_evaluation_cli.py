@@ -96,6 +96,11 @@ def test_latent_clutter_scores_the_labels_from_the_posterior_means(tiny_corpus, 
     latents = RunDir(run).read_latents("test")
     n_test = len((tiny_corpus / "test.txt").read_text().splitlines())
     assert len(latents["means"]) == len(latents["labels"]) == n_test and len(latents["means"][0]) == 4
+    # Batches reorder the sentences; the record says where each row's sentence is in the split file.
+    file_labels = [line.split("\t")[0] for line in (tiny_corpus / "test.txt").read_text().splitlines()]
+    names = sorted(set(line.split("\t")[0] for line in (tiny_corpus / "train.txt").read_text().splitlines()))
+    assert sorted(latents["index"]) == list(range(n_test))
+    assert [file_labels[i] for i in latents["index"]] == [names[label] for label in latents["labels"]]
     again = json.loads((tmp_path / "again.latents.json").read_text())
     assert sorted(zip(again["labels"], map(tuple, again["means"]))) == sorted(zip(latents["labels"], map(tuple, latents["means"])))
 

@@ -10,7 +10,7 @@ import pytest
 from eval_scripts import load_eval_script
 
 
-def fake_run(tmp_path, labels_in_file_order=True):
+def fake_run(tmp_path, labels_in_file_order=True, shuffled_with_index=False):
     """Means that encode the first word exactly; the first word tells the component only half the time."""
     rng = np.random.default_rng(0)
     first = rng.integers(0, 4, 400)
@@ -23,7 +23,11 @@ def fake_run(tmp_path, labels_in_file_order=True):
     (run / "config.json").write_text(json.dumps({"data": {"corpus": "toy"}}))
     means = np.stack([first * 10.0, np.zeros(400)], 1) + rng.normal(0, 0.1, (400, 2))
     labels = component.tolist() if labels_in_file_order else component[::-1].tolist()
-    (run / "latents_test.json").write_text(json.dumps({"means": means.tolist(), "labels": labels}))
+    record = {"means": means.tolist(), "labels": labels}
+    if shuffled_with_index:  # rows in another order than the file's, as batches leave them, with their positions
+        order = rng.permutation(400)
+        record = {"means": means[order].tolist(), "labels": component[order].tolist(), "index": order.tolist()}
+    (run / "latents_test.json").write_text(json.dumps(record))
     return run
 
 
@@ -36,7 +40,12 @@ def test_a_latent_of_the_first_word_is_read_as_that(tmp_path):
     assert "run` | toy | 0." in script.table([record])
 
 
+def test_rows_in_batch_order_are_matched_to_their_sentences_by_index(tmp_path):
+    script = load_eval_script("latent_contents")
+    assert script.contents(fake_run(tmp_path, shuffled_with_index=True), tmp_path / "data")["word 1"]["knn_accuracy"] == 1.0
+
+
 def test_means_out_of_file_order_are_refused(tmp_path):
     script = load_eval_script("latent_contents")
-    with pytest.raises(SystemExit, match="not in the order"):
+    with pytest.raises(SystemExit, match="not those of"):
         script.contents(fake_run(tmp_path, labels_in_file_order=False), tmp_path / "data")

@@ -424,13 +424,15 @@ class RunDir:
     def write_results(self, results: dict[str, Any]) -> None:
         write_json(self.results, {"format": RESULTS_FORMAT, **results})
 
-    def write_latents(self, split: str, means: Any, labels: Any) -> None:
+    def write_latents(self, split: str, means: Any, labels: Any, index: Any = None) -> None:
         """The posterior means [N, D] of ``split``'s evaluated sentences (in the space the decoder reads)
-        with their labels [N], for plots of the latent space (``textvae report --table clutter --figure``)."""
-        write_latents(self.latents_record(split), split, means, labels)
+        with their labels [N] and their positions in the split file [N], for plots of the latent space
+        (``textvae report --table clutter --figure``) and studies of what the means hold."""
+        write_latents(self.latents_record(split), split, means, labels, index)
 
     def read_latents(self, split: str) -> dict[str, Any]:
-        """``{"means": [[...], ...], "labels": [...]}`` as written by :meth:`write_latents`."""
+        """``{"means": [[...], ...], "labels": [...], "index": [...]}`` as written by :meth:`write_latents`
+        (``index`` absent in records written before it was kept)."""
         path = self.latents_record(split)
         if not path.is_file():
             raise RunFolderError(f"{self.path}: no {path.name} (evaluate the run with eval.latent_clutter = true)")
@@ -441,6 +443,9 @@ class RunDir:
         means, labels = latents.get("means"), latents.get("labels")
         if not isinstance(means, list) or not isinstance(labels, list) or len(means) != len(labels):
             raise RunFolderError(f"{path}: 'means' and 'labels' must be lists of the same length")
+        index = latents.get("index")
+        if index is not None and (not isinstance(index, list) or len(index) != len(means)):
+            raise RunFolderError(f"{path}: 'index' must be a list as long as 'means'")
         return latents
 
     def remove_results(self) -> None:
@@ -495,10 +500,13 @@ def check_format(version: Any, newest: int, path: Path, kind: str, error: type[E
     return version
 
 
-def write_latents(path: Path, split: str, means: Any, labels: Any) -> None:
+def write_latents(path: Path, split: str, means: Any, labels: Any, index: Any = None) -> None:
     """A latents record (:meth:`RunDir.write_latents`) at ``path``."""
-    write_json(path, {"format": LATENTS_FORMAT, "split": split, "means": [[float(x) for x in row] for row in means],
-                      "labels": [int(x) for x in labels]})
+    record = {"format": LATENTS_FORMAT, "split": split, "means": [[float(x) for x in row] for row in means],
+              "labels": [int(x) for x in labels]}
+    if index is not None:
+        record["index"] = [int(x) for x in index]
+    write_json(path, record)
 
 
 def check_results(results: Any, path: Path) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         out = out or RunDir(run_dir).eval_record(split.value)
         write_json(out, results)
         if latents is not None:  # beside its record: the training's own latents_SPLIT.json stays as it was
-            write_latents(out.with_suffix(".latents.json"), split.value, latents.means, latents.labels)
+            write_latents(out.with_suffix(".latents.json"), split.value, latents.means, latents.labels, latents.index)
         shown = SHOWN + tuple(k for k in EXTRA if k in results)
         print_table({k: results[k] for k in shown}, title=f"{run_dir} ({split.value}, {checkpoint} checkpoint):")
         typer.echo(f"saved {out}")

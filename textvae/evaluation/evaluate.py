@@ -104,6 +104,8 @@ class Latents:
     means: np.ndarray
     """Posterior means [N, D] in the space the decoder reads, in batch order."""
     labels: np.ndarray
+    index: np.ndarray | None = None
+    """Each row's position in its split file (batches reorder sentences by length)."""
 
 
 def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: int = 0) -> tuple[dict[str, Any], Latents]:
@@ -113,14 +115,16 @@ def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: 
     from ..latent_metrics.clutter import component_clutter
 
     to_decoder_space = getattr(model, "to_decoder_space", lambda z: z)
-    means, labels = [], []
+    means, labels, index = [], [], []
     with evaluation_mode(model), torch.inference_mode():
         for batch in batches:
             if batch.labels is None:
                 raise DataError("eval.latent_clutter needs a labeled split (label<TAB>text lines)")
             means.append(to_decoder_space(model.posterior(batch).mu).float().cpu())
             labels.append(batch.labels.cpu())
-    latents = Latents(torch.cat(means).numpy(), torch.cat(labels).numpy())
+            index.append(batch.index)
+    positions = None if any(i is None for i in index) else torch.cat(index).numpy()
+    latents = Latents(torch.cat(means).numpy(), torch.cat(labels).numpy(), positions)
     return component_clutter(latents.means, latents.labels, seed=seed), latents
 
 

@@ -545,7 +545,7 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     results.update({"split": config.eval.split, "limit": config.eval.limit, "best_epoch": state.best_epoch,
                     "epochs": state.epoch})
     if latents is not None:
-        trainer.run.write_latents(config.eval.split, latents.means, latents.labels)
+        trainer.run.write_latents(config.eval.split, latents.means, latents.labels, latents.index)
     trainer.run.write_results(results)
     tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
     try:
