@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from textvae.latent_metrics.clutter import NEIGHBOURS
+from textvae.rundir import RunDir
 
 FOLDS = 5
 TARGETS = ("component", "word 1", "word 2", "last word")
@@ -40,10 +41,10 @@ def knn_accuracy(means: np.ndarray, target: np.ndarray) -> float:
 
 
 def contents(run: Path, data_dir: Path) -> dict:
-    config = json.loads((run / "config.json").read_text())
-    corpus = config["data"]["corpus"]
+    folder = RunDir(run)
+    corpus = folder.read_config()["data"]["corpus"]
     lines = [line.rstrip("\n").split("\t") for line in (data_dir / corpus / "test.txt").open()]
-    stored = json.loads((run / "latents_test.json").read_text())
+    stored = folder.read_latents("test")
     if "index" in stored:
         lines = [lines[i] for i in stored["index"]]
     names = sorted({label for label, _ in lines})
