@@ -50,8 +50,7 @@ def first_words(k: int):
     return lambda text: " ".join(f"{i}:{word}" for i, word in enumerate(text.split()[:k]))
 
 
-def prefix_accuracies(config: SynthesisConfig) -> dict[str, float]:
-    splits = synthesize(config)
+def prefix_accuracies(splits: dict) -> dict[str, float]:
     return {str(k): probe_accuracy(splits, first_words(k)) for k in PREFIXES}
 
 
@@ -64,8 +63,9 @@ def main() -> None:
     torch.set_num_threads(1)
     config = SynthesisConfig(seed=args.seed)
     start = time.perf_counter()
-    record = {"components": config.components, "chance": 1 / config.components, "bow_accuracy": bow_accuracy(config),
-              "bow_probe": PROBE, "prefix_accuracy": prefix_accuracies(config), "prefix_probe": PREFIX_PROBE,
+    splits = synthesize(config)
+    record = {"components": config.components, "chance": 1 / config.components, "bow_accuracy": probe_accuracy(splits),
+              "bow_probe": PROBE, "prefix_accuracy": prefix_accuracies(splits), "prefix_probe": PREFIX_PROBE,
               "settings": asdict(config)}
     print(f"default corpus (seed {args.seed}): bag-of-words accuracy {record['bow_accuracy']:.3f}; first "
           + ", ".join(f"{k}: {a:.3f}" for k, a in record["prefix_accuracy"].items()), flush=True)

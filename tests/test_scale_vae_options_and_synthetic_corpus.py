@@ -240,15 +240,13 @@ def test_synthetic_corpus_is_deterministic_labeled_and_depends_on_the_seed(tmp_p
 def test_weight_scale_and_spacing_make_the_component_learnable_from_the_words():
     """The knobs the defaults were chosen by (eval/synthetic_corpus.py): weights of std 1 on close
     components leave the component barely readable from a bag of words; the defaults make it plain."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from eval_scripts import load_eval_script
+
+    probe = load_eval_script("synthetic_corpus")
 
     def bow_accuracy(**knobs) -> float:
-        splits = synthesize(SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32, n_train=600,
-                                            n_valid=1, n_test=300, **knobs))
-        words = CountVectorizer(token_pattern=r"\S+")
-        model = LogisticRegression(max_iter=1000).fit(words.fit_transform(splits["train"][0]), splits["train"][1])
-        return model.score(words.transform(splits["test"][0]), splits["test"][1])
+        return probe.bow_accuracy(SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32,
+                                                  n_train=600, n_valid=1, n_test=300, **knobs))
 
     weak, default = bow_accuracy(weight_scale=0.5, spacing=0.5), bow_accuracy()
     assert default > 0.9 and weak < default - 0.2, (weak, default)
@@ -429,6 +427,6 @@ def test_a_decoder_can_tell_the_component_from_the_first_words():
     assert corpus.first_words(2)("w5 w7 w9") == "0:w5 1:w7"
     config = SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32, n_train=600, n_valid=1,
                              n_test=300)
-    prefix = corpus.prefix_accuracies(config)
+    prefix = corpus.prefix_accuracies(synthesize(config))
     assert list(prefix) == ["1", "2", "3"]
     assert prefix["1"] > 0.7 and prefix["3"] > 0.9, prefix
