@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from textvae.errors import CheckpointError
+from textvae.reference.importing import read_reference_model
+from textvae.reference.logs import parse_log, read_training_curve
+from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
@@ -98,17 +102,6 @@ ROWS = {
                        pretrain=("text_beta.py", ("--beta", "0", "--lr", "0.5"))),
     "lstm-lm": Row("LSTM-LM", "lstm-lm", "bn-vae", "lm.py", (), language_model=True),
 }
-
-TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: [-\d.naif]+, kl(?:/H\(z\|x\))?: ([-\d.naif]+), "
-                        r"(?:mi: [-\d.naif]+, )?recon: ([-\d.naif]+),")
-EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+), mi: ([-\d.naif]+), "
-                       r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
-AU_LINE = re.compile(r"^(\d+) active units", re.M)
-IW_LINE = re.compile(r"iw nll: ([-\d.naif]+)")
-LM_TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), time")
-LM_VALID_LINE = re.compile(r"valid \| epoch: (\d+), nll: ([-\d.naif]+)")
-LM_TEST_LINE = re.compile(r"test \| nll: ([-\d.naif]+)")
-
 
 # ---- the corpus -------------------------------------------------------------------------------------------
 def make_corpus(ptb: Path, dest: Path, train: int, valid: int, test: int) -> dict:
@@ -195,33 +188,9 @@ def reference_steps(row: Row, seed: int, iw_samples: int, scratch: Path) -> list
 
 
 def parse_reference_log(text: str, language_model: bool = False) -> dict:
-    """Per-epoch training means of the program's own progress reports, and its final test figures."""
-    if language_model:
-        return parse_language_model_log(text)
-    evals = EVAL_LINE.findall(text)
-    tests = [e for e in evals if e[0] == "TEST"]
-    iw = IW_LINE.findall(text)
-    aus = AU_LINE.findall(text)
-    if not tests or not iw or not aus:
-        return {}
-    _, _, kl, mi, rec, _ = tests[-1]
-    return {"iw_nll": float(iw[-1]), "kl": float(kl), "mi": float(mi), "rec": float(rec), "au": int(aus[-1]),
-            "train": parse_training_curve(text),
-            "valid": [{"elbo": float(v[5]), "kl": float(v[2]), "mi": float(v[3])} for v in evals if v[0] == "VAL"]}
-
-
-def parse_language_model_log(text: str) -> dict:
-    """The language-model script's figures: its exact test NLL (no latent: KL, MI and AU are 0) and, per
-    epoch, its last progress report (a running mean over the epoch) and its validation NLL."""
-    last: dict[int, float] = {}
-    for epoch, _, loss in LM_TRAIN_LINE.findall(text):
-        last[int(epoch)] = float(loss)
-    tests = LM_TEST_LINE.findall(text)
-    if not tests:
-        return {}
-    return {"iw_nll": float(tests[-1]), "kl": 0.0, "mi": 0.0, "au": 0,
-            "train": [{"epoch": e + 1, "elbo": loss, "kl": 0.0} for e, loss in sorted(last.items())],
-            "valid": [{"elbo": float(nll), "kl": 0.0, "mi": 0.0} for _, nll in LM_VALID_LINE.findall(text)]}
+    """Per-epoch training means of the program's own progress reports, and its final test figures
+    (textvae.reference.logs, the one reader of these logs)."""
+    return parse_log(text, language_model)
 
 
 def parse_reference_run(job: dict) -> dict:
@@ -229,21 +198,10 @@ def parse_reference_run(job: dict) -> dict:
     (a pretraining program's epochs first), or {} when the last log is incomplete."""
     parsed = parse_reference_log(Path(job["steps"][-1]["log"]).read_text(), job.get("language_model", False))
     if parsed and len(job["steps"]) > 1:
-        earlier = [parse_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
+        earlier = [read_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
         curve = [e for part in earlier for e in part] + parsed["train"]
         parsed["train"] = [{**e, "epoch": i + 1} for i, e in enumerate(curve)]
     return parsed
-
-
-def parse_training_curve(text: str) -> list[dict]:
-    """Per-epoch means of a program's progress reports (−ELBO and KL). The −ELBO is recon + KL: the
-    programs' own ``avg_loss`` is the weighted objective in some of them (text_beta.py: recon + β·KL)."""
-    windows: dict[int, list[tuple[float, float]]] = {}
-    for epoch, it, kl, recon in TRAIN_LINE.findall(text):
-        if int(it) > 0:  # the iteration-0 report covers a single batch
-            windows.setdefault(int(epoch), []).append((float(recon) + float(kl), float(kl)))
-    return [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
-            for e, w in sorted(windows.items())]
 
 
 def finished_reference(job: dict) -> dict:
@@ -364,49 +322,6 @@ def read_textvae_run(run: Path) -> dict:
 
 
 # ---- the reference's model under textvae's evaluator ------------------------------------------------------
-# Parameter names of He et al.'s model family (every reference here descends from it) -> textvae's.
-MODEL_NAMES = {"encoder.linear.weight": "encoder.to_posterior.weight",
-               "decoder.trans_linear.weight": "decoder.init_cell.weight",
-               "decoder.pred_linear.weight": "decoder.out.weight"}
-# The posterior-mean BatchNorm of BN-VAE / DU-VAE: reference name -> the suffix of textvae's strategy entry,
-# per strategy (BN-VAE's fixed scale is a buffer 'scale' with a shift; DU-VAE keeps a trainable raw weight).
-BATCHNORM_NAMES = {
-    "bn-vae": {"weight": "scale", "bias": "shift"},
-    "du-vae": {"weight": "weight", "bias": "bias"},
-}
-UNUSED_REFERENCE_KEYS = ("decoder.loss.weight",)  # the loss's constant class weights (all ones)
-
-
-def reference_state_as_textvae(reference: dict, textvae: dict, recipe: str) -> tuple[dict, list[str]]:
-    """textvae's state dict ``textvae`` with every tensor replaced by the reference model's; returns it and
-    the textvae entries the reference has no counterpart for (kept as they were, e.g. DU-VAE's floor switch).
-    Any reference tensor that finds no place, or a shape that differs, is an error: a silent partial load
-    would evaluate a different model."""
-    out, placed = dict(textvae), set()
-    strategy_keys = [k for k in textvae if k.startswith("strategy.")]
-    for key, tensor in reference.items():
-        if key in UNUSED_REFERENCE_KEYS:
-            continue
-        if key.startswith("encoder.mu_bn."):
-            part = key.removeprefix("encoder.mu_bn.")
-            suffix = BATCHNORM_NAMES.get(recipe, {}).get(part, f"stats.{part}")
-            matches = [k for k in strategy_keys if k.endswith("." + suffix)]
-            if len(matches) != 1:
-                raise SystemExit(f"cross-evaluation: reference {key} has no single place in textvae's {recipe} "
-                                 f"model (candidates {matches})")
-            target = matches[0]
-        else:
-            target = MODEL_NAMES.get(key, key)
-        if target not in textvae:
-            raise SystemExit(f"cross-evaluation: reference {key} has no counterpart in textvae's {recipe} model")
-        if tuple(textvae[target].shape) != tuple(tensor.shape):
-            raise SystemExit(f"cross-evaluation: {key} {tuple(tensor.shape)} vs textvae {target} "
-                             f"{tuple(textvae[target].shape)}")
-        out[target] = tensor.to(textvae[target].dtype).clone()
-        placed.add(target)
-    return out, sorted(k for k in textvae if k not in placed)
-
-
 def reference_model_file(job: dict) -> Path | None:
     """The model a finished reference run saved (its best validation checkpoint, which it evaluated)."""
     found = [p for p in Path(job["cwd"]).rglob("*.pt") if p.name == "model.pt" or p.parent.parent.name == "models"]
@@ -426,8 +341,11 @@ def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_line
     if model is None or not (run / "checkpoints" / "best.pt").is_file():
         return {"error": "no saved reference model" if model is None else "no textvae run to host it"}
     ckpt = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)
-    state, kept = reference_state_as_textvae(torch.load(model, map_location="cpu", weights_only=False), ckpt["model"],
-                                             recipe)
+    try:
+        state = reference_to_textvae(read_reference_model(model), ckpt["model"], recipe, keep=textvae_only(recipe))
+    except CheckpointError as e:
+        return {"error": f"cross-evaluation: {e}"}
+    kept = [k for k in ckpt["model"] if k.endswith(textvae_only(recipe))]
     ckpt["model"] = state
     ckpt.pop("optimizer", None)
     host = run / "checkpoints" / "reference.pt"
