@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from textvae.errors import CheckpointError
 from textvae.reference.importing import read_reference_model
 from textvae.reference.logs import parse_log, read_training_curve
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
+from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
@@ -371,22 +373,53 @@ def summary(runs: list[dict], key: str) -> dict:
             "values": values}
 
 
-LOG_RESOLUTION = 1e-4
-"""The reference programs print their figures with four decimals: a smaller difference cannot be seen."""
+def judge(record: dict, language_model: bool = False) -> dict:
+    """The record with its verdict (textvae.reference.verdict, docs/parity.md): per metric the paired
+    differences textvae − reference over the seeds both sides finished, their mean, 90 % and 95 %
+    intervals and verdict against the fixed margin; the row's verdict, and beside it the IW-NLL's
+    ``margin`` and ``diff_ci90``."""
+    ref = {r["seed"]: r for r in record["reference"]["runs"]}
+    ours = {r["seed"]: r for r in record["textvae"]["runs"]}
+    seeds = [s for s in record["seeds"] if s in ref and s in ours]
+    if not seeds:
+        return {**record, "verdict": "not run", "paired_seeds": [],
+                "explanation": "; ".join(record["reference"].get("errors", [])) or "missing runs"}
+    keys = ("iw_nll",) if language_model or record.get("recipe") == "lstm-lm" else tuple(MARGINS)
+    metrics = {k: paired_verdict([float(ours[s][k]) - float(ref[s][k]) for s in seeds], MARGINS[k]) for k in keys}
+    unshown = [f"{k} needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds" for k, m in metrics.items()
+               if m["verdict"] == "not shown"]
+    differing = [k for k, m in metrics.items() if m["verdict"] == "differs"]
+    why = "; ".join(([f"differs on {', '.join(differing)}"] if differing else [])
+                    + ([f"not shown: {', '.join(unshown)}"] if unshown else []))
+    return {**record, "verdict": row_verdict(metrics), "paired_seeds": seeds, "metrics": metrics,
+            "margin": MARGINS["iw_nll"], "diff_ci90": metrics["iw_nll"]["diff_ci90"],
+            "explanation": why}
 
 
-def verdict(ref: list[dict], ours: list[dict]) -> tuple[str, str]:
-    """``agrees`` when textvae's mean IW-NLL and KL each lie within two of the reference's seed standard
-    deviations of the reference mean, or within the resolution of its log when those are all equal (a
-    KL fixed by construction, δ-VAE's) (docs/parity.md)."""
-    reasons = []
-    for key in ("iw_nll", "kl"):
-        r, o = summary(ref, key), summary(ours, key)
-        tolerance = max(2 * r["sd"], LOG_RESOLUTION)
-        delta = o["mean"] - r["mean"]
-        if abs(delta) > tolerance:
-            reasons.append(f"{key} {o['mean']:.2f} vs {r['mean']:.2f} (Δ {delta:+.2f}, tolerance ±{tolerance:.2f})")
-    return ("agrees", "") if not reasons else ("differs", "; ".join(reasons))
+def test_lines(meta: dict) -> str:
+    found = re.search(r"/ (\d+) test lines", meta["corpus"])
+    return found[1] if found else "the"
+
+
+def verdict_table(records: list[dict]) -> list[str]:
+    """Per row and metric: seeds, mean paired difference, its 90 % interval and the verdict."""
+    names = {"iw_nll": "IW-NLL", "kl": "KL", "mi": "MI", "au": "AU"}
+    lines = ["| row | seeds | " + " | ".join(f"{n}: Δ [90 % CI] (±margin) verdict" for n in names.values())
+             + " | row verdict |", "|---|---|" + "---|" * len(names) + "---|"]
+    for rec in records:
+        cells = []
+        for key in names:
+            m = rec.get("metrics", {}).get(key)
+            if m is None:
+                cells.append("—")
+                continue
+            ci = "[{:+.2f}, {:+.2f}]".format(*m["diff_ci90"]) if m["diff_ci90"] else "—"
+            need = (f", needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds"
+                    if m["verdict"] == "not shown" else "")
+            cells.append(f"{m['mean']:+.2f} {ci} (±{m['margin']:g}) {m['verdict']}{need}")
+        lines.append(f"| {rec['row']} | {len(rec.get('paired_seeds', []))} | " + " | ".join(cells)
+                     + f" | **{rec['verdict']}** |")
+    return lines
 
 
 BATCH_ORDER_TEXT = {
@@ -407,8 +440,15 @@ def render(records: list[dict], meta: dict) -> str:
              *([BATCH_ORDER_TEXT[meta.get("batch_order", "seeded")], ""]  # records before the option were seeded
                if not meta.get("merged_from") else []),
              *merged_sources(meta.get("merged_from", [])),
-             "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
-             "reference's mean (docs/parity.md).", "",
+             "Verdict rule (docs/parity.md): paired differences textvae − reference (same seed, same batch order), "
+             "margins fixed in advance: ±1 nat IW-NLL, ±0.5 nat KL and MI, ±3 AU. `equivalent`: the 90 % interval "
+             "of the mean difference lies inside the margin (two one-sided tests); `differs`: the 95 % interval "
+             "excludes 0 and the mean is outside the margin; else `not shown`, with the seeds the observed spread "
+             "would need. A row is `equivalent` when every metric is, `differs` when one does.",
+             "", f"All figures are scored on the first {test_lines(meta)} PTB test lines. MI: the reference "
+             "programs' per-batch estimator against textvae's `eval.mi_estimator` (the recipes' whole-set "
+             "estimator), so an MI difference may be the estimators'.", "",
+             *verdict_table(records), "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rec in records:
@@ -487,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
+    p.add_argument("--render", action="store_true", help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) and re-render parity.md")
     p.add_argument("--cross-eval", action="store_true",
                    help="also evaluate each finished reference run's saved model with textvae's evaluator")
     p.add_argument("--batch-order", choices=["reference", "seeded"], default="reference",
@@ -502,10 +542,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if a.render:
         data = json.loads((a.out / "parity.json").read_text())
+        data["rows"] = [judge(r) if r["verdict"] != "not run" else r for r in data["rows"]]
+        (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
         return
     if a.merge:
         data = merge(a.merge)
+        data["rows"] = [judge(r) if r["verdict"] != "not run" else r for r in data["rows"]]
         a.out.mkdir(parents=True, exist_ok=True)
         (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
@@ -593,7 +636,7 @@ def main(argv: list[str] | None = None) -> None:
                 ref_run["textvae_eval"] = cross_evaluate(job, row.recipe, run, a.iw_samples, a.test_lines,
                                                          work / "cross" / f"{row_name}-seed{ref_run['seed']}.json")
         if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
-            v, why = verdict(ref_runs, ours)
+            v, why = "", ""
         else:
             v, why = "not run", "; ".join(errors) or "missing runs"
         records.append({"row": row.label, "recipe": row.recipe, "seeds": a.seeds,
@@ -601,6 +644,8 @@ def main(argv: list[str] | None = None) -> None:
                                       "args": list(row.args), "runs": ref_runs, "errors": errors,
                                       **({"pretrain_args": list(row.pretrain[1])} if row.pretrain else {})},
                         "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why})
+        if v != "not run":
+            records[-1] = judge(records[-1], row.language_model)
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),

@@ -201,15 +201,24 @@ def run(iw: float, kl: float) -> dict:
     return {"iw_nll": iw, "kl": kl, "mi": 1.0, "au": 3, "train": [{"epoch": 1, "elbo": 150.0, "kl": 5.0}]}
 
 
-def test_verdict_uses_the_reference_seed_spread(parity):
-    reference = [run(140.0, 8.0), run(141.0, 9.0)]  # sd 0.707 -> tolerance 1.41
-    assert parity.verdict(reference, [run(141.5, 9.5), run(141.9, 9.9)])[0] == "agrees"
-    result, why = parity.verdict(reference, [run(145.0, 8.5), run(146.0, 8.5)])
-    assert result == "differs" and why.startswith("iw_nll 145.50 vs 140.50")
+def test_a_record_is_judged_on_its_paired_differences(parity):
+    def record(ref, ours):
+        return {"row": "r", "recipe": "bn-vae", "seeds": [1, 2, 3], "reference": {"runs": ref, "errors": []},
+                "textvae": {"runs": ours}}
+    reference = [{**run(140.0 + s, 8.0), "seed": s} for s in (1, 2, 3)]
+    # textvae 2 nats behind on every seed, the seeds themselves 1 nat apart: the pairs see it
+    judged = parity.judge(record(reference, [{**run(142.0 + s + 0.1 * (s % 2), 8.0), "seed": s} for s in (1, 2, 3)]))
+    assert judged["verdict"] == "differs" and judged["metrics"]["iw_nll"]["verdict"] == "differs"
+    assert judged["margin"] == 1.0 and judged["diff_ci90"][0] > 1 and "differs on iw_nll" in judged["explanation"]
+    same = parity.judge(record(reference, [{**run(140.0 + s + 0.01 * s, 8.0), "seed": s} for s in (1, 2, 3)]))
+    assert same["verdict"] == "equivalent" and same["paired_seeds"] == [1, 2, 3]
     # δ-VAE's KL is the committed rate on every seed: the reference prints 3.2000, textvae holds 3.200016
-    fixed = [run(140.0, 3.2), run(141.0, 3.2)]
-    assert parity.verdict(fixed, [run(140.5, 3.2000160217285156)] * 2)[0] == "agrees"
-    assert parity.verdict(fixed, [run(140.5, 3.21)] * 2)[0] == "differs"
+    fixed = parity.judge(record([{**r, "kl": 3.2} for r in reference],
+                                [{**r, "kl": 3.2000160217285156, "iw_nll": r["iw_nll"] + 0.01 * r["seed"]}
+                                 for r in reference]))
+    assert fixed["metrics"]["kl"]["verdict"] == "equivalent"
+    assert parity.judge(record(reference, reference[:1]))["metrics"]["iw_nll"]["verdict"] == "not shown"
+    assert parity.judge(record(reference, []))["verdict"] == "not run"
 
 
 def test_render_names_every_row_and_the_patches(parity):
@@ -356,9 +365,10 @@ def test_merging_invocations_keeps_each_rows_latest_folder(parity, tmp_path):
         meta = {"corpus": corpus, "model": "m", "epochs": 2, "iw_samples": 100, "seeds": seeds, "batch_order": order,
                 "patches": [f"patch of {name}"], "machine": "cpu", "wall_minutes": 10.0}
         records = [{"row": r, "recipe": r, "seeds": seeds, "verdict": "agrees", "explanation": "",
-                    "reference": {"repo": "o/n", "script": "s.py", "args": [], "runs": [run(140.0, 8.0)] * len(seeds),
+                    "reference": {"repo": "o/n", "script": "s.py", "args": [], "runs": [{**run(140.0, 8.0), "seed": s} for s in seeds],
                                   "errors": []},
-                    "textvae": {"recipe": r, "runs": [run(140.2, 8.1)] * len(seeds)}} for r in rows]
+                    "textvae": {"recipe": r, "runs": [{**run(140.2 + s / 100, 8.1), "seed": s} for s in seeds]}}
+                   for r in rows]
         (folder / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}))
         return folder
 
@@ -374,8 +384,9 @@ def test_merging_invocations_keeps_each_rows_latest_folder(parity, tmp_path):
     with pytest.raises(SystemExit, match="--merge .*other: its corpus \\(Yelp\\) differs from old's"):
         parity.merge([old, other])
     parity.main(["--merge", str(old), str(new), "--out", str(tmp_path / "all")])
-    assert json.loads((tmp_path / "all" / "parity.json").read_text()) == merged
-
+    judged = {**merged, "rows": [parity.judge(r) for r in merged["rows"]]}  # merged records are re-judged
+    assert json.loads((tmp_path / "all" / "parity.json").read_text()) == judged
+    assert judged["rows"][0]["verdict"] == "equivalent"  # +0.21..0.23 nats on three seeds
 
 def test_one_reader_serves_both_scripts_and_reads_a_diverged_log(parity):
     from textvae.reference.logs import parse_log
