@@ -32,7 +32,7 @@ from textvae.errors import CheckpointError
 from textvae.reference.importing import read_reference_model
 from textvae.reference.logs import parse_log, read_training_curve
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
-from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict
+from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict, unpaired_verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
@@ -258,7 +258,7 @@ def run_reference(job: dict) -> dict:
     if finished:
         return finished
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           **scalar_numpy_sort()}
+           **scalar_numpy_sort(), "PARITY_TORCH_SEED_OFFSET": str(job.get("torch_seed_offset", 0))}
     start = time.perf_counter()
     for step in job["steps"]:
         log = Path(step["log"])
@@ -288,13 +288,16 @@ def run_references(jobs: list[dict], parallel: int) -> list[dict]:
 
 # ---- the textvae side -------------------------------------------------------------------------------------
 def sweep_spec(row: str, seeds: list[int], corpus: Path, epochs: int, iw_samples: int, test: int,
-               schedule: Path | None) -> str:
+               schedule: Path | None, default_pipeline: bool = False, extra: tuple[str, ...] = ()) -> str:
     # the reference programs' buckets (docs/data.md), and with a schedule their order, so both sides
     # train on the same batches in the same order
     sets = [f"data.corpus={json.dumps(str(corpus))}", f"train.epochs={epochs}", f"eval.iw_samples={iw_samples}",
-            f"eval.limit={test}", 'data.bucket_order="argsort"', "train.progress=false", "train.tensorboard=false"]
+            f"eval.limit={test}", "train.progress=false", "train.tensorboard=false"]
+    if not default_pipeline:  # default: the recipe's own buckets and shuffle, what a user's run gets
+        sets.append('data.bucket_order="argsort"')
     if schedule is not None:
         sets.append(f"data.batch_schedule={json.dumps(str(schedule))}")
+    sets += extra
     return (f"datasets = [\"ptb\"]\nstrategies = {json.dumps([ROWS[row].recipe])}\n"
             f"seeds = {json.dumps(seeds)}\nset = {json.dumps(sets)}\n")
 
@@ -373,7 +376,7 @@ def summary(runs: list[dict], key: str) -> dict:
             "values": values}
 
 
-def judge(record: dict, language_model: bool = False) -> dict:
+def judge(record: dict, language_model: bool = False, paired: bool = True) -> dict:
     """The record with its verdict (textvae.reference.verdict, docs/parity.md): per metric the paired
     differences textvae − reference over the seeds both sides finished, their mean, 90 % and 95 %
     intervals and verdict against the fixed margin; the row's verdict, and beside it the IW-NLL's
@@ -381,6 +384,12 @@ def judge(record: dict, language_model: bool = False) -> dict:
     ref = {r["seed"]: r for r in record["reference"]["runs"]}
     ours = {r["seed"]: r for r in record["textvae"]["runs"]}
     seeds = [s for s in record["seeds"] if s in ref and s in ours]
+    if not paired:
+        keys = ("iw_nll",) if language_model or record.get("recipe") == "lstm-lm" else tuple(MARGINS)
+        metrics = {k: unpaired_verdict([float(r[k]) for r in ours.values()], [float(r[k]) for r in ref.values()],
+                                       MARGINS[k]) for k in keys}
+        return {**record, "verdict": row_verdict(metrics), "paired_seeds": [], "metrics": metrics,
+                "margin": MARGINS["iw_nll"], "diff_ci90": metrics["iw_nll"]["diff_ci90"], "explanation": "unpaired"}
     if not seeds:
         return {**record, "verdict": "not run", "paired_seeds": [],
                 "explanation": "; ".join(record["reference"].get("errors", [])) or "missing runs"}
@@ -426,6 +435,8 @@ BATCH_ORDER_TEXT = {
     "reference": "Batch order: textvae trains on the reference's buckets in each reference run's own order "
                  "(recorded from that run; `data.batch_schedule`).",
     "seeded": "Batch order: the reference's buckets, in textvae's shuffle of each seed.",
+    "default": "Batch order: textvae's recipe as a user runs it (its own bucket contents and shuffle); the two "
+               "sides are not paired, so the verdict compares the two sets of seeds (Welch).",
 }
 
 
@@ -530,19 +541,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--render", action="store_true", help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) and re-render parity.md")
     p.add_argument("--cross-eval", action="store_true",
                    help="also evaluate each finished reference run's saved model with textvae's evaluator")
-    p.add_argument("--batch-order", choices=["reference", "seeded"], default="reference",
+    p.add_argument("--batch-order", choices=["reference", "seeded", "default"], default="reference",
                    help="reference: textvae trains on each reference run's own order of the buckets (recorded from "
-                        "its run); seeded: on textvae's shuffle of the seed (docs/parity.md)")
+                        "its run); seeded: on textvae's shuffle of the seed; default: the recipe as a user runs it "
+                        "(its own bucket contents and shuffle; judged unpaired) (docs/parity.md)")
+    p.add_argument("--textvae-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every textvae run (e.g. data.bucket_order=\"random\" for the "
+                        "bucket-order A/B); give --label too")
+    p.add_argument("--label", default="", help="name of the textvae sweep folder (textvae-LABEL), so runs of "
+                   "another --textvae-set or --batch-order do not share it")
     p.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
                    help="run nothing: combine the parity.json of earlier --out folders into --out (a row found in "
                         "several: the last folder's)")
+    p.add_argument("--reference-torch-seed-offset", type=int, default=0, metavar="N",
+                   help="the reference programs seed torch with seed + N (numpy, hence the batch order, keeps the "
+                        "seed): with --reference-only, the reference's second run of each seed for the noise floor "
+                        "(eval/noise_floor.py)")
+    p.add_argument("--reference-only", action="store_true", help="run the reference programs only")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
 
     if a.render:
         data = json.loads((a.out / "parity.json").read_text())
-        data["rows"] = [judge(r) if r["verdict"] != "not run" else r for r in data["rows"]]
+        paired = data["meta"].get("batch_order") != "default"
+        data["rows"] = [judge(r, paired=paired) if r["verdict"] != "not run" else r for r in data["rows"]]
         (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
         return
@@ -584,12 +607,14 @@ def main(argv: list[str] | None = None) -> None:
     for row_name in a.rows:
         row = ROWS[row_name]
         for seed in a.seeds:
-            scratch = work / "reference" / row_name / f"seed{seed}"
+            scratch = work / "reference" / row_name / (f"seed{seed}" + (f"-torch{a.reference_torch_seed_offset}"
+                                                                      if a.reference_torch_seed_offset else ""))
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
             write_reference_config(scratch, corpus, model_d, a.epochs)
             steps = reference_steps(row, seed, a.iw_samples, scratch)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
-                         "language_model": row.language_model})
+                         "language_model": row.language_model,
+                         "torch_seed_offset": a.reference_torch_seed_offset})
     if a.collect:
         ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
     else:
@@ -616,11 +641,12 @@ def main(argv: list[str] | None = None) -> None:
             schedule.parent.mkdir(parents=True, exist_ok=True)
             write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {programs(row)}: "
                            f"its numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
-        sweep_dir = work / "textvae" / row_name
-        seeds = [seed for seed in a.seeds if a.batch_order == "seeded" or seed in orders]
-        if not a.collect and seeds:
-            spec = work / f"textvae_{row_name}.toml"
-            spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule))
+        sweep_dir = work / ("textvae" + (f"-{a.label}" if a.label else "")) / row_name
+        seeds = [seed for seed in a.seeds if a.batch_order != "reference" or seed in orders]
+        if not a.collect and seeds and not a.reference_only:
+            spec = work / f"textvae{'-' + a.label if a.label else ''}_{row_name}.toml"
+            spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule,
+                                       a.batch_order == "default", tuple(a.textvae_set)))
             print(f"textvae: textvae sweep {spec}", flush=True)
             subprocess.run([*TEXTVAE, "sweep", str(spec), "--out", str(sweep_dir), "--cpus-per-run", "1",
                             "--no-progress"], check=False)
@@ -645,11 +671,11 @@ def main(argv: list[str] | None = None) -> None:
                                       **({"pretrain_args": list(row.pretrain[1])} if row.pretrain else {})},
                         "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why})
         if v != "not run":
-            records[-1] = judge(records[-1], row.language_model)
+            records[-1] = judge(records[-1], row.language_model, paired=a.batch_order != "default")
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
-            "batch_order": a.batch_order,
+            "batch_order": a.batch_order, "reference_torch_seed_offset": a.reference_torch_seed_offset,
             "machine": machine(),
             "wall_minutes": earlier_wall_minutes(a.out, records) if a.collect else round((time.time() - started) / 60, 1)}
     a.out.mkdir(parents=True, exist_ok=True)

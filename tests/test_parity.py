@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -398,3 +400,39 @@ def test_one_reader_serves_both_scripts_and_reads_a_diverged_log(parity):
     assert parity.parse_reference_log(LOG)["iw_nll"] == 160.25
     agg = load_eval_script("agg_vae_side_by_side")
     assert agg.parse_peer_log(LOG).nll == 160.25 and agg.parse_peer_log(diverged).nll == float("-inf")
+
+
+def test_the_noise_floor_judges_the_reference_against_itself(tmp_path):
+    floor = load_eval_script("noise_floor")
+
+    def out(name, shift):
+        folder = tmp_path / name
+        folder.mkdir()
+        runs = [{**run(140.0 + s + shift * (1 + 0.01 * s), 8.0), "seed": s} for s in (1, 2, 3, 4)]
+        (folder / "parity.json").write_text(json.dumps({"rows": [{"row": "BN-VAE", "reference": {"runs": runs}}]}))
+        return folder
+
+    [row] = floor.floor(out("a", 0.0), out("b", 0.1))
+    assert row["seeds"] == [1, 2, 3, 4] and row["metrics"]["iw_nll"]["verdict"] == "equivalent"
+    assert abs(row["metrics"]["iw_nll"]["mean"] - 0.1025) < 1e-9
+
+
+def test_a_torch_seed_offset_moves_torch_not_numpy(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text("import numpy, torch\nnumpy.random.seed(3)\ntorch.manual_seed(3)\n"
+                      "print(numpy.random.permutation(5).tolist(), float(torch.rand(1)))\n")
+    cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "eval" / "record_orders.py"),
+           str(tmp_path / "o.jsonl"), str(script)]
+    plain = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split("]")
+    moved = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PARITY_TORCH_SEED_OFFSET": "1"}).stdout.split("]")
+    assert plain[0] == moved[0] and plain[1] != moved[1]
+
+
+def test_the_default_pipeline_spec_leaves_buckets_and_order_to_the_recipe(parity, tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(parity.sweep_spec("bn-vae", [101], tmp_path / "corpus", 2, 100, 1000, None, True,
+                                      ('data.bucket_order="random"',)))
+    [point] = expand(load_spec(path))
+    assert 'data.bucket_order="argsort"' not in path.read_text() and 'data.bucket_order=\\"random\\"' in path.read_text()
+    assert point is not None

@@ -64,6 +64,33 @@ def paired_verdict(diffs: list[float], margin: float) -> dict:
     return out
 
 
+def unpaired_verdict(ours: list[float], reference: list[float], margin: float) -> dict:
+    """The same rule on two independent sets of seeds (each side's own batch order): the difference of
+    the means with Welch's interval; ``seeds_needed`` is per side, at the observed spreads."""
+    if len(ours) < 2 or len(reference) < 2:
+        return {"verdict": "not shown", "n": [len(ours), len(reference)], "mean": None, "sd": None,
+                "margin": margin, "diff_ci90": None, "diff_ci95": None, "seeds_needed": None}
+    mean = statistics.fmean(ours) - statistics.fmean(reference)
+    va, vb = statistics.variance(ours) / len(ours), statistics.variance(reference) / len(reference)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(ours) - 1) if va else 0) + (vb ** 2 / (len(reference) - 1) if vb else 0)
+                           or 1e-300) if se else 1e9
+    ci90 = (mean - t_quantile(0.95, df) * se, mean + t_quantile(0.95, df) * se)
+    ci95 = (mean - t_quantile(0.975, df) * se, mean + t_quantile(0.975, df) * se)
+    if -margin < ci90[0] and ci90[1] < margin:
+        verdict = "equivalent"
+    elif (ci95[0] > 0 or ci95[1] < 0) and abs(mean) > margin:
+        verdict = "differs"
+    else:
+        verdict = "not shown"
+    pooled_sd = math.sqrt(statistics.variance(ours) + statistics.variance(reference))
+    out = {"verdict": verdict, "n": [len(ours), len(reference)], "mean": mean, "sd": pooled_sd, "margin": margin,
+           "diff_ci90": list(ci90), "diff_ci95": list(ci95)}
+    if verdict == "not shown":
+        out["seeds_needed"] = seeds_needed(mean, pooled_sd, margin)
+    return out
+
+
 def row_verdict(metrics: dict[str, dict]) -> str:
     """A row differs when any metric differs, is equivalent when every metric is, else not shown."""
     verdicts = [m["verdict"] for m in metrics.values()]
