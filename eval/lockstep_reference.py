@@ -6,7 +6,9 @@ runs ``SCRIPT ARGS`` (from the working directory, as ``python SCRIPT ARGS`` woul
 patches of the program's own objects, none of its files:
 
 - the posterior sample is its mean (reparameterisation noise 0; eval/lockstep.py zeroes textvae's too);
-- at its first training loss call the model's state dict is saved (``OUT/initial.pt``);
+- before its first training update the model's state dict is saved (``OUT/initial.pt``); an update
+  starts at the encoder's first training forward pass after the previous clip (programs that compute
+  their loss themselves, as bn-vae's ``--fb 2``, are followed too; their KL weight is not seen);
 - every training update is logged to ``OUT/steps.jsonl``: step, KL weight, learning rate, the batch's
   mean reconstruction and KL, and per module (encoder, decoder, all) the gradient norm before and
   after clipping;
@@ -41,6 +43,10 @@ class Recorder:
         self.step = 0
         self.pending: dict | None = None
         self.last_word: int | None = None
+        self.in_step = False
+        self.vae = None
+        self.kl_weight: float | None = None
+        """The KL weight of the loss call in progress (None: the program computes its loss itself)."""
 
     def state(self, step: int, batch, kl_weight: float) -> None:
         torch.save({"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
@@ -49,7 +55,8 @@ class Recorder:
                     "optimizers": [o.state_dict() for o in self.optimizers[-2:]]},
                    self.out / f"state_{step}.pt")
 
-    def on_loss(self, model, x, kl_weight: float) -> None:
+    def on_step_start(self, model, x, kl_weight: float | None) -> None:
+        """The update's first encoder pass: the state before it is the state the update starts from."""
         if self.model is None:
             self.model = model
             torch.save(model.state_dict(), self.out / "initial.pt")
@@ -63,12 +70,9 @@ class Recorder:
             with open(self.out / "last_word_steps.txt", "a") as f:
                 f.write(f"{self.step}\n")
         if self.step in self.dump or self.step - 1 in self.dump:
-            self.state(self.step, x, float(kl_weight))
-        self.pending = {"step": self.step, "kl_weight": float(kl_weight),
+            self.state(self.step, x, float("nan") if kl_weight is None else float(kl_weight))
+        self.pending = {"step": self.step, "kl_weight": None if kl_weight is None else float(kl_weight),
                         "lr": self.optimizers[-1].param_groups[0]["lr"] if self.optimizers else None}
-
-    def on_terms(self, rec, kl) -> None:
-        self.pending.update({"rec": float(rec.detach().mean()), "kl": float(kl.detach().mean())})
 
     def norms(self, params) -> dict:
         names = {id(p): n for n, p in self.model.named_parameters()}
@@ -85,6 +89,7 @@ class Recorder:
         before = self.norms(params)
         total = clip(params)
         self.pending.update({"grad_before": before, "grad_after": self.norms(params)})
+        self.in_step = False
         with open(self.out / "steps.jsonl", "a") as f:
             f.write(json.dumps(self.pending) + "\n")
         return total
@@ -118,30 +123,56 @@ def main() -> None:
     for cls in vars(modules).values():
         if isinstance(cls, type) and hasattr(cls, "reparameterize"):
             cls.reparameterize = mean_only
-    vae_loss = modules.VAE.loss
+    vae_loss, vae_init = modules.VAE.loss, modules.VAE.__init__
 
     def loss(self, x, kl_weight, *rest, **kw):
-        training = self.training and torch.is_grad_enabled()
-        if not training and rec.model is not None:
+        if not (self.training and torch.is_grad_enabled()) and rec.model is not None:
             raise SystemExit(0)  # the end of epoch 1: its first evaluation
-        if training:
-            rec.on_loss(self, x, kl_weight)
-        result = vae_loss(self, x, kl_weight, *rest, **kw)
-        if training:
-            rec.on_terms(result[1], result[2])
-        return result
+        rec.kl_weight = kl_weight
+        try:
+            return vae_loss(self, x, kl_weight, *rest, **kw)
+        finally:
+            rec.kl_weight = None
 
-    modules.VAE.loss = loss
+    def init(self, encoder, decoder, *rest, **kw):
+        vae_init(self, encoder, decoder, *rest, **kw)
+
+        forward = type(encoder).forward
+        if not getattr(forward, "lockstep", False):  # the class's forward: some programs call it directly
+            def encoder_forward(enc, x, *a, **k):
+                training = enc.training and torch.is_grad_enabled()
+                if training and not rec.in_step:
+                    rec.in_step = True
+                    rec.on_step_start(rec.vae, x, rec.kl_weight)
+                out = forward(enc, x, *a, **k)
+                if training and rec.pending is not None and "kl" not in rec.pending:
+                    mu, logvar = out[0], out[1]
+                    rec.pending["kl"] = float((0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(-1).mean())
+                return out
+            encoder_forward.lockstep = True
+            type(encoder).forward = encoder_forward
+        rec.vae = self
+        reconstruct = type(decoder).reconstruct_error
+        if not getattr(reconstruct, "lockstep", False):
+            def reconstruct_error(dec, *a, **k):
+                out = reconstruct(dec, *a, **k)
+                if dec.training and torch.is_grad_enabled() and rec.pending is not None and "rec" not in rec.pending:
+                    rec.pending["rec"] = float(out.detach().mean(dim=1).mean())
+                return out
+            reconstruct_error.lockstep = True
+            type(decoder).reconstruct_error = reconstruct_error
+
+    modules.VAE.loss, modules.VAE.__init__ = loss, init
     clip = torch.nn.utils.clip_grad_norm_
     torch.nn.utils.clip_grad_norm_ = lambda params, max_norm, *a, **k: rec.on_clip(
         params, lambda ps: clip(ps, max_norm, *a, **k))
     sgd_init = torch.optim.SGD.__init__
 
-    def init(self, *a, **k):
+    def sgd_recorded(self, *a, **k):
         sgd_init(self, *a, **k)
         rec.optimizers.append(self)
 
-    torch.optim.SGD.__init__ = init
+    torch.optim.SGD.__init__ = sgd_recorded
     sys.argv = [script, *args]
     try:
         runpy.run_path(script, run_name="__main__")

@@ -147,3 +147,14 @@ def test_a_model_of_another_vocabulary_or_a_foreign_batch_norm_is_refused(tmp_pa
     result = invoke("import", model, "--from", "he2019", "--corpus", corpus, "--out", tmp_path / "b")
     assert result.exit_code == 2 and "encoder.mu_bn.weight" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_batch_norm_the_program_built_but_never_applied_is_left_out(tmp_path, corpus):
+    # bn-vae's text_anneal_fb.py builds mu_bn in every encoder and fills its weight with --gamma (0: off)
+    vocab = first_appearance_vocab(corpus / "train.txt")
+    state = reference_vae(len(vocab), batch_norm=True)
+    state["encoder.mu_bn.weight"] = torch.zeros(Z)
+    model, args = save(tmp_path, state, {"fb": 2, "kl_start": 0, "train_data": str(corpus / "train.txt")})
+    result = invoke("import", model, "--from", "bn-vae", "--args", args, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert RunConfig.load(tmp_path / "run" / "config.json").name == "ptb/free-bits"

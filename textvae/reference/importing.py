@@ -22,7 +22,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models import build_model
 from ..rundir import RunDir
 from ..training.checkpoint import CHECKPOINT_FORMAT
-from .state_dicts import PROGRAMS, reference_to_textvae, textvae_only
+from .state_dicts import PROGRAMS, inactive_batch_norm, reference_to_textvae, textvae_only
 
 USED_ARGS = ("seed", "iw_nsamples", "batch_size", "dec_dropout_in", "dec_dropout_out", "train_data",
              "vocab_file", "aggressive", "kl_start", "warm_up", "gamma", "fb", "delta", "cycle", "beta",
@@ -60,10 +60,10 @@ def read_args(path: Path | None) -> dict[str, Any]:
 
 def infer_recipe(program: str, state: dict[str, torch.Tensor], args: dict[str, Any]) -> str:
     """The textvae recipe of the program's row: the language model when there is no encoder, BN-VAE /
-    DU-VAE when there is a batch norm on the mean, else from the arguments."""
+    DU-VAE when there is a batch norm on the mean that the program applied, else from the arguments."""
     if not any(k.startswith("encoder.") for k in state):
         return "lstm-lm"
-    if any(k.startswith("encoder.mu_bn.") for k in state):
+    if any(k.startswith("encoder.mu_bn.") for k in state) and not inactive_batch_norm(state):
         if program not in ("bn-vae", "du-vae"):
             raise CheckpointError(f"reference tensor encoder.mu_bn.weight: {PROGRAMS[program]} models have no "
                                   "batch norm on the mean (is --from right?)")

@@ -39,6 +39,13 @@ strategy entry (BN-VAE's fixed scale is a buffer; DU-VAE's raw weight is a param
 statistics go to the strategy's ``stats``."""
 
 
+def inactive_batch_norm(reference: Mapping[str, torch.Tensor]) -> bool:
+    """bn-vae's programs build the mean's batch norm in every encoder and use it only for ``--gamma``
+    > 0; its weight is filled with gamma, so an all-zero weight marks a batch norm never applied."""
+    weight = reference.get("encoder.mu_bn.weight")
+    return isinstance(weight, torch.Tensor) and not bool(weight.any())
+
+
 def target_name(key: str, textvae_keys: list[str], recipe: str) -> str:
     """textvae's name for the reference tensor ``key`` (raises naming it when it has no place)."""
     if key.startswith("encoder.mu_bn."):
@@ -61,11 +68,13 @@ def reference_to_textvae(reference: Mapping[str, torch.Tensor], textvae: Mapping
     A reference tensor with no place in textvae's model (extra), a textvae tensor the reference does
     not provide (missing; except textvae-only entries whose name ends with one of ``keep``, which
     keep their value) or a shape that differs is a :class:`CheckpointError` naming the tensor: a
-    partly loaded model would score another model."""
+    partly loaded model would score another model. A batch norm the program built but never applied
+    (:func:`inactive_batch_norm`) is left out for a recipe without one."""
     out, placed = dict(textvae), set()
     names = list(textvae)
+    unused_bn = recipe not in BATCHNORM and inactive_batch_norm(reference)
     for key, tensor in reference.items():
-        if key in CONSTANTS:
+        if key in CONSTANTS or (unused_bn and key.startswith("encoder.mu_bn.")):
             continue
         if not isinstance(tensor, torch.Tensor):
             raise CheckpointError(f"reference entry {key}: not a tensor ({type(tensor).__name__})")
