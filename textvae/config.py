@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -27,6 +28,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError, suggest
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""Every float key ends up in a float32 tensor or torch's float32 arithmetic (a learning rate, a loss
+weight): a value past this, or an infinite or NaN one, is refused here, not after training started."""
+INT64_LIMIT = 2**63
+"""Every int key fits a 64-bit integer (torch's sizes and seeds are int64)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,7 @@ class RunConfig:
         The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
         (which every entry point that trains or loads a model runs first)."""
         require_table(d, where)
-        cfg = from_dict(cls, upgrade_values(d), where)
+        cfg = from_dict(cls, upgrade_values(without_run_format(d, where)), where)
         validate(cfg, where)
         return cfg
 
@@ -229,6 +237,7 @@ class RunConfig:
         """A config textvae wrote into a run folder or checkpoint, perhaps in an older version:
         keys textvae has since retired are dropped, everything else is checked as usual."""
         require_table(d, where)
+        d = without_run_format(d, where)
         d = {section: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(section, ())}
              if isinstance(value, dict) else value for section, value in d.items()}
         return cls.from_dict(d, where)
@@ -253,6 +262,17 @@ evaluation batches follow ``data.batch_size``, as in the reference code)."""
 LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("train", "amp"): {True: "bf16", False: "off"}}
 """Values an older textvae accepted for a key whose type has since widened: ``train.amp`` was a
 bool meaning bfloat16 before float16 joined it."""
+
+
+def without_run_format(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """``d`` without the run-folder ``format`` marker a run's config.json carries (so that a run's
+    config.json is also a config ``textvae train`` reads); a marker of a later format is refused."""
+    if "format" not in d:
+        return d
+    from .rundir import RUN_FORMAT, check_format
+
+    check_format(d["format"], RUN_FORMAT, Path(where), "run", ConfigError, use="read or replace")
+    return {k: v for k, v in d.items() if k != "format"}
 
 
 def require_table(d: Any, where: str) -> None:
@@ -346,10 +366,19 @@ def coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        if isinstance(value, int) and abs(value) > FLOAT32_MAX:
+            raise ConfigError(f"{where}: key '{key}' must be a finite number within float32's range "
+                              f"(|x| <= {FLOAT32_MAX:.4g}), got {value!r}")
+        value = float(value)
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise ConfigError(f"{where}: key '{key}' must be a finite number within float32's range "
+                              f"(|x| <= {FLOAT32_MAX:.4g}), got {value!r}")
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
+        if not -INT64_LIMIT <= value < INT64_LIMIT:
+            raise ConfigError(f"{where}: key '{key}' must fit a 64-bit integer (|x| < 2**63), got {value!r}")
         return value
     if tp is str:
         if not isinstance(value, str):

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..capability import probe_results
+from ..data.reader import split_lines
 from ..threads import available_cpus
 from .device import backend_settings
 
@@ -34,7 +35,7 @@ def cpu_info() -> dict:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         text = ""
-    for line in text.splitlines():
+    for line in split_lines(text):
         key, _, value = line.partition(":")
         if key.strip() == "model name" and model is None:
             model = value.strip()
