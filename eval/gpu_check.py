@@ -465,6 +465,13 @@ def check_out(out: Path) -> None:
         problem = f"{parent} is a file, not a folder"
     elif problem is None and not os.access(parent, os.W_OK | os.X_OK):
         problem = f"{parent} is not writable"
+    if problem is None:  # permissions say little (root, /proc): make the folder and a file now
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"):
+                pass
+        except OSError as e:
+            problem = f"cannot be written ({e.strerror or e})"
     if problem:
         print(f"gpu_check: --out {out}: {problem}", file=sys.stderr)
         raise SystemExit(2)
@@ -542,12 +549,24 @@ def check(argv: list[str] | None) -> dict[str, Any]:
     results = {"command": command, "machine": machine(device), "toy": toy, "data": data_label,
                "seconds": time.perf_counter() - start, "steps": steps}
     text = report(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(text)
+    print(text)  # first: the report survives a failing write below
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(text)
+        out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    except OSError as e:
+        print(f"gpu_check: --out {out}: {e.strerror or e} (the report is above)", file=sys.stderr)
+        raise SystemExit(2) from None
     return results
 
 
+def failed_steps(results: dict[str, Any]) -> list[str]:
+    """Steps that failed, were skipped, or whose check did not hold."""
+    return [name for name, step in results["steps"].items() if "error" in step or step.get("ok") is False]
+
+
 if __name__ == "__main__":
-    main()
+    failed = failed_steps(main())
+    if failed:
+        print(f"gpu_check: failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)

@@ -299,20 +299,21 @@ def test_leftovers_of_a_dead_owner_are_ended_and_a_live_owners_kept(tmp_path, ra
                                  "print('ready', flush=True); time.sleep(600)", str(temp_dir / "agent.log")],
                                 stdout=subprocess.PIPE, text=True)
 
+    orphaned, live = tmp_path / "textvae-ray-orphaned", tmp_path / "textvae-ray-live"
     dead_owner = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                 text=True)
-    orphan, kept = holder(tmp_path / "orphaned"), holder(tmp_path / "live")
+    orphan, kept = holder(orphaned), holder(live)
     try:
         assert orphan.stdout.readline() == "ready\n" and kept.stdout.readline() == "ready\n"
         ray_state.mkdir(parents=True)
         write_json(ray_state / "1.json", {"pid": int(dead_owner.stdout), "start_time": 1,
-                                          "temp_dir": str(tmp_path / "orphaned")})
+                                          "temp_dir": str(orphaned)})
         write_json(ray_state / "2.json", {"pid": os.getpid(), "start_time": leftovers.start_time(os.getpid()),
-                                          "temp_dir": str(tmp_path / "live")})
-        assert leftovers.processes_in(tmp_path / "orphaned") == [orphan.pid]
+                                          "temp_dir": str(live)})
+        assert leftovers.processes_in(orphaned) == [orphan.pid]
         assert leftovers.clean_up_after_dead_sweeps() == 1
         assert orphan.wait(timeout=60) == -signal.SIGKILL
-        assert not (tmp_path / "orphaned").exists() and not (ray_state / "1.json").exists()
+        assert not (orphaned).exists() and not (ray_state / "1.json").exists()
         assert kept.poll() is None and (ray_state / "2.json").exists()
     finally:
         for proc in (orphan, kept):
