@@ -131,6 +131,22 @@ def spec(tmp: Path, text: str, datasets: str = '["demo"]', strategies: str = '["
     return text_file(tmp / "s.toml", f"datasets = {datasets}\nstrategies = {strategies}\n{text}\n")
 
 
+NO_UNK = "a\nb\n"
+
+
+def without_valid(corpus: Path) -> Path:
+    (corpus / "valid.txt").unlink()
+    return corpus
+
+
+def point_folder(tmp: Path, config_text: str) -> Path:
+    """``tmp`` with the first point's folder of :func:`sweep` holding a config.json of ``config_text``."""
+    folder = tmp / "sw" / "runs" / "demo" / "vae" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config_text)
+    return tmp
+
+
 def sweep(tmp: Path, spec_file: Path) -> list:
     return ["sweep", spec_file, "--out", tmp / "sw"]
 
@@ -285,6 +301,34 @@ CASES = {
     "sweep: a spec path that is a folder": lambda t, c: (["sweep", t / "corpus"], "corpus: is a directory"),
     "sweep: a spec that is a JSON list": lambda t, c: (["sweep", text_file(t / "s.json", "[]")],
                                                       "s.json: expected a table of keys"),
+    # issue 30
+    "a learning rate past float32": lambda t, c: (["train", toml(t / "c.toml", c), "--set", "train.lr=1e308",
+                                                   "--out", t / "new"],
+                                                  "key 'train.lr' must be a finite number within float32's range"),
+    "an infinite loss weight": lambda t, c: (["recipe", "demo", "beta-vae", "--set", "strategy.beta=inf",
+                                              "--out", t / "new"],
+                                             "key 'strategies.beta-vae.beta' must be a finite number"),
+    "an int past 64 bits": lambda t, c: (["train", toml(t / "c.toml", c), "--set",
+                                          "data.batch_size=1180591620717411303424", "--out", t / "new"],
+                                         "key 'data.batch_size' must fit a 64-bit integer"),
+    "synthesize: a vocabulary size past any memory": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--vocab-size", "99999999999999999999"],
+        "synthesize: vocab_size must be an integer in [1, 10000000], got 99999999999999999999"),
+    "synthesize: a NaN spacing": lambda t, c: (["data", "synthesize", t / "syn", "--spacing", "nan"],
+                                               "synthesize: spacing must be a number > 0"),
+    "synthesize: a generator too large": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"],
+        "synthesize: the generator would hold"),
+    "sweep: a vocabulary file without <unk>": lambda t, c: (
+        sweep(t, spec(t, f'set = ["data.corpus={c}", "data.vocab_file={vocab_file(t / "v.txt", NO_UNK)}"]')),
+        "v.txt: vocabulary file has no '<unk>' entry"),
+    "sweep: a split file missing": lambda t, c: (sweep(t, spec(t, f'set = ["data.corpus={without_valid(c)}"]')),
+                                                 "no valid split"),
+    "sweep: a point folder holding a user's config.json": lambda t, c: (
+        sweep(point_folder(t, "{}"), spec(t, f'set = ["data.corpus={c}"]')), "sweep point demo/vae/seed1: "),
+    "--out . holding a config.json that is no run's": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--out", text_file(t / "config.json", "{}").parent],
+        "holds no textvae run (its config.json carries no run-folder 'format'"),
 }
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +79,28 @@ def test_an_out_it_cannot_write_is_refused_before_any_work(gpu_check, tmp_path, 
         f"{tmp_path / 'report.md'} is a folder"
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines() == [f"gpu_check: --out {out}: {problem}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "report.md"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+def test_an_out_whose_folder_cannot_be_made_is_one_line_before_any_step(gpu_check, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        gpu_check.main(["--toy", "--device", "cpu", "--steps", "deterministic", "--budget", "0",
+                        "--out", "/proc/nope/gc"])
+    err = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("gpu_check: --out /proc/nope/gc: cannot be")
+
+
+def test_a_failed_step_makes_the_script_exit_non_zero(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script), "--toy", "--device", "cpu", "--steps", "train",
+                           "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "report")],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "gpu_check: failed: train"
+    assert "error" in json.loads((tmp_path / "report.json").read_text())["steps"]["train"]
+
+
+def test_failed_steps_counts_errors_skips_and_checks_that_did_not_hold(gpu_check):
+    steps = {"train": {"ok": True}, "iwnll": {"error": "skipped: the time budget was spent"},
+             "demo": {"ok": False}, "tests": {}}
+    assert gpu_check.failed_steps({"steps": steps}) == ["iwnll", "demo"]
