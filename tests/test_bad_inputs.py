@@ -134,13 +134,17 @@ def spec(tmp: Path, text: str, datasets: str = '["demo"]', strategies: str = '["
 NO_UNK = "a\nb\n"
 
 
+def sets(*overrides: str) -> str:
+    return f"set = {json.dumps(list(overrides))}"
+
+
 def without_valid(corpus: Path) -> Path:
     (corpus / "valid.txt").unlink()
     return corpus
 
 
 def point_folder(tmp: Path, config_text: str) -> Path:
-    """``tmp`` with the first point's folder of :func:`sweep` holding a config.json of ``config_text``."""
+    """``tmp`` with the first point folder of :func:`sweep` holding a config.json of ``config_text``."""
     folder = tmp / "sw" / "runs" / "demo" / "vae" / "seed1"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config_text)
@@ -302,30 +306,29 @@ CASES = {
     "sweep: a spec that is a JSON list": lambda t, c: (["sweep", text_file(t / "s.json", "[]")],
                                                       "s.json: expected a table of keys"),
     # issue 30
-    "a learning rate past float32": lambda t, c: (["train", toml(t / "c.toml", c), "--set", "train.lr=1e308",
-                                                   "--out", t / "new"],
-                                                  "key 'train.lr' must be a finite number within float32's range"),
-    "an infinite loss weight": lambda t, c: (["recipe", "demo", "beta-vae", "--set", "strategy.beta=inf",
-                                              "--out", t / "new"],
-                                             "key 'strategies.beta-vae.beta' must be a finite number"),
-    "an int past 64 bits": lambda t, c: (["train", toml(t / "c.toml", c), "--set",
-                                          "data.batch_size=1180591620717411303424", "--out", t / "new"],
-                                         "key 'data.batch_size' must fit a 64-bit integer"),
+    "a learning rate past float32": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--set", "train.lr=1e308", "--out", t / "new"],
+        "key 'train.lr' must be a finite number within float32's range"),
+    "an infinite loss weight": lambda t, c: (
+        ["recipe", "demo", "beta-vae", "--set", "strategy.beta=inf", "--out", t / "new"],
+        "key 'strategies.beta-vae.beta' must be a finite number"),
+    "an int past 64 bits": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--set", f"data.batch_size={2**70}", "--out", t / "new"],
+        "key 'data.batch_size' must fit a 64-bit integer"),
     "synthesize: a vocabulary size past any memory": lambda t, c: (
         ["data", "synthesize", t / "syn", "--vocab-size", "99999999999999999999"],
         "synthesize: vocab_size must be an integer in [1, 10000000], got 99999999999999999999"),
-    "synthesize: a NaN spacing": lambda t, c: (["data", "synthesize", t / "syn", "--spacing", "nan"],
-                                               "synthesize: spacing must be a number > 0"),
+    "synthesize: a NaN spacing": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--spacing", "nan"], "synthesize: spacing must be a number > 0"),
     "synthesize: a generator too large": lambda t, c: (
-        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"],
-        "synthesize: the generator would hold"),
+        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"], "synthesize: the generator would hold"),
     "sweep: a vocabulary file without <unk>": lambda t, c: (
-        sweep(t, spec(t, f'set = ["data.corpus={c}", "data.vocab_file={vocab_file(t / "v.txt", NO_UNK)}"]')),
+        sweep(t, spec(t, sets(f"data.corpus={c}", f"data.vocab_file={vocab_file(t / 'v.txt', NO_UNK)}"))),
         "v.txt: vocabulary file has no '<unk>' entry"),
-    "sweep: a split file missing": lambda t, c: (sweep(t, spec(t, f'set = ["data.corpus={without_valid(c)}"]')),
-                                                 "no valid split"),
+    "sweep: a split file missing": lambda t, c: (
+        sweep(t, spec(t, sets(f"data.corpus={without_valid(c)}"))), "no valid split"),
     "sweep: a point folder holding a user's config.json": lambda t, c: (
-        sweep(point_folder(t, "{}"), spec(t, f'set = ["data.corpus={c}"]')), "sweep point demo/vae/seed1: "),
+        sweep(point_folder(t, "{}"), spec(t, sets(f"data.corpus={c}"))), "sweep point demo/vae/seed1: "),
     "--out . holding a config.json that is no run's": lambda t, c: (
         ["train", toml(t / "c.toml", c), "--out", text_file(t / "config.json", "{}").parent],
         "holds no textvae run (its config.json carries no run-folder 'format'"),

@@ -94,7 +94,8 @@ def test_a_failed_step_makes_the_script_exit_non_zero(tmp_path):
     script = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
     done = subprocess.run([sys.executable, str(script), "--toy", "--device", "cpu", "--steps", "train",
                            "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "report")],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-1] == "gpu_check: failed: train"
     assert "error" in json.loads((tmp_path / "report.json").read_text())["steps"]["train"]

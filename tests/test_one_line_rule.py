@@ -4,12 +4,12 @@ U+2029, U+0085, a form feed or a lone '\\r' inside a sentence never make two exa
 from __future__ import annotations
 
 import pytest
+from tiny_vae import save_run
 from typer.testing import CliRunner
 
 from textvae.cli.main import app
 from textvae.data.reader import read_lines, split_lines
 from textvae.data.vocab import Vocab
-from tiny_vae import save_run
 
 SEPARATORS = ["\u2028", "\u2029", "\u0085", "\x0c", "\x1c", "\r"]
 

@@ -29,7 +29,6 @@ else:  # pragma: no cover
 
 from .errors import ConfigError, suggest
 
-
 FLOAT32_MAX = 3.4028234663852886e38
 """Every float key ends up in a float32 tensor or torch's float32 arithmetic (a learning rate, a loss
 weight): a value past this, or an infinite or NaN one, is refused here, not after training started."""
