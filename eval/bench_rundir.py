@@ -53,7 +53,7 @@ def main() -> None:
 
     trainer = Trainer(config, tmp / "scratch")
     trainer.state.history = [dict(record, epoch=i + 1) for i in range(opts.history)]
-    with_log = trainer._checkpoint()
+    with_log = trainer.checkpoint_state()
     without_log = {k: v for k, v in with_log.items() if k != "log"}
     scratch = RunDir(tmp / "scratch")
     scratch.path.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@
     python eval/bench_train.py --strategy all           # per-step overhead of every strategy over `vae`
     python eval/bench_train.py --strategy beta-vae free-bits --out eval/results/bench_train_strategies
 
-Each measurement runs the real training path, ``Trainer.train_step`` followed by the stack's
-``after_step``, with the run config a user gets from the ``ptb`` recipe (SGD lr 1, clip 5, decoder
+Each measurement runs the real training path, ``Trainer.run_epoch`` on the timed batches (timed
+from its first update to its last by a callback), with the run config a user gets from the ``ptb`` recipe (SGD lr 1, clip 5, decoder
 dropout 0.5, batch 32, identical-length buckets) on the first ``--train-lines`` lines of PTB train;
 only the model sizes are set here. The timed batches are a fixed stratified sample of one epoch's
 buckets (every k-th bucket in length order, then shuffled), so their length mix is the epoch's.
@@ -50,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -69,7 +68,7 @@ from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
 from textvae.errors import TextVAEError  # noqa: E402
 from textvae.strategies import STRATEGIES  # noqa: E402
 from textvae.sweeps.manifest import portable_command  # noqa: E402
-from textvae.training import Trainer  # noqa: E402
+from textvae.training import Callback, Trainer  # noqa: E402
 from textvae.training.environment import describe_cpu  # noqa: E402
 from textvae.types import Batch  # noqa: E402
 
@@ -139,34 +138,58 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_pass(step: Callable[[Batch], None], batches: list[Batch], device: torch.device) -> float:
-    """Seconds for one pass of ``step`` over ``batches``."""
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in batches:
-        step(batch)
-    synchronize(device)
-    return time.perf_counter() - start
+Pass = Callable[[list[Batch]], float]
+"""One timed pass of a training step over batches -> its seconds."""
 
 
-def trainer_step(trainer: Trainer) -> Callable[[Batch], None]:
-    """The body of ``Trainer.run_epoch``'s loop, less its running totals."""
-    trainer.ctx.epoch, trainer.ctx.training = 0, True
+def run_pass(one_pass: Pass, batches: list[Batch]) -> float:
+    """Seconds for one pass over ``batches``."""
+    return one_pass(batches)
 
-    def step(batch: Batch) -> None:
-        batch = batch.to(trainer.device)
-        trainer.ctx.step = trainer.state.step
-        terms = trainer.train_step(batch)
-        trainer.model.strategy.after_step(terms, trainer.ctx)
-        trainer.state.step += 1
 
-    return step
+def step_pass(step: Callable[[Batch], None], device: torch.device) -> Pass:
+    """A pass that calls ``step`` on each batch (He et al.'s step)."""
+
+    def one_pass(batches: list[Batch]) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        for batch in batches:
+            step(batch)
+        synchronize(device)
+        return time.perf_counter() - start
+
+    return one_pass
+
+
+class PassTimer(Callback):
+    """Seconds from an epoch's start to its last update, the device synchronised at both ends."""
+
+    seconds = float("nan")
+
+    def on_epoch_begin(self, trainer: Trainer) -> None:
+        synchronize(trainer.device)
+        self.start = time.perf_counter()
+
+    def on_update_end(self, trainer: Trainer, update) -> None:
+        if update.index == trainer.ctx.epoch_updates - 1:
+            synchronize(trainer.device)
+            self.seconds = time.perf_counter() - self.start
+
+
+def trainer_pass(trainer: Trainer) -> Pass:
+    """textvae's training path on the given batches: ``Trainer.run_epoch(batches)``, timed by the
+    trainer's :class:`PassTimer` from its first update to its last (the epoch-end work aside)."""
+    timer = next(c for c in trainer.callbacks if isinstance(c, PassTimer))
+
+    def one_pass(batches: list[Batch]) -> float:
+        trainer.run_epoch(batches)
+        return timer.seconds
+
+    return one_pass
 
 
 def make_trainer(spec: Spec, strategy: str, corpus: Corpus, run_dir: str) -> Trainer:
-    trainer = Trainer(bench_config(spec, strategy), run_dir, corpus=corpus)
-    trainer.model.strategy.on_epoch_start(trainer.ctx)
-    return trainer
+    return Trainer(bench_config(spec, strategy), run_dir, corpus=corpus, callbacks=[PassTimer()])
 
 
 class ReferenceVAE(nn.Module):
@@ -224,11 +247,12 @@ def reference_step(model: ReferenceVAE, clip: float) -> Callable[[Batch], None]:
     return step
 
 
-def make_reference_step(spec: Spec, config: RunConfig, vocab_size: int) -> Callable[[Batch], None]:
+def make_reference_pass(spec: Spec, config: RunConfig, vocab_size: int) -> Pass:
     torch.manual_seed(config.seed)
+    device = torch.device(spec.device)
     model = ReferenceVAE(vocab_size, *(SIZES[spec.size][k] for k in
-                                       ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(torch.device(spec.device))
-    return reference_step(model, config.train.clip_grad)
+                                       ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(device)
+    return step_pass(reference_step(model, config.train.clip_grad), device)
 
 
 def measure_throughput(spec: Spec, run_dir: str) -> dict:
@@ -236,10 +260,10 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     corpus = load_corpus(config.data)
     if spec.reference:
         device = torch.device(spec.device)
-        step = make_reference_step(spec, config, len(corpus.vocab))
+        step = make_reference_pass(spec, config, len(corpus.vocab))
     else:
         trainer = make_trainer(spec, "vae", corpus, run_dir)
-        device, step = trainer.device, trainer_step(trainer)
+        device, step = trainer.device, trainer_pass(trainer)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     buckets = make_batches(corpus.splits["train"], config.data.batch_size, "bucket")
@@ -247,9 +271,9 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     targets = sum(b.n_targets() for b in batches)
     # The untimed pass builds every shape's kernels; the epoch's largest bucket makes the peak
     # memory an epoch's, not only the sample's.
-    run_pass(step, batches + [max(buckets, key=Batch.n_targets)], device)
+    run_pass(step, batches + [max(buckets, key=Batch.n_targets)])
     load_before = load_avg()
-    seconds = [run_pass(step, batches, device) for _ in range(spec.repeats)]
+    seconds = [run_pass(step, batches) for _ in range(spec.repeats)]
     result = {
         "tokens_per_s": targets / statistics.median(seconds),
         "runs_tokens_per_s": [targets / s for s in seconds],
@@ -261,52 +285,34 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     if device.type == "cuda":
         result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     if spec.paired and not spec.reference:
-        reference = make_reference_step(spec, config, len(corpus.vocab))
-        run_pass(reference, batches, device)
+        reference = make_reference_pass(spec, config, len(corpus.vocab))
+        run_pass(reference, batches)
         ratios = []
         for _ in range(spec.repeats):
-            ours = run_pass(step, batches, device)
-            ratios.append(run_pass(reference, batches, device) / ours)
+            ours = run_pass(step, batches)
+            ratios.append(run_pass(reference, batches) / ours)
         result["paired_speedups"] = ratios
     return result
 
 
-class SVITimer:
-    """Times SA-VAE's SVI forward and its finite-difference backward while active (context manager)."""
+def svi_shares(one_pass: Pass, batches: list[Batch]) -> dict[str, float]:
+    """Share of an (untimed, profiled) pass spent in SA-VAE's SVI steps (forward) and in
+    back-propagating through them, from the profiler's record of its autograd function."""
+    from torch.profiler import ProfilerActivity, profile
 
-    def __init__(self):
-        from textvae.strategies import sa_vae
-
-        self.module = sa_vae
-        self.seconds = {"forward": 0.0, "backward": 0.0}
-
-    def _timed(self, key: str, fn):
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[key] += time.perf_counter() - start
-
-        return staticmethod(wrapper)
-
-    def __enter__(self):
-        cls = self.module._FiniteDifferenceSVI
-        self.saved = (cls.forward, cls.backward)
-        cls.forward = self._timed("forward", cls.forward)
-        cls.backward = self._timed("backward", cls.backward)
-        return self
-
-    def __exit__(self, *exc):
-        cls = self.module._FiniteDifferenceSVI
-        cls.forward, cls.backward = staticmethod(self.saved[0]), staticmethod(self.saved[1])
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        seconds = one_pass(batches)
+    events = {e.key: e.cpu_time_total / 1e6 for e in profiled.key_averages()}
+    forward = sum(t for k, t in events.items() if k.endswith("FiniteDifferenceSVI"))
+    backward = sum(t for k, t in events.items() if k.endswith("FiniteDifferenceSVIBackward"))
+    return {"svi_forward_share": forward / seconds, "svi_backward_share": backward / seconds}
 
 
 def measure_overheads(spec: Spec, run_dir: str) -> dict:
     """Median per-step time of each strategy over ``vae`` on the same batches, timed alternately."""
     corpus = load_corpus(bench_config(spec).data)
     base = make_trainer(spec, "vae", corpus, run_dir)
-    base_step = trainer_step(base)
+    base_step = trainer_pass(base)
     warmed: set[int] = set()
     rows = {}
     for name in spec.strategies:
@@ -314,25 +320,22 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
         try:
             config = bench_config(spec, name)
             trainer = make_trainer(spec, name, corpus, run_dir)
-            step = trainer_step(trainer)
+            step = trainer_pass(trainer)
             min_size = config.data.min_batch_size
             batches = sample_batches(corpus.splits["train"], config.data.batch_size, spec.batches, min_size)
-            trainer._epoch_batches = batches  # what Agg-VAE's inner loop draws from
-            svi = SVITimer() if "sa-vae" in config.strategies else None
             if min_size not in warmed:
-                run_pass(base_step, batches, base.device)
+                run_pass(base_step, batches)
                 warmed.add(min_size)
-            run_pass(step, batches, trainer.device)
+            run_pass(step, batches)
             load_before = load_avg()
             vae_s, strategy_s = [], []
             for repeat in range(spec.repeats):
                 if repeat % 2:
-                    with svi or nullcontext():
-                        strategy_s.append(run_pass(step, batches, trainer.device))
-                vae_s.append(run_pass(base_step, batches, base.device))
+                    strategy_s.append(run_pass(step, batches))
+                vae_s.append(run_pass(base_step, batches))
                 if not repeat % 2:
-                    with svi or nullcontext():
-                        strategy_s.append(run_pass(step, batches, trainer.device))
+                    strategy_s.append(run_pass(step, batches))
+            shares = svi_shares(step, batches) if "sa-vae" in config.strategies else {}
         except Exception as e:  # noqa: BLE001
             rows[name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             continue
@@ -347,11 +350,7 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             "overhead_range": [min(ratios) - 1, max(ratios) - 1],
             "batches": len(batches), "load": [load_before, load_avg()],
         }
-        if svi is not None:
-            # Share of the step spent in the SVI steps (forward) and in back-propagating through them.
-            total = sum(strategy_s)
-            rows[name]["svi_forward_share"] = svi.seconds["forward"] / total
-            rows[name]["svi_backward_share"] = svi.seconds["backward"] / total
+        rows[name].update(shares)
         if config.procedure.get("name") == "aggressive":
             rows[name]["inner_steps_per_batch"] = trainer.procedure.log_scalars()["inner_steps_per_batch"]
         del trainer, step

@@ -160,13 +160,13 @@ def training_spec(size: str, device: torch.device, amp: str, data: str, scale: S
 
 
 def make_step(name: str, size: str, device: torch.device, config: RunConfig, corpus, run_dir: str, args,
-              scale: Scale) -> Callable[[Batch], None]:
-    """textvae's training step at precision ``name``, or He et al.'s (``reference``, float32)."""
+              scale: Scale) -> bench_train.Pass:
+    """textvae's training pass at precision ``name``, or He et al.'s (``reference``, float32)."""
     if name == "reference":
-        return bench_train.make_reference_step(training_spec(size, device, "off", args.data, scale), config,
+        return bench_train.make_reference_pass(training_spec(size, device, "off", args.data, scale), config,
                                                len(corpus.vocab))
     spec = training_spec(size, device, name, args.data, scale)
-    return bench_train.trainer_step(bench_train.make_trainer(spec, "vae", corpus, run_dir))
+    return bench_train.trainer_pass(bench_train.make_trainer(spec, "vae", corpus, run_dir))
 
 
 def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
@@ -187,17 +187,17 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
                 step = make_step(name, size, device, config, corpus, run_dir, args, scale)
-                bench_train.run_pass(step, batches + [largest], device)
+                bench_train.run_pass(step, batches + [largest])
                 peaks[name] = torch.cuda.max_memory_allocated(device) / 2**20
                 del step
             # Speed: all four steps alive, passes alternating so that a drift in clock or load hits each.
             steps = {name: make_step(name, size, device, config, corpus, run_dir, args, scale) for name in measured}
             for step in steps.values():
-                bench_train.run_pass(step, batches, device)
+                bench_train.run_pass(step, batches)
             seconds: dict[str, list[float]] = {name: [] for name in steps}
             for _ in range(scale.train_repeats):
                 for name, step in steps.items():
-                    seconds[name].append(bench_train.run_pass(step, batches, device))
+                    seconds[name].append(bench_train.run_pass(step, batches))
             del steps
         for name in (*PRECISIONS, "reference"):
             if name in skipped:
@@ -325,8 +325,7 @@ def step_deterministic(device: torch.device, scale: Scale, args) -> dict[str, An
     with tempfile.TemporaryDirectory(prefix="gpu_check.") as run_dir:
         for _ in range(2):
             trainer = Trainer(config, run_dir, corpus=corpus)
-            trainer.model.strategy.on_epoch_start(trainer.ctx)
-            bench_train.run_pass(bench_train.trainer_step(trainer), batches, device)
+            trainer.run_epoch(batches)
             weights.append({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()})
             del trainer
     differing = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]

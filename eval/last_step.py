@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from textvae.config import RunConfig  # noqa: E402
 from textvae.rundir import RunDir  # noqa: E402
-from textvae.training.trainer import Trainer  # noqa: E402
+from textvae.training import Callback, Trainer, Update  # noqa: E402
 
 
 def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, tail: int) -> dict:
@@ -74,29 +74,38 @@ def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, t
             "one_step": steps}
 
 
+class ScoreLastUpdates(Callback):
+    """Scores the validation split after each of the last ``last`` updates of epoch ``epoch`` (1-based),
+    the random state saved around each scoring so that training goes on as it would have, then stops."""
+
+    def __init__(self, epoch: int, last: int):
+        self.epoch, self.last = epoch, last
+        self.trace: list[dict] = []
+
+    def on_update_end(self, trainer: Trainer, update: Update) -> None:
+        if trainer.state.epoch + 1 != self.epoch or update.index < trainer.ctx.epoch_updates - self.last:
+            return
+        saved = torch.get_rng_state()
+        trainer.ctx.training = False
+        valid = trainer.validate()
+        trainer.ctx.training = True
+        torch.set_rng_state(saved)
+        self.trace.append({"update": update.index + 1, "words": update.batch.max_words, "sentences": update.batch.size,
+                           "valid_rec": valid["rec"], "valid_kl": valid["kl"]})
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        if record["epoch"] >= self.epoch:
+            trainer.should_stop = True
+
+
 def retrace(run: Path, data_dir: Path | None, epochs: int, last: int) -> list[dict]:
     """Train the run again from scratch with its own config (runs are reproducible) and score the
-    validation split after each of the last ``last`` updates of its final epoch; the random state is
-    saved around each scoring, so the updates are those of the original run."""
+    validation split after each of the last ``last`` updates of its final epoch."""
     config = RunConfig.load(RunDir(run).config)
+    scores = ScoreLastUpdates(epochs, last)
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(config, Path(scratch) / run.name, data_dir)
-        trainer.fit(stop_after=epochs - 1)
-        trace = []
-
-        def score(i: int, batch) -> None:
-            if i < trainer.ctx.epoch_updates - last:
-                return
-            saved = torch.get_rng_state()
-            trainer.ctx.training = False
-            valid = trainer.validate()
-            trainer.ctx.training = True
-            torch.set_rng_state(saved)
-            trace.append({"update": i + 1, "words": batch.max_words, "sentences": batch.size,
-                          "valid_rec": valid["rec"], "valid_kl": valid["kl"]})
-
-        trainer.run_epoch(after_update=score)
-    return trace
+        Trainer(config, Path(scratch) / run.name, data_dir, callbacks=[scores]).fit()
+    return scores.trace
 
 
 def render(records: list[dict], command: str) -> str:

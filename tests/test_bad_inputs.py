@@ -15,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import tiny_config, write_corpus
+from textvae.training import StopAfter
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.data import Vocab, load_corpus
@@ -356,7 +357,7 @@ def test_bad_input_ends_clean(case, env):
 def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(env, monkeypatch):
     tmp, corpus = env
     run = tmp / "half"
-    train(tiny_config(corpus), run, stop_after=1)
+    train(tiny_config(corpus), run, callbacks=[StopAfter(1)])
     before = snapshot(run)
 
     def full(*args, **kwargs):

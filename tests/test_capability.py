@@ -94,7 +94,7 @@ def test_a_run_that_failed_before_its_first_checkpoint_does_not_block_the_same_c
         tiny_corpus, make_config, tmp_path, monkeypatch):
     config, run = make_config(tiny_corpus, train={"epochs": 1}), tmp_path / "run"
 
-    def fail(self, stop_after=None):
+    def fail(self):
         raise RuntimeError("out of memory in the first epoch")
 
     with monkeypatch.context() as m:

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from textvae.training import StopAfter
 from textvae.errors import ConfigError
 from textvae.strategies import build_stack
 from textvae.training import Trainer, train
@@ -42,7 +43,7 @@ def test_two_stages_in_one_folder(tiny_corpus, make_config, tmp_path):
 def test_stage_two_starts_from_the_pretrained_encoder_and_a_fresh_decoder(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=2)
+    train(cfg, run, callbacks=[StopAfter(2)])
     pretrained = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
     trainer = Trainer(cfg, run)
     trainer.resume()
@@ -65,7 +66,7 @@ def test_resume_inside_either_stage_matches_the_straight_run(tiny_corpus, make_c
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
     run = tmp_path / "crashed"
-    train(cfg, run, stop_after=stop)
+    train(cfg, run, callbacks=[StopAfter(stop)])
     assert train(cfg, run, resume=True) == straight
     assert metrics(run) == metrics(tmp_path / "straight")
 
@@ -76,7 +77,7 @@ def test_resume_repeats_an_interrupted_stage_switch(tiny_corpus, make_config, tm
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
     run = tmp_path / "crashed"
-    train(cfg, run, stop_after=2)
+    train(cfg, run, callbacks=[StopAfter(2)])
     trainer = Trainer(cfg, run)
     trainer.resume()
     trainer._start_stage(1)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from textvae.training import StopAfter
 from textvae import resolution
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
@@ -89,7 +90,7 @@ def test_aggressive_training_resumes_exactly_and_logs_its_state(tiny_corpus, mak
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}},
                       procedure={"name": "aggressive", "max_inner_steps": 4, "window": 2}, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
-    train(cfg, tmp_path / "crashed", stop_after=1)
+    train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)])
     assert train(cfg, tmp_path / "crashed", resume=True) == straight
     logged = metrics(tmp_path / "straight")
     assert logged == metrics(tmp_path / "crashed")
@@ -103,7 +104,7 @@ def test_aggressive_inner_updates_leave_the_decoder_alone(tiny_corpus, make_conf
     stepped = []
     original = trainer.groups.step
     trainer.groups.step = lambda names: (stepped.append(list(names)), original(names))[1]
-    batch = trainer._eval_batches("train")[0]
+    batch = trainer.eval_batches("train")[0]
     trainer._epoch_batches = [batch]
     decoder = [p.detach().clone() for p in trainer.model.decoder.parameters()]
     encoder = [p.detach().clone() for p in trainer.model.encoder.parameters()]
@@ -121,7 +122,7 @@ def test_optimiser_groups_survive_resume_and_learning_rate_decay(tiny_corpus, ma
     straight = train(cfg, tmp_path / "straight")
     for stop in (1, 2):
         run = tmp_path / f"crashed{stop}"
-        train(cfg, run, stop_after=stop)
+        train(cfg, run, callbacks=[StopAfter(stop)])
         assert train(cfg, run, resume=True) == straight
         assert metrics(run) == metrics(tmp_path / "straight")
     decays = [r for r in metrics(tmp_path / "straight") if "decay" in r]
@@ -139,7 +140,7 @@ def test_per_module_clipping_clips_encoder_and_decoder_separately(tiny_corpus, m
         torch.manual_seed(0)
         trainer = Trainer(make_config(tiny_corpus, train={"clip_grad": clip, "clip_scope": scope}), tmp_path / scope)
         trainer.ctx.kl_weight = 1.0
-        _, objective = trainer.compute(trainer._eval_batches("train")[0])
+        _, objective = trainer.compute(trainer.eval_batches("train")[0])
         captured = {}
         trainer.groups.step = lambda names: captured.update(
             {g: torch.norm(torch.stack([p.grad.norm() for p in trainer.groups[g].params if p.grad is not None]))

@@ -68,7 +68,7 @@ def test_training_and_test_evaluation_report_progress_through_logging(caplog, mo
     with caplog.at_level(logging.INFO, logger="textvae"):
         train(config, tmp_path / "run")
     names = {r.name for r in caplog.records}
-    assert names <= {"textvae.training.trainer", "textvae.evaluation.posterior_pass",
+    assert names <= {"textvae.training.callbacks", "textvae.evaluation.posterior_pass",
                      "textvae.evaluation.importance"} and "textvae.evaluation.importance" in names
     lines = messages(caplog)
     for expected in ("training epoch 1/2: started (", "training epoch 1/2: 1/", "training epoch 1/2: done in",

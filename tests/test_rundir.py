@@ -11,6 +11,7 @@ import os
 import pytest
 import torch
 
+from textvae.training import StopAfter
 from textvae.config import RunConfig
 from textvae.errors import CheckpointError, ConfigError, RunFolderError, TrainingDiverged
 from textvae.rundir import RunDir, default_run_dir, find_runs, write_json
@@ -130,7 +131,7 @@ def test_find_runs_and_default_folders(tmp_path):
 def test_nan_validation_is_never_a_good_checkpoint(tiny_corpus, make_config, tmp_path, monkeypatch):
     cfg = make_config(tiny_corpus, train={"epochs": 3})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)
+    train(cfg, run, callbacks=[StopAfter(1)])
     kept = {n: (run / "checkpoints" / f"{n}.pt").read_bytes() for n in ("best", "last")}
     original = Trainer.validate
     monkeypatch.setattr(Trainer, "validate", lambda self: {**original(self), "elbo": math.nan, "kl": math.inf})
@@ -154,7 +155,7 @@ def test_nan_validation_is_never_a_good_checkpoint(tiny_corpus, make_config, tmp
 def test_resume_applies_and_records_schedule_changes(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus)
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)
+    train(cfg, run, callbacks=[StopAfter(1)])
     longer = make_config(tiny_corpus, train={"epochs": 3, "lr": 0.5})
     train(longer, run, resume=True)
     assert RunConfig.load(run / "config.json") == longer
@@ -163,7 +164,7 @@ def test_resume_applies_and_records_schedule_changes(tiny_corpus, make_config, t
     assert log[1]["changed"] == {"train.epochs": {"from": 2, "to": 3}, "train.lr": {"from": 1.0, "to": 0.5}}
     assert "changed" not in log[2] and (run / "results.json").is_file()
     train(make_config(tiny_corpus, train={"epochs": 4, "lr": 0.5}), run, resume=True, evaluate_test=False,
-          stop_after=0)
+          callbacks=[StopAfter(1)])
     assert not (run / "results.json").exists()  # longer than it was: no longer finished
     with pytest.raises(ConfigError, match=r"--resume cannot change data.batch_size \(8 -> 4\), seed \(1 -> 2\)"):
         train(dataclasses.replace(make_config(tiny_corpus, data={"batch_size": 4}), seed=2), run, resume=True)

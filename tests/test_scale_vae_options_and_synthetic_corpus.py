@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from textvae.training import StopAfter
 from textvae.config import RunConfig
 from textvae.data import Split, Vocab, encode_texts, make_batches
 from textvae.data.synthesize import SynthesisConfig, synthesize, write_synthetic_corpus
@@ -336,7 +337,7 @@ def test_interrupted_and_resumed_run_matches_the_straight_run(case, tiny_corpus,
     stack, sections = RESUME_CASES[case]
     cfg = make_config(tiny_corpus, stack, **{"train": {"epochs": 3, "progress": False}, **sections})
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed"), case
     assert straight == resumed, case

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from textvae.training import StopAfter
 from textvae import resolution
 from textvae.config import ModelConfig, RunConfig
 from textvae.errors import ConfigError
@@ -104,7 +105,7 @@ def test_skip_vae_resume_matches_the_straight_run(tiny_corpus, make_config, tmp_
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.5, "warm_up": 0.5}},
                       model={"decoder": "skip"}, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
     assert straight == resumed

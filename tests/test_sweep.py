@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_corpus
+from textvae.training import StopAfter
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
@@ -76,7 +77,7 @@ def test_point_skips_resumes_and_refuses_another_config(tmp_path):
     run_dir = tmp_path / "run"
     from textvae.training import train
 
-    train(RunConfig.from_dict(point["config"]), run_dir, stop_after=1)  # an interrupted run
+    train(RunConfig.from_dict(point["config"]), run_dir, callbacks=[StopAfter(1)])  # an interrupted run
     outcome = run_point(point, str(run_dir))
     assert outcome["status"] == "finished" and outcome["resumed_from_epoch"] == 1
     assert len(RunDir(run_dir).read_metrics()) == 3

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from textvae.training import StopAfter
 from textvae.rundir import RunDir
 from textvae.training import train
 
@@ -37,9 +38,9 @@ def test_a_resumed_run_replaces_what_the_interrupted_one_logged(tiny_corpus, mak
 
     config = make_config(tiny_corpus, train={"epochs": 3})
     run = RunDir(tmp_path / "run")
-    train(config, run.path, stop_after=1)
+    train(config, run.path, callbacks=[StopAfter(1)])
     shutil.copy(run.checkpoint("last"), tmp_path / "epoch1.pt")
-    train(config, run.path, resume=True, stop_after=1)  # logs epoch 2 ...
+    train(config, run.path, resume=True, callbacks=[StopAfter(1)])  # logs epoch 2 ...
     shutil.copy(tmp_path / "epoch1.pt", run.checkpoint("last"))  # ... but is "killed" before its checkpoint
     train(config, run.path, resume=True)
     train(config, tmp_path / "reference")

@@ -168,6 +168,9 @@ class TrainConfig:
     """Progress bars (on a terminal only) and per-epoch lines."""
     tensorboard: bool = True
     """TensorBoard event files in the run folder, when the ``tensorboard`` package is installed."""
+    callbacks: list[str] = field(default_factory=list)
+    """The user's :class:`textvae.training.Callback` classes, ``"package.module:ClassName"``, built
+    without arguments and run after the trainer's own (docs/extending.md#callbacks)."""
 
 
 @dataclass
@@ -248,7 +251,7 @@ class RunConfig:
         return cls.from_saved(read_mapping(path), where=str(path))
 
 
-EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "eval.max_tokens")
+EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "train.callbacks", "eval.max_tokens")
 """Keys that change how a run executes or what it displays, never its numbers: runs differing only in
 these are the same experiment (a sweep resumes them, a report averages them)."""
 
