@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from textvae.reference.logs import read_final_test, read_seed  # noqa: E402
 METRICS = ("nll", "kl", "mi", "au")
 
 
@@ -52,11 +54,6 @@ class SideRun:
 
 
 # ---- the reference's stdout ----------------------------------------------------------------------
-_SEED = re.compile(r"\bseed=(\d+)")
-_TEST = re.compile(r"TEST --- avg_loss: ([-\d.]+), kl: ([-\d.]+), mi: ([-\d.]+), recon: ([-\d.]+), "
-                   r"nll: ([-\d.]+), ppl: ([-\d.]+)")
-_AU = re.compile(r"^(\d+) active units", re.M)
-_IW = re.compile(r"iw nll: ([-\d.]+), iw ppl: ([-\d.]+)")
 _EPOCH = re.compile(r"epoch (\d+) train seconds ([\d.]+) aggressive (\d)(?: encoder_steps (\d+) batches (\d+))?")
 
 
@@ -64,24 +61,21 @@ def parse_peer_log(text: str, where: str = "peer log") -> SideRun:
     """The final test numbers of one ``text.py`` run from its stdout.
 
     The reference prints TEST lines during training too; the last one (after it reloads its best
-    checkpoint) and the active-unit count after it are the final ones. Epoch lines are the one-line
+    checkpoint) and the active-unit count after it are the final ones (textvae.reference.logs, the
+    one reader of these logs; nan and inf read as floats). Epoch lines are the one-line
     print added to the local copy (``epoch E train seconds S aggressive FLAG``, FLAG after the epoch's
     MI check, optionally followed by ``encoder_steps N batches B``), so an epoch whose check switched
     aggressive mode off still counts as aggressive.
     """
-    seed, tests, ius = _SEED.search(text), list(_TEST.finditer(text)), list(_IW.finditer(text))
-    if seed is None or not tests or not ius:
-        raise ValueError(f"{where}: not a finished text.py run (need its seed=, TEST --- and iw nll: lines)")
-    last_test = tests[-1]
-    au = _AU.search(text, last_test.end())
-    if au is None:
-        raise ValueError(f"{where}: no 'N active units' line after the last TEST line")
+    seed, final = read_seed(text), read_final_test(text)
+    if seed is None or not final:
+        raise ValueError(f"{where}: not a finished text.py run (need its seed=, TEST ---, active units and "
+                         "iw nll: lines)")
     epochs = list(_EPOCH.finditer(text))
     aggressive = sum(int(m[3]) for m in epochs) + (1 if "STOP BURNING" in text else 0)
-    return SideRun("reference", int(seed[1]), nll=float(ius[-1][1]), kl=float(last_test[2]),
-                   mi=float(last_test[3]), au=int(au[1]), aggressive_epochs=aggressive,
-                   epoch_seconds=[float(m[2]) for m in epochs],
-                   extra={"elbo_1_sample": float(last_test[5]), "iw_ppl": float(ius[-1][2]),
+    return SideRun("reference", seed, nll=final["iw_nll"], kl=final["kl"], mi=final["mi"], au=final["au"],
+                   aggressive_epochs=aggressive, epoch_seconds=[float(m[2]) for m in epochs],
+                   extra={"elbo_1_sample": final["elbo"], "iw_ppl": final["iw_ppl"],
                           "inner_steps_per_batch": [int(m[4]) / int(m[5]) if m[4] else None for m in epochs]})
 
 

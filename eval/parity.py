@@ -28,6 +28,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from textvae.errors import CheckpointError
+from textvae.reference.importing import read_reference_model
+from textvae.reference.logs import parse_log, read_training_curve
+from textvae.reference.state_dicts import reference_to_textvae, textvae_only
+from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict, unpaired_verdict
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
 TEXTVAE = [sys.executable, "-c", "from textvae.cli.main import app; app()"]
@@ -98,17 +104,6 @@ ROWS = {
                        pretrain=("text_beta.py", ("--beta", "0", "--lr", "0.5"))),
     "lstm-lm": Row("LSTM-LM", "lstm-lm", "bn-vae", "lm.py", (), language_model=True),
 }
-
-TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: [-\d.naif]+, kl(?:/H\(z\|x\))?: ([-\d.naif]+), "
-                        r"(?:mi: [-\d.naif]+, )?recon: ([-\d.naif]+),")
-EVAL_LINE = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.naif]+), kl(?:/H\(z\|x\))?: ([-\d.naif]+), mi: ([-\d.naif]+), "
-                       r"recon: ([-\d.naif]+), nll: ([-\d.naif]+)")
-AU_LINE = re.compile(r"^(\d+) active units", re.M)
-IW_LINE = re.compile(r"iw nll: ([-\d.naif]+)")
-LM_TRAIN_LINE = re.compile(r"epoch: (\d+), iter: (\d+), avg_loss: ([-\d.naif]+), time")
-LM_VALID_LINE = re.compile(r"valid \| epoch: (\d+), nll: ([-\d.naif]+)")
-LM_TEST_LINE = re.compile(r"test \| nll: ([-\d.naif]+)")
-
 
 # ---- the corpus -------------------------------------------------------------------------------------------
 def make_corpus(ptb: Path, dest: Path, train: int, valid: int, test: int) -> dict:
@@ -195,33 +190,9 @@ def reference_steps(row: Row, seed: int, iw_samples: int, scratch: Path) -> list
 
 
 def parse_reference_log(text: str, language_model: bool = False) -> dict:
-    """Per-epoch training means of the program's own progress reports, and its final test figures."""
-    if language_model:
-        return parse_language_model_log(text)
-    evals = EVAL_LINE.findall(text)
-    tests = [e for e in evals if e[0] == "TEST"]
-    iw = IW_LINE.findall(text)
-    aus = AU_LINE.findall(text)
-    if not tests or not iw or not aus:
-        return {}
-    _, _, kl, mi, rec, _ = tests[-1]
-    return {"iw_nll": float(iw[-1]), "kl": float(kl), "mi": float(mi), "rec": float(rec), "au": int(aus[-1]),
-            "train": parse_training_curve(text),
-            "valid": [{"elbo": float(v[5]), "kl": float(v[2]), "mi": float(v[3])} for v in evals if v[0] == "VAL"]}
-
-
-def parse_language_model_log(text: str) -> dict:
-    """The language-model script's figures: its exact test NLL (no latent: KL, MI and AU are 0) and, per
-    epoch, its last progress report (a running mean over the epoch) and its validation NLL."""
-    last: dict[int, float] = {}
-    for epoch, _, loss in LM_TRAIN_LINE.findall(text):
-        last[int(epoch)] = float(loss)
-    tests = LM_TEST_LINE.findall(text)
-    if not tests:
-        return {}
-    return {"iw_nll": float(tests[-1]), "kl": 0.0, "mi": 0.0, "au": 0,
-            "train": [{"epoch": e + 1, "elbo": loss, "kl": 0.0} for e, loss in sorted(last.items())],
-            "valid": [{"elbo": float(nll), "kl": 0.0, "mi": 0.0} for _, nll in LM_VALID_LINE.findall(text)]}
+    """Per-epoch training means of the program's own progress reports, and its final test figures
+    (textvae.reference.logs, the one reader of these logs)."""
+    return parse_log(text, language_model)
 
 
 def parse_reference_run(job: dict) -> dict:
@@ -229,21 +200,10 @@ def parse_reference_run(job: dict) -> dict:
     (a pretraining program's epochs first), or {} when the last log is incomplete."""
     parsed = parse_reference_log(Path(job["steps"][-1]["log"]).read_text(), job.get("language_model", False))
     if parsed and len(job["steps"]) > 1:
-        earlier = [parse_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
+        earlier = [read_training_curve(Path(s["log"]).read_text()) for s in job["steps"][:-1]]
         curve = [e for part in earlier for e in part] + parsed["train"]
         parsed["train"] = [{**e, "epoch": i + 1} for i, e in enumerate(curve)]
     return parsed
-
-
-def parse_training_curve(text: str) -> list[dict]:
-    """Per-epoch means of a program's progress reports (−ELBO and KL). The −ELBO is recon + KL: the
-    programs' own ``avg_loss`` is the weighted objective in some of them (text_beta.py: recon + β·KL)."""
-    windows: dict[int, list[tuple[float, float]]] = {}
-    for epoch, it, kl, recon in TRAIN_LINE.findall(text):
-        if int(it) > 0:  # the iteration-0 report covers a single batch
-            windows.setdefault(int(epoch), []).append((float(recon) + float(kl), float(kl)))
-    return [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
-            for e, w in sorted(windows.items())]
 
 
 def finished_reference(job: dict) -> dict:
@@ -298,7 +258,7 @@ def run_reference(job: dict) -> dict:
     if finished:
         return finished
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           **scalar_numpy_sort()}
+           **scalar_numpy_sort(), "PARITY_TORCH_SEED_OFFSET": str(job.get("torch_seed_offset", 0))}
     start = time.perf_counter()
     for step in job["steps"]:
         log = Path(step["log"])
@@ -328,13 +288,16 @@ def run_references(jobs: list[dict], parallel: int) -> list[dict]:
 
 # ---- the textvae side -------------------------------------------------------------------------------------
 def sweep_spec(row: str, seeds: list[int], corpus: Path, epochs: int, iw_samples: int, test: int,
-               schedule: Path | None) -> str:
+               schedule: Path | None, default_pipeline: bool = False, extra: tuple[str, ...] = ()) -> str:
     # the reference programs' buckets (docs/data.md), and with a schedule their order, so both sides
     # train on the same batches in the same order
     sets = [f"data.corpus={json.dumps(str(corpus))}", f"train.epochs={epochs}", f"eval.iw_samples={iw_samples}",
-            f"eval.limit={test}", 'data.bucket_order="argsort"', "train.progress=false", "train.tensorboard=false"]
+            f"eval.limit={test}", "train.progress=false", "train.tensorboard=false"]
+    if not default_pipeline:  # default: the recipe's own buckets and shuffle, what a user's run gets
+        sets.append('data.bucket_order="argsort"')
     if schedule is not None:
         sets.append(f"data.batch_schedule={json.dumps(str(schedule))}")
+    sets += extra
     return (f"datasets = [\"ptb\"]\nstrategies = {json.dumps([ROWS[row].recipe])}\n"
             f"seeds = {json.dumps(seeds)}\nset = {json.dumps(sets)}\n")
 
@@ -364,49 +327,6 @@ def read_textvae_run(run: Path) -> dict:
 
 
 # ---- the reference's model under textvae's evaluator ------------------------------------------------------
-# Parameter names of He et al.'s model family (every reference here descends from it) -> textvae's.
-MODEL_NAMES = {"encoder.linear.weight": "encoder.to_posterior.weight",
-               "decoder.trans_linear.weight": "decoder.init_cell.weight",
-               "decoder.pred_linear.weight": "decoder.out.weight"}
-# The posterior-mean BatchNorm of BN-VAE / DU-VAE: reference name -> the suffix of textvae's strategy entry,
-# per strategy (BN-VAE's fixed scale is a buffer 'scale' with a shift; DU-VAE keeps a trainable raw weight).
-BATCHNORM_NAMES = {
-    "bn-vae": {"weight": "scale", "bias": "shift"},
-    "du-vae": {"weight": "weight", "bias": "bias"},
-}
-UNUSED_REFERENCE_KEYS = ("decoder.loss.weight",)  # the loss's constant class weights (all ones)
-
-
-def reference_state_as_textvae(reference: dict, textvae: dict, recipe: str) -> tuple[dict, list[str]]:
-    """textvae's state dict ``textvae`` with every tensor replaced by the reference model's; returns it and
-    the textvae entries the reference has no counterpart for (kept as they were, e.g. DU-VAE's floor switch).
-    Any reference tensor that finds no place, or a shape that differs, is an error: a silent partial load
-    would evaluate a different model."""
-    out, placed = dict(textvae), set()
-    strategy_keys = [k for k in textvae if k.startswith("strategy.")]
-    for key, tensor in reference.items():
-        if key in UNUSED_REFERENCE_KEYS:
-            continue
-        if key.startswith("encoder.mu_bn."):
-            part = key.removeprefix("encoder.mu_bn.")
-            suffix = BATCHNORM_NAMES.get(recipe, {}).get(part, f"stats.{part}")
-            matches = [k for k in strategy_keys if k.endswith("." + suffix)]
-            if len(matches) != 1:
-                raise SystemExit(f"cross-evaluation: reference {key} has no single place in textvae's {recipe} "
-                                 f"model (candidates {matches})")
-            target = matches[0]
-        else:
-            target = MODEL_NAMES.get(key, key)
-        if target not in textvae:
-            raise SystemExit(f"cross-evaluation: reference {key} has no counterpart in textvae's {recipe} model")
-        if tuple(textvae[target].shape) != tuple(tensor.shape):
-            raise SystemExit(f"cross-evaluation: {key} {tuple(tensor.shape)} vs textvae {target} "
-                             f"{tuple(textvae[target].shape)}")
-        out[target] = tensor.to(textvae[target].dtype).clone()
-        placed.add(target)
-    return out, sorted(k for k in textvae if k not in placed)
-
-
 def reference_model_file(job: dict) -> Path | None:
     """The model a finished reference run saved (its best validation checkpoint, which it evaluated)."""
     found = [p for p in Path(job["cwd"]).rglob("*.pt") if p.name == "model.pt" or p.parent.parent.name == "models"]
@@ -426,8 +346,11 @@ def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_line
     if model is None or not (run / "checkpoints" / "best.pt").is_file():
         return {"error": "no saved reference model" if model is None else "no textvae run to host it"}
     ckpt = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)
-    state, kept = reference_state_as_textvae(torch.load(model, map_location="cpu", weights_only=False), ckpt["model"],
-                                             recipe)
+    try:
+        state = reference_to_textvae(read_reference_model(model), ckpt["model"], recipe, keep=textvae_only(recipe))
+    except CheckpointError as e:
+        return {"error": f"cross-evaluation: {e}"}
+    kept = [k for k in ckpt["model"] if k.endswith(textvae_only(recipe))]
     ckpt["model"] = state
     ckpt.pop("optimizer", None)
     host = run / "checkpoints" / "reference.pt"
@@ -453,28 +376,67 @@ def summary(runs: list[dict], key: str) -> dict:
             "values": values}
 
 
-LOG_RESOLUTION = 1e-4
-"""The reference programs print their figures with four decimals: a smaller difference cannot be seen."""
+def judge(record: dict, language_model: bool = False, paired: bool = True) -> dict:
+    """The record with its verdict (textvae.reference.verdict, docs/parity.md): per metric the paired
+    differences textvae − reference over the seeds both sides finished, their mean, 90 % and 95 %
+    intervals and verdict against the fixed margin; the row's verdict, and beside it the IW-NLL's
+    ``margin`` and ``diff_ci90``."""
+    ref = {r["seed"]: r for r in record["reference"]["runs"]}
+    ours = {r["seed"]: r for r in record["textvae"]["runs"]}
+    seeds = [s for s in record["seeds"] if s in ref and s in ours]
+    if not paired:
+        keys = ("iw_nll",) if language_model or record.get("recipe") == "lstm-lm" else tuple(MARGINS)
+        metrics = {k: unpaired_verdict([float(r[k]) for r in ours.values()], [float(r[k]) for r in ref.values()],
+                                       MARGINS[k]) for k in keys}
+        return {**record, "verdict": row_verdict(metrics), "paired_seeds": [], "metrics": metrics,
+                "margin": MARGINS["iw_nll"], "diff_ci90": metrics["iw_nll"]["diff_ci90"], "explanation": "unpaired"}
+    if not seeds:
+        return {**record, "verdict": "not run", "paired_seeds": [],
+                "explanation": "; ".join(record["reference"].get("errors", [])) or "missing runs"}
+    keys = ("iw_nll",) if language_model or record.get("recipe") == "lstm-lm" else tuple(MARGINS)
+    metrics = {k: paired_verdict([float(ours[s][k]) - float(ref[s][k]) for s in seeds], MARGINS[k]) for k in keys}
+    unshown = [f"{k} needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds" for k, m in metrics.items()
+               if m["verdict"] == "not shown"]
+    differing = [k for k, m in metrics.items() if m["verdict"] == "differs"]
+    why = "; ".join(([f"differs on {', '.join(differing)}"] if differing else [])
+                    + ([f"not shown: {', '.join(unshown)}"] if unshown else []))
+    return {**record, "verdict": row_verdict(metrics), "paired_seeds": seeds, "metrics": metrics,
+            "margin": MARGINS["iw_nll"], "diff_ci90": metrics["iw_nll"]["diff_ci90"],
+            "explanation": why}
 
 
-def verdict(ref: list[dict], ours: list[dict]) -> tuple[str, str]:
-    """``agrees`` when textvae's mean IW-NLL and KL each lie within two of the reference's seed standard
-    deviations of the reference mean, or within the resolution of its log when those are all equal (a
-    KL fixed by construction, δ-VAE's) (docs/parity.md)."""
-    reasons = []
-    for key in ("iw_nll", "kl"):
-        r, o = summary(ref, key), summary(ours, key)
-        tolerance = max(2 * r["sd"], LOG_RESOLUTION)
-        delta = o["mean"] - r["mean"]
-        if abs(delta) > tolerance:
-            reasons.append(f"{key} {o['mean']:.2f} vs {r['mean']:.2f} (Δ {delta:+.2f}, tolerance ±{tolerance:.2f})")
-    return ("agrees", "") if not reasons else ("differs", "; ".join(reasons))
+def test_lines(meta: dict) -> str:
+    found = re.search(r"/ (\d+) test lines", meta["corpus"])
+    return found[1] if found else "the"
+
+
+def verdict_table(records: list[dict]) -> list[str]:
+    """Per row and metric: seeds, mean paired difference, its 90 % interval and the verdict."""
+    names = {"iw_nll": "IW-NLL", "kl": "KL", "mi": "MI", "au": "AU"}
+    lines = ["| row | seeds | " + " | ".join(f"{n}: Δ [90 % CI] (±margin) verdict" for n in names.values())
+             + " | row verdict |", "|---|---|" + "---|" * len(names) + "---|"]
+    for rec in records:
+        cells = []
+        for key in names:
+            m = rec.get("metrics", {}).get(key)
+            if m is None:
+                cells.append("—")
+                continue
+            ci = "[{:+.2f}, {:+.2f}]".format(*m["diff_ci90"]) if m["diff_ci90"] else "—"
+            need = (f", needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds"
+                    if m["verdict"] == "not shown" else "")
+            cells.append(f"{m['mean']:+.2f} {ci} (±{m['margin']:g}) {m['verdict']}{need}")
+        lines.append(f"| {rec['row']} | {len(rec.get('paired_seeds', []))} | " + " | ".join(cells)
+                     + f" | **{rec['verdict']}** |")
+    return lines
 
 
 BATCH_ORDER_TEXT = {
     "reference": "Batch order: textvae trains on the reference's buckets in each reference run's own order "
                  "(recorded from that run; `data.batch_schedule`).",
     "seeded": "Batch order: the reference's buckets, in textvae's shuffle of each seed.",
+    "default": "Batch order: textvae's recipe as a user runs it (its own bucket contents and shuffle); the two "
+               "sides are not paired, so the verdict compares the two sets of seeds (Welch).",
 }
 
 
@@ -489,8 +451,15 @@ def render(records: list[dict], meta: dict) -> str:
              *([BATCH_ORDER_TEXT[meta.get("batch_order", "seeded")], ""]  # records before the option were seeded
                if not meta.get("merged_from") else []),
              *merged_sources(meta.get("merged_from", [])),
-             "Verdict rule: `agrees` when textvae's mean IW-NLL and KL each lie within 2 reference seed SDs of the "
-             "reference's mean (docs/parity.md).", "",
+             "Verdict rule (docs/parity.md): paired differences textvae − reference (same seed, same batch order), "
+             "margins fixed in advance: ±1 nat IW-NLL, ±0.5 nat KL and MI, ±3 AU. `equivalent`: the 90 % interval "
+             "of the mean difference lies inside the margin (two one-sided tests); `differs`: the 95 % interval "
+             "excludes 0 and the mean is outside the margin; else `not shown`, with the seeds the observed spread "
+             "would need. A row is `equivalent` when every metric is, `differs` when one does.",
+             "", f"All figures are scored on the first {test_lines(meta)} PTB test lines. MI: the reference "
+             "programs' per-batch estimator against textvae's `eval.mi_estimator` (the recipes' whole-set "
+             "estimator), so an MI difference may be the estimators'.", "",
+             *verdict_table(records), "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rec in records:
@@ -569,25 +538,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--render", action="store_true", help="only re-render parity.md from parity.json")
+    p.add_argument("--render", action="store_true", help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) and re-render parity.md")
     p.add_argument("--cross-eval", action="store_true",
                    help="also evaluate each finished reference run's saved model with textvae's evaluator")
-    p.add_argument("--batch-order", choices=["reference", "seeded"], default="reference",
+    p.add_argument("--batch-order", choices=["reference", "seeded", "default"], default="reference",
                    help="reference: textvae trains on each reference run's own order of the buckets (recorded from "
-                        "its run); seeded: on textvae's shuffle of the seed (docs/parity.md)")
+                        "its run); seeded: on textvae's shuffle of the seed; default: the recipe as a user runs it "
+                        "(its own bucket contents and shuffle; judged unpaired) (docs/parity.md)")
+    p.add_argument("--textvae-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every textvae run (e.g. data.bucket_order=\"random\" for the "
+                        "bucket-order A/B); give --label too")
+    p.add_argument("--label", default="", help="name of the textvae sweep folder (textvae-LABEL), so runs of "
+                   "another --textvae-set or --batch-order do not share it")
     p.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
                    help="run nothing: combine the parity.json of earlier --out folders into --out (a row found in "
                         "several: the last folder's)")
+    p.add_argument("--reference-torch-seed-offset", type=int, default=0, metavar="N",
+                   help="the reference programs seed torch with seed + N (numpy, hence the batch order, keeps the "
+                        "seed): with --reference-only, the reference's second run of each seed for the noise floor "
+                        "(eval/noise_floor.py)")
+    p.add_argument("--reference-only", action="store_true", help="run the reference programs only")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")
     a = p.parse_args(argv)
 
     if a.render:
         data = json.loads((a.out / "parity.json").read_text())
+        paired = data["meta"].get("batch_order") != "default"
+        data["rows"] = [judge(r, paired=paired) if r["verdict"] != "not run" else r for r in data["rows"]]
+        (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
         return
     if a.merge:
         data = merge(a.merge)
+        data["rows"] = [judge(r) if r["verdict"] != "not run" else r for r in data["rows"]]
         a.out.mkdir(parents=True, exist_ok=True)
         (a.out / "parity.json").write_text(json.dumps(data, indent=1) + "\n")
         (a.out / "parity.md").write_text(render(data["rows"], data["meta"]))
@@ -623,12 +607,14 @@ def main(argv: list[str] | None = None) -> None:
     for row_name in a.rows:
         row = ROWS[row_name]
         for seed in a.seeds:
-            scratch = work / "reference" / row_name / f"seed{seed}"
+            scratch = work / "reference" / row_name / (f"seed{seed}" + (f"-torch{a.reference_torch_seed_offset}"
+                                                                      if a.reference_torch_seed_offset else ""))
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
             write_reference_config(scratch, corpus, model_d, a.epochs)
             steps = reference_steps(row, seed, a.iw_samples, scratch)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
-                         "language_model": row.language_model})
+                         "language_model": row.language_model,
+                         "torch_seed_offset": a.reference_torch_seed_offset})
     if a.collect:
         ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
     else:
@@ -655,11 +641,12 @@ def main(argv: list[str] | None = None) -> None:
             schedule.parent.mkdir(parents=True, exist_ok=True)
             write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {programs(row)}: "
                            f"its numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
-        sweep_dir = work / "textvae" / row_name
-        seeds = [seed for seed in a.seeds if a.batch_order == "seeded" or seed in orders]
-        if not a.collect and seeds:
-            spec = work / f"textvae_{row_name}.toml"
-            spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule))
+        sweep_dir = work / ("textvae" + (f"-{a.label}" if a.label else "")) / row_name
+        seeds = [seed for seed in a.seeds if a.batch_order != "reference" or seed in orders]
+        if not a.collect and seeds and not a.reference_only:
+            spec = work / f"textvae{'-' + a.label if a.label else ''}_{row_name}.toml"
+            spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule,
+                                       a.batch_order == "default", tuple(a.textvae_set)))
             print(f"textvae: textvae sweep {spec}", flush=True)
             subprocess.run([*TEXTVAE, "sweep", str(spec), "--out", str(sweep_dir), "--cpus-per-run", "1",
                             "--no-progress"], check=False)
@@ -675,7 +662,7 @@ def main(argv: list[str] | None = None) -> None:
                 ref_run["textvae_eval"] = cross_evaluate(job, row.recipe, run, a.iw_samples, a.test_lines,
                                                          work / "cross" / f"{row_name}-seed{ref_run['seed']}.json")
         if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
-            v, why = verdict(ref_runs, ours)
+            v, why = "", ""
         else:
             v, why = "not run", "; ".join(errors) or "missing runs"
         records.append({"row": row.label, "recipe": row.recipe, "seeds": a.seeds,
@@ -683,10 +670,12 @@ def main(argv: list[str] | None = None) -> None:
                                       "args": list(row.args), "runs": ref_runs, "errors": errors,
                                       **({"pretrain_args": list(row.pretrain[1])} if row.pretrain else {})},
                         "textvae": {"recipe": row.recipe, "runs": ours}, "verdict": v, "explanation": why})
+        if v != "not run":
+            records[-1] = judge(records[-1], row.language_model, paired=a.batch_order != "default")
     meta = {"corpus": f"PTB, first {sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test lines",
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
-            "batch_order": a.batch_order,
+            "batch_order": a.batch_order, "reference_torch_seed_offset": a.reference_torch_seed_offset,
             "machine": machine(),
             "wall_minutes": earlier_wall_minutes(a.out, records) if a.collect else round((time.time() - started) / 60, 1)}
     a.out.mkdir(parents=True, exist_ok=True)

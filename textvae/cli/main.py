@@ -10,7 +10,7 @@ from .. import __version__
 from ..threads import set_threads
 from .common import OneLineUsageErrors, cli_errors, show_info_lines
 from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
-from . import eval_cmd, plot_cmd, sweep_cmd
+from . import eval_cmd, import_cmd, plot_cmd, sweep_cmd
 
 app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")
@@ -41,3 +41,4 @@ data_cmd.register(app)
 eval_cmd.register(app)
 plot_cmd.register(app)
 sweep_cmd.register(app)
+import_cmd.register(app)

@@ -4,8 +4,10 @@ docs/methods/batchnorm.md). Hook: ``transform_posterior``.
 
 1. BatchNorm on the posterior mean whose trainable scale w is used as gamma * w / RMS(w), so its
    root-mean-square is always gamma (direction learnable, norm fixed); learnable shift (init 0).
-   The reference rescales ``w.data`` in place before each forward pass; here the rescaling is part of
-   the graph, which gives the same update to first order without mutating parameters in forward.
+   The reference rescales ``w.data`` in place before each forward pass and takes the gradient on the
+   rescaled weight; by default the rescaling here is part of the graph (``scale = "differentiable"``),
+   which gives the same forward pass without mutating parameters in forward; ``scale = "in-place"``
+   does what the reference does in training (docs/parity.md, lockstep).
 2. A variance floor: var <- var_raw + delta_rate / (2 pi e), so each dimension's entropy is >= log(delta_rate) / 2.
 3. Inverted dropout (drop fraction ``p_drop``) on the floor-free variance in training; dropped
    dimensions fall to the floor and pay more KL. The KL is computed on this variance in training;
@@ -43,6 +45,11 @@ class DUVAEConfig:
     """Fraction of variance entries dropped (the paper's keep rate 0.8 = 1 - p_drop)."""
     delta_rate: float = ranged(1.0, ge=0)
     """alpha of the variance floor alpha / (2 pi e); 0 disables the floor."""
+    scale: Literal["differentiable", "in-place"] = "differentiable"
+    """How the scale keeps RMS gamma in training: ``differentiable`` uses gamma * w / RMS(w) in the graph
+    (the gradient sees the renormalisation); ``in-place`` rescales w itself to RMS gamma before each
+    training forward pass and uses it as the scale (the gradient acts on the rescaled w), as the DU
+    code does. The forward pass is the same; the updates differ (docs/parity.md)."""
     eval_floor: Literal["after-warm-up", "always"] = "after-warm-up"
     """When evaluation adds the floor: ``after-warm-up`` only if the latest training step ran at KL
     weight 1 (the DU code); ``always`` in every evaluation."""
@@ -80,7 +87,12 @@ class DUVAE(Strategy):
 
     def transform_posterior(self, posterior: Posterior, ctx: StepContext) -> Posterior:
         training = self.training and ctx.training
-        mu = normalise_mean(self.stats, posterior.mu, self.scale(), self.bias, training)
+        scale = self.scale()
+        if training and self.config.scale == "in-place" and posterior.mu.size(0) > 1:
+            with torch.no_grad():
+                self.weight.copy_(scale)
+            scale = self.weight
+        mu = normalise_mean(self.stats, posterior.mu, scale, self.bias, training)
         if ctx.training:
             floored = ctx.kl_weight >= 1.0
             self.floor_on.fill_(floored)
