@@ -6,10 +6,11 @@
     python eval/bench_train.py --strategy beta-vae free-bits --out eval/results/bench_train_strategies
 
 Each measurement runs the real training path, ``Trainer.run_epoch`` on the timed batches (timed
-from its first update to its last by a callback), with the run config a user gets from the ``ptb`` recipe (SGD lr 1, clip 5, decoder
-dropout 0.5, batch 32, identical-length buckets) on the first ``--train-lines`` lines of PTB train;
-only the model sizes are set here. The timed batches are a fixed stratified sample of one epoch's
-buckets (every k-th bucket in length order, then shuffled), so their length mix is the epoch's.
+from its first update to its last by a callback), with the run config a user gets from the ``ptb``
+recipe (SGD lr 1, clip 5, decoder dropout 0.5, batch 32, identical-length buckets) on the first
+``--train-lines`` lines of PTB train; only the model sizes are set here. The timed batches are a
+fixed stratified sample of one epoch's buckets (every k-th bucket in length order, then shuffled),
+so their length mix is the epoch's.
 One untimed pass over the sample and the epoch's largest bucket builds every shape's kernels and
 reaches an epoch's memory peak; then the sample is timed ``--repeats`` times and the median is
 reported. Throughput counts target tokens (words + ``</s>``, no padding) per second. Every config
@@ -65,7 +66,6 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 from textvae import recipes  # noqa: E402
 from textvae.config import RunConfig  # noqa: E402
 from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
-from textvae.errors import TextVAEError  # noqa: E402
 from textvae.strategies import STRATEGIES  # noqa: E402
 from textvae.sweeps.manifest import portable_command  # noqa: E402
 from textvae.training import Callback, Trainer  # noqa: E402
@@ -418,7 +418,8 @@ def throughput_table(results: list[dict]) -> list[str]:
         here = measured_reference.get((size, device))
         versus_here = f"{r['tokens_per_s'] / here:.2f}x" if here and not spec["reference"] else ""
         paired = r.get("paired_speedups")
-        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)) if paired else ""
+        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)
+                         if paired else "")
         versus_issue, target = "", ""
         if cpu and spec["threads"] == 2:
             versus_issue = f"{r['tokens_per_s'] / REFERENCE_TOKENS_PER_S[size]:.2f}x of {REFERENCE_TOKENS_PER_S[size]}"
@@ -427,7 +428,6 @@ def throughput_table(results: list[dict]) -> list[str]:
                 target = f"≥{TARGET_TOKENS_PER_S[size]}, ≤{TARGET_PEAK_MIB} MiB: {'met' if ok else 'not met'}"
         runs = ", ".join(f"{t:.0f}" for t in r["runs_tokens_per_s"])
         load = "→".join(f"{x:.2f}" for x in r["load"])
-        spread = " … ".join(f"{100 * x:+.0f}%" for x in r.get("overhead_range", [])) or "–"
         lines.append(f"| {size} | {device} | {code} | {r['tokens_per_s']:.0f} | {runs} | {r['step_ms']:.1f} | {memory} "
                      f"| {versus_here} | {versus_paired} | {versus_issue} | {target} | {load} |")
     return lines

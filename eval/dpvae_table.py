@@ -99,8 +99,14 @@ def text_quality(texts: list[str], train_texts: list[str], lm) -> dict[str, floa
 def analyse(run_dir: Path, lm, opts: argparse.Namespace) -> dict:
     from textvae.data import load_corpus, make_batches
     from textvae.generation import DecodingConfig, decode_latents, sample_texts
-    from textvae.latent_metrics import (AggregatePosterior, high_posterior_latents, leakage_scores, leakage_table,
-                                        low_posterior_latents, symmetric_kl)
+    from textvae.latent_metrics import (
+        AggregatePosterior,
+        high_posterior_latents,
+        leakage_scores,
+        leakage_table,
+        low_posterior_latents,
+        symmetric_kl,
+    )
     from textvae.runs import load_run
 
     run = load_run(run_dir)

@@ -52,6 +52,7 @@ for path in (REPO, REPO / "eval"):
 
 import bench_eval  # noqa: E402
 import bench_train  # noqa: E402
+
 from textvae.capability import amp_unavailable  # noqa: E402
 from textvae.config import ModelConfig, RunConfig  # noqa: E402
 from textvae.data import encode_texts, load_corpus, make_batches  # noqa: E402
@@ -264,8 +265,8 @@ def start_demo(device: str, out: Path, seed: int, scale: Scale, threads: int | N
                corpus: str | None) -> subprocess.Popen:
     out.parent.mkdir(parents=True, exist_ok=True)
     log = (out.parent / f"{out.name}.log").open("w")
-    return subprocess.Popen(demo_command(device, out, seed, scale, corpus), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env=repo_env(threads))
+    return subprocess.Popen(demo_command(device, out, seed, scale, corpus), cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=repo_env(threads))
 
 
 def finish_demo(process: subprocess.Popen, out: Path, timeout: float) -> dict[str, Any]:
@@ -377,8 +378,8 @@ def report(results: dict[str, Any]) -> str:
     iw = steps.get("iwnll", {})
     if "speedup" in iw:
         ok = None if toy else iw["speedup"] >= TARGET_IWNLL_SPEEDUP
-        lines.append(f"| IW-NLL (K={iw['samples']}) sentences/s, paper size, vs He et al. loop | {iw['speedup']:.1f}x | "
-                     f"≥ {TARGET_IWNLL_SPEEDUP:.0f}x | {verdict(ok)} |")
+        lines.append(f"| IW-NLL (K={iw['samples']}) sentences/s, paper size, vs He et al. loop "
+                     f"| {iw['speedup']:.1f}x | ≥ {TARGET_IWNLL_SPEEDUP:.0f}x | {verdict(ok)} |")
     demo = steps.get("demo", {})
     if "comparison" in demo:
         lines.append(f"| demo bn-vae: {info['device']} metrics vs CPU | see below | within noise | "
@@ -399,7 +400,8 @@ def report(results: dict[str, Any]) -> str:
                   f"{tr['rows'][0]['batches']} batches of the epoch's length mix per pass (batch 32, SGD, clip 5), "
                   f"median of {len(tr['rows'][0]['tokens_per_s'])} alternating passes (each pass in brackets); "
                   "peak memory of each precision measured alone.", "",
-                  "| size | code | tokens/s | vs He et al. step (per pass) | peak GPU memory |", "|---|---|---:|---|---:|"]
+                  "| size | code | tokens/s | vs He et al. step (per pass) | peak GPU memory |",
+                  "|---|---|---:|---|---:|"]
         names = {"off": "textvae float32", "bf16": "textvae bf16", "fp16": "textvae fp16 + scaler",
                  "reference": "He et al. step"}
         for r in tr["rows"]:
@@ -424,7 +426,8 @@ def report(results: dict[str, Any]) -> str:
         lines += ["", "## Demo recipe (bn-vae)", "",
                   f"`{demo['command']}` ({demo['device_seconds']:.0f} s on {info['device']}); the CPU runs in the "
                   "background. Noise scale: the CPU run with the next seed.", "",
-                  "| metric | device | CPU (same seed) | difference | CPU seed-to-seed | within |", "|---|---:|---:|---:|---:|---|"]
+                  "| metric | device | CPU (same seed) | difference | CPU seed-to-seed | within |",
+                  "|---|---:|---:|---:|---:|---|"]
         for r in demo["comparison"]["rows"]:
             lines.append(f"| {r['metric']} | {r['device']:.4f} | {r['cpu']:.4f} | {r['diff']:+.4f} | "
                          f"{r['cpu_seed_diff']:.4f} | {'yes' if r['within'] else 'NO'} |")
@@ -483,7 +486,8 @@ def check(argv: list[str] | None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toy", action="store_true", help="tiny sizes (the default when CUDA is absent)")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    parser.add_argument("--data", default=None, help="corpus for training and IW-NLL (default: PTB if found, else demo)")
+    parser.add_argument("--data", default=None,
+                        help="corpus for training and IW-NLL (default: PTB if found, else demo)")
     parser.add_argument("--steps", nargs="+", default=["tests", "train", "iwnll", "demo", "deterministic"],
                         choices=["tests", "train", "iwnll", "demo", "deterministic"])
     parser.add_argument("--budget", type=float, default=480.0, help="seconds; steps not started by then are skipped")
@@ -517,7 +521,8 @@ def check(argv: list[str] | None) -> dict[str, Any]:
             if overlap:  # the "device" run is a CPU run too: with the same threads, it must match bit for bit
                 demos["device"] = start_demo("cpu", work / "device", 1, scale, args.cpu_threads, toy_corpus)
             else:
-                demos["cpu_next_seed"] = start_demo("cpu", work / "cpu_next_seed", 2, scale, args.cpu_threads, toy_corpus)
+                demos["cpu_next_seed"] = start_demo("cpu", work / "cpu_next_seed", 2, scale, args.cpu_threads,
+                                                    toy_corpus)
         if "tests" in args.steps:
             tests = start_tests(device, scale, work / "tests.log")
             if not overlap:

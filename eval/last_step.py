@@ -118,15 +118,16 @@ def render(records: list[dict], command: str) -> str:
     lines.append("|---|---|---|---|" + "---|" * len(words))
     for r in records:
         cells = {s["words"]: ", ".join(f"{c['rec']:+.1f}" for c in s["changes"]) or "–" for s in r["one_step"]}
-        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} | {r['valid']['rec']:.2f} | "
-                     f"{', '.join(map(str, r['last_buckets_words']))} | " + " | ".join(cells.get(w, "–") for w in words) + " |")
+        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} "
+                     f"| {r['valid']['rec']:.2f} | {', '.join(map(str, r['last_buckets_words']))} | "
+                     + " | ".join(cells.get(w, "–") for w in words) + " |")
     for r in records:
         if r.get("retrace"):
             lines += ["", f"{r['run']}: validation after each of the last {len(r['retrace'])} updates of epoch "
                       f"{r['epoch']} (trained again from scratch, `--retrace`).", "",
                       "| update | bucket (words × sentences) | valid rec | valid KL |", "|---|---|---|---|"]
-            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} | {t['valid_kl']:.2f} |"
-                      for t in r["retrace"]]
+            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} "
+                      f"| {t['valid_kl']:.2f} |" for t in r["retrace"]]
     return "\n".join(lines) + "\n"
 
 

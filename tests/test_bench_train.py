@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from eval_scripts import load_eval_script
 
 from textvae.config import DataConfig
 from textvae.data import load_corpus
 from textvae.data.corpus import Split
-
-from eval_scripts import load_eval_script
-
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-
-from textvae.capability import amp_unavailable
-
 from eval_scripts import load_eval_script
 
+from textvae.capability import amp_unavailable
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+from eval_scripts import load_eval_script
+
 from textvae.data import load_corpus
 from textvae.training import train
 from textvae.training.trainer import epoch_batches
-
-from eval_scripts import load_eval_script
 
 
 def digest(folder):

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from eval_scripts import load_eval_script
 
 
@@ -42,7 +41,8 @@ def test_a_latent_of_the_first_word_is_read_as_that(tmp_path):
 
 def test_rows_in_batch_order_are_matched_to_their_sentences_by_index(tmp_path):
     script = load_eval_script("latent_contents")
-    assert script.contents(fake_run(tmp_path, shuffled_with_index=True), tmp_path / "data")["word 1"]["knn_accuracy"] == 1.0
+    contents = script.contents(fake_run(tmp_path, shuffled_with_index=True), tmp_path / "data")
+    assert contents["word 1"]["knn_accuracy"] == 1.0
 
 
 def test_means_out_of_file_order_are_refused(tmp_path):

@@ -1,11 +1,11 @@
 """Recipes: TOML deltas layered into a :class:`RunConfig`.
 
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
-``datasets/<dataset>/<strategy>.toml`` -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each file lists only what differs from
-the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
-dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
-``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
-(e.g. a shorter KL warm-up for a short demo run).
+``datasets/<dataset>/<strategy>.toml`` -> ``priors/<prior>.toml`` (with ``--prior``) ->
+``--set key=value``. Each file lists only what differs from the layers below it. A strategy
+recipe's ``[strategies]`` table replaces the stack; the dataset-specific layer then only adjusts
+parameters of that stack. A dataset recipe's ``[strategy_defaults.<name>]`` tables adjust strategy
+``<name>`` in whichever stack contains it (e.g. a shorter KL warm-up for a short demo run).
 """
 
 from __future__ import annotations

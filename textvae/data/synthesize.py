@@ -48,7 +48,8 @@ class SynthesisConfig:
     n_test: int = 2_000
 
     def __post_init__(self) -> None:
-        for key in ("components", "latent_dim", "vocab_size", "length", "hidden", "embed", "n_train", "n_valid", "n_test"):
+        for key in ("components", "latent_dim", "vocab_size", "length", "hidden", "embed", "n_train", "n_valid",
+                    "n_test"):
             if getattr(self, key) < 1:
                 raise DataError(f"synthesize: {key} must be >= 1, got {getattr(self, key)}")
         for key in ("spacing", "component_std", "weight_scale"):
