@@ -34,9 +34,7 @@ def test_synthetic_corpus_is_deterministic_labeled_and_depends_on_the_seed(tmp_p
 def test_weight_scale_and_spacing_make_the_component_learnable_from_the_words():
     """The knobs the defaults were chosen by (eval/synthetic_corpus.py): weights of std 1 on close
     components leave the component barely readable from a bag of words; the defaults make it plain."""
-    from eval_scripts import load_eval_script
-
-    probe = load_eval_script("synthetic_corpus")
+    from eval import synthetic_corpus as probe
 
     def bow_accuracy(**knobs) -> float:
         return probe.bow_accuracy(SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32,
@@ -62,9 +60,7 @@ def test_data_synthesize_cli(tmp_path):
 def test_a_decoder_can_tell_the_component_from_the_first_words():
     """Why a VAE need not put the component into z on this corpus (eval/results/latent_clutter/README.md):
     the first tokens alone already give it away to a left-to-right reader."""
-    from eval_scripts import load_eval_script
-
-    corpus = load_eval_script("synthetic_corpus")
+    from eval import synthetic_corpus as corpus
     assert corpus.first_words(2)("w5 w7 w9") == "0:w5 1:w7"
     config = SynthesisConfig(seed=1, components=4, vocab_size=200, hidden=32, embed=32, n_train=600, n_valid=1,
                              n_test=300)
