@@ -1,7 +1,6 @@
 """What a synthetic-corpus run's latent space holds: the component, or the sentence's first words?
 
-    python -m eval.latent_contents RUN [RUN ...] --data-dir DATA \
-        --out eval/results/latent_clutter/random_batch_probes/contents
+    python -m eval.latent_contents RUN [RUN ...] --data-dir DATA --out OUT
 
 For every run folder (trained with ``eval.latent_clutter = true``, so it kept ``latents_test.json``, the
 test posterior means in the space the decoder reads) this scores the same 15-nearest-neighbour
@@ -9,7 +8,8 @@ classifier as the clutter table on other targets than the component: the first w
 and the last word of each test sentence, each beside the accuracy of always guessing its most frequent
 value (plain shuffled folds for every target, so the component's figure can differ from the clutter
 table's stratified one in the second decimal). A latent that encodes the first words of a sentence
-separates the components only as far as those words tell the components apart. Writes ``contents.json`` and ``contents.md`` under ``--out``.
+separates the components only as far as those words tell the components apart. Writes
+``contents.json`` and ``contents.md`` under ``--out`` (the study's: eval/results/latent_clutter/README.md).
 
 The means are stored in batch order with each row's position in the test file (``index``). Records
 written before the position was kept are read in file order, which holds where every sentence has the
