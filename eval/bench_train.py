@@ -1,15 +1,16 @@
 """Training throughput and peak memory (textvae issues 2 and 4).
 
-    python eval/bench_train.py                          # PTB-small and paper size, CPU (+ CUDA if present)
-    python eval/bench_train.py --quick                  # one short timing per config (a smoke check)
-    python eval/bench_train.py --strategy all           # per-step overhead of every strategy over `vae`
-    python eval/bench_train.py --strategy beta-vae free-bits --out eval/results/bench_train_strategies
+    python -m eval.bench_train                          # PTB-small and paper size, CPU (+ CUDA if present)
+    python -m eval.bench_train --quick                  # one short timing per config (a smoke check)
+    python -m eval.bench_train --strategy all           # per-step overhead of every strategy over `vae`
+    python -m eval.bench_train --strategy beta-vae free-bits --out eval/results/bench_train_strategies
 
 Each measurement runs the real training path, ``Trainer.run_epoch`` on the timed batches (timed
-from its first update to its last by a callback), with the run config a user gets from the ``ptb`` recipe (SGD lr 1, clip 5, decoder
-dropout 0.5, batch 32, identical-length buckets) on the first ``--train-lines`` lines of PTB train;
-only the model sizes are set here. The timed batches are a fixed stratified sample of one epoch's
-buckets (every k-th bucket in length order, then shuffled), so their length mix is the epoch's.
+from its first update to its last by a callback), with the run config a user gets from the ``ptb``
+recipe (SGD lr 1, clip 5, decoder dropout 0.5, batch 32, identical-length buckets) on the first
+``--train-lines`` lines of PTB train; only the model sizes are set here. The timed batches are a
+fixed stratified sample of one epoch's buckets (every k-th bucket in length order, then shuffled),
+so their length mix is the epoch's.
 One untimed pass over the sample and the epoch's largest bucket builds every shape's kernels and
 reaches an epoch's memory peak; then the sample is timed ``--repeats`` times and the median is
 reported. Throughput counts target tokens (words + ``</s>``, no padding) per second. Every config
@@ -41,41 +42,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import random
 import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from textvae import recipes
+from textvae.config import RunConfig
+from textvae.data import load_corpus, make_batches
+from textvae.strategies import STRATEGIES
+from textvae.sweeps.manifest import portable_command
+from textvae.training.environment import load_average, machine
+from textvae.types import Batch
+
+from .timing import (
+    SIZES,
+    Pass,
+    Spec,
+    bench_config,
+    make_reference_pass,
+    make_trainer,
+    run_pass,
+    sample_batches,
+    trainer_pass,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
 
-from textvae import recipes  # noqa: E402
-from textvae.config import RunConfig  # noqa: E402
-from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
-from textvae.errors import TextVAEError  # noqa: E402
-from textvae.strategies import STRATEGIES  # noqa: E402
-from textvae.sweeps.manifest import portable_command  # noqa: E402
-from textvae.training import Callback, Trainer  # noqa: E402
-from textvae.training.environment import describe_cpu  # noqa: E402
-from textvae.types import Batch  # noqa: E402
-
-SIZES = {
-    "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
-    "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
-}
 # textvae issue 2: He et al.'s reference code on this 2-core machine (median of 3 runs), and the
 # targets set from it (1.5x the throughput, at most 1 GiB peak memory).
 REFERENCE_TOKENS_PER_S = {"ptb-small": 3411, "paper": 1476}
@@ -85,174 +84,6 @@ MAX_STRATEGY_OVERHEAD = 0.05  # issue 4
 # issue 10: methods that change the decoder or add batch-pairwise terms get a wider budget.
 STRATEGY_OVERHEAD_TARGETS = {"skip-vae": 0.10, "mae": 0.10, "agg-vae": None, "sa-vae": None}
 """None: the method is expected to cost many times a VAE step (issue 10); the factor is reported, not judged."""
-
-
-@dataclass
-class Spec:
-    """One subprocess's work: a throughput measurement, or strategy overheads over ``vae``."""
-
-    size: str
-    device: str
-    data: str
-    train_lines: int
-    batches: int
-    repeats: int
-    threads: int
-    amp: str = "off"
-    strategies: list[str] = field(default_factory=list)
-    reference: bool = False
-    onednn_cache: int | None = None
-    paired: bool = False
-    """Also time He et al.'s step in this process, alternating passes with textvae's (after textvae's
-    peak memory is taken), so that the speed ratio does not drift with the machine's load."""
-    """ONEDNN_PRIMITIVE_CACHE_CAPACITY for the subprocess; None keeps oneDNN's default (1024)."""
-
-
-def load_avg() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0]) if Path("/proc/loadavg").is_file() else float("nan")
-
-
-def bench_config(spec: Spec, strategy: str = "vae") -> RunConfig:
-    """The ``ptb`` recipe for ``strategy`` (a recipe, else a registered strategy with defaults) at ``spec.size``."""
-    registered = strategy not in recipes.strategies()
-    d = recipes.resolve_dict("ptb", "vae" if registered else strategy)
-    if registered:
-        d["strategies"] = {strategy: {}}
-    d["model"].update(SIZES[spec.size])
-    d["data"].update(corpus=spec.data, train_limit=spec.train_lines)
-    d["train"].update(device=spec.device, amp=spec.amp, progress=False)
-    return RunConfig.from_dict(d, where=f"bench {spec.size}/{strategy}")
-
-
-def sample_batches(split: Split, batch_size: int, n: int, min_size: int = 1) -> list[Batch]:
-    """Every k-th bucket of one epoch in length order (its length mix), in a fixed shuffled order."""
-    buckets = [b for b in make_batches(split, batch_size, "bucket") if b.size >= min_size]
-    step = max(len(buckets) / n, 1.0)
-    picked = [buckets[int(step * i + step / 2)] for i in range(min(n, len(buckets)))]
-    random.Random(0).shuffle(picked)
-    return picked
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-Pass = Callable[[list[Batch]], float]
-"""One timed pass of a training step over batches -> its seconds."""
-
-
-def run_pass(one_pass: Pass, batches: list[Batch]) -> float:
-    """Seconds for one pass over ``batches``."""
-    return one_pass(batches)
-
-
-def step_pass(step: Callable[[Batch], None], device: torch.device) -> Pass:
-    """A pass that calls ``step`` on each batch (He et al.'s step)."""
-
-    def one_pass(batches: list[Batch]) -> float:
-        synchronize(device)
-        start = time.perf_counter()
-        for batch in batches:
-            step(batch)
-        synchronize(device)
-        return time.perf_counter() - start
-
-    return one_pass
-
-
-class PassTimer(Callback):
-    """Seconds from an epoch's start to its last update, the device synchronised at both ends."""
-
-    seconds = float("nan")
-
-    def on_epoch_begin(self, trainer: Trainer) -> None:
-        synchronize(trainer.device)
-        self.start = time.perf_counter()
-
-    def on_update_end(self, trainer: Trainer, update) -> None:
-        if update.index == trainer.ctx.epoch_updates - 1:
-            synchronize(trainer.device)
-            self.seconds = time.perf_counter() - self.start
-
-
-def trainer_pass(trainer: Trainer) -> Pass:
-    """textvae's training path on the given batches: ``Trainer.run_epoch(batches)``, timed by the
-    trainer's :class:`PassTimer` from its first update to its last (the epoch-end work aside)."""
-    timer = next(c for c in trainer.callbacks if isinstance(c, PassTimer))
-
-    def one_pass(batches: list[Batch]) -> float:
-        trainer.run_epoch(batches)
-        return timer.seconds
-
-    return one_pass
-
-
-def make_trainer(spec: Spec, strategy: str, corpus: Corpus, run_dir: str) -> Trainer:
-    return Trainer(bench_config(spec, strategy), run_dir, corpus=corpus, callbacks=[PassTimer()])
-
-
-class ReferenceVAE(nn.Module):
-    """He et al.'s (2019) LSTM VAE as their code writes it (vae-lagging-encoder: ``LSTMEncoder``,
-    ``LSTMDecoder``, ``VAE.loss`` with one sample): the point of comparison of issue 2, timed here
-    on the same batches, machine and moment as textvae."""
-
-    def __init__(self, vocab_size: int, embed_dim: int, enc_hidden: int, dec_hidden: int, latent_dim: int,
-                 dropout: float = 0.5):
-        super().__init__()
-        self.enc_embed = nn.Embedding(vocab_size, embed_dim)
-        self.enc_lstm = nn.LSTM(embed_dim, enc_hidden, batch_first=True)
-        self.enc_linear = nn.Linear(enc_hidden, 2 * latent_dim, bias=False)
-        self.dec_embed = nn.Embedding(vocab_size, embed_dim, padding_idx=-1)
-        self.dropout_in, self.dropout_out = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.trans_linear = nn.Linear(latent_dim, dec_hidden, bias=False)
-        self.dec_lstm = nn.LSTM(embed_dim + latent_dim, dec_hidden, batch_first=True)
-        self.pred_linear = nn.Linear(dec_hidden, vocab_size, bias=False)
-        for name, param in self.named_parameters():
-            nn.init.uniform_(param, *((-0.1, 0.1) if "embed" in name else (-0.01, 0.01)))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _, (last_state, _) = self.enc_lstm(self.enc_embed(x))
-        mu, logvar = self.enc_linear(last_state).chunk(2, -1)
-        mu, logvar = mu.squeeze(0), logvar.squeeze(0)
-        std = logvar.mul(0.5).exp()
-        z = mu.unsqueeze(1) + torch.zeros_like(std.unsqueeze(1)).normal_() * std.unsqueeze(1)  # [B, 1, D]
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
-        src, tgt = x[:, :-1], x[:, 1:]
-        embed = self.dropout_in(self.dec_embed(src))
-        embed = torch.cat((embed, z.expand(x.size(0), src.size(1), z.size(2))), -1)
-        c_init = self.trans_linear(z.view(x.size(0), -1)).unsqueeze(0)
-        output, _ = self.dec_lstm(embed, (torch.tanh(c_init), c_init))
-        logits = self.pred_linear(self.dropout_out(output))
-        rec = F.cross_entropy(logits.view(-1, logits.size(2)), tgt.contiguous().view(-1), reduction="none")
-        rec = rec.view(x.size(0), 1, -1).sum(-1).mean(dim=1)
-        return rec + kl, rec, kl
-
-
-def reference_step(model: ReferenceVAE, clip: float) -> Callable[[Batch], None]:
-    """He et al.'s ``text.py`` loop body: SGD lr 1 on encoder and decoder, clip, running loss sums."""
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0)
-    totals = [0.0, 0.0]
-
-    def step(batch: Batch) -> None:
-        loss, rec, kl = model(batch.tokens.to(next(model.parameters()).device))
-        optimizer.zero_grad()
-        loss.mean(dim=-1).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        totals[0] += rec.sum().item()
-        totals[1] += kl.sum().item()
-
-    return step
-
-
-def make_reference_pass(spec: Spec, config: RunConfig, vocab_size: int) -> Pass:
-    torch.manual_seed(config.seed)
-    device = torch.device(spec.device)
-    model = ReferenceVAE(vocab_size, *(SIZES[spec.size][k] for k in
-                                       ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(device)
-    return step_pass(reference_step(model, config.train.clip_grad), device)
 
 
 def measure_throughput(spec: Spec, run_dir: str) -> dict:
@@ -272,14 +103,14 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     # The untimed pass builds every shape's kernels; the epoch's largest bucket makes the peak
     # memory an epoch's, not only the sample's.
     run_pass(step, batches + [max(buckets, key=Batch.n_targets)])
-    load_before = load_avg()
+    load_before = load_average()
     seconds = [run_pass(step, batches) for _ in range(spec.repeats)]
     result = {
         "tokens_per_s": targets / statistics.median(seconds),
         "runs_tokens_per_s": [targets / s for s in seconds],
         "step_ms": 1000 * statistics.median(seconds) / len(batches),
         "targets": targets, "batches": len(batches), "vocab": len(corpus.vocab),
-        "load": [load_before, load_avg()],
+        "load": [load_before, load_average()],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.type == "cuda":
@@ -327,7 +158,7 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
                 run_pass(base_step, batches)
                 warmed.add(min_size)
             run_pass(step, batches)
-            load_before = load_avg()
+            load_before = load_average()
             vae_s, strategy_s = [], []
             for repeat in range(spec.repeats):
                 if repeat % 2:
@@ -348,7 +179,7 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             "step_ms": 1000 * statistics.median(strategy_s) / len(batches),
             "overhead": statistics.median(ratios) - 1,
             "overhead_range": [min(ratios) - 1, max(ratios) - 1],
-            "batches": len(batches), "load": [load_before, load_avg()],
+            "batches": len(batches), "load": [load_before, load_average()],
         }
         rows[name].update(shares)
         if config.procedure.get("name") == "aggressive":
@@ -379,8 +210,8 @@ def run_child(spec: Spec) -> dict:
     env = dict(os.environ)
     if spec.onednn_cache is not None:
         env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(spec.onednn_cache)
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(asdict(spec))],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "eval.bench_train", "--child", json.dumps(asdict(spec))],
+                         capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode != 0:
         raise SystemExit(f"bench_train: {spec.size}/{spec.device} failed:\n{out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -388,15 +219,6 @@ def run_child(spec: Spec) -> dict:
 
 def all_strategy_names() -> list[str]:
     return list(dict.fromkeys(recipes.strategies() + STRATEGIES.names()))
-
-
-def machine() -> dict:
-    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
-            "cpu": describe_cpu()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def throughput_table(results: list[dict]) -> list[str]:
@@ -418,7 +240,8 @@ def throughput_table(results: list[dict]) -> list[str]:
         here = measured_reference.get((size, device))
         versus_here = f"{r['tokens_per_s'] / here:.2f}x" if here and not spec["reference"] else ""
         paired = r.get("paired_speedups")
-        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)) if paired else ""
+        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)
+                         if paired else "")
         versus_issue, target = "", ""
         if cpu and spec["threads"] == 2:
             versus_issue = f"{r['tokens_per_s'] / REFERENCE_TOKENS_PER_S[size]:.2f}x of {REFERENCE_TOKENS_PER_S[size]}"
@@ -427,7 +250,6 @@ def throughput_table(results: list[dict]) -> list[str]:
                 target = f"≥{TARGET_TOKENS_PER_S[size]}, ≤{TARGET_PEAK_MIB} MiB: {'met' if ok else 'not met'}"
         runs = ", ".join(f"{t:.0f}" for t in r["runs_tokens_per_s"])
         load = "→".join(f"{x:.2f}" for x in r["load"])
-        spread = " … ".join(f"{100 * x:+.0f}%" for x in r.get("overhead_range", [])) or "–"
         lines.append(f"| {size} | {device} | {code} | {r['tokens_per_s']:.0f} | {runs} | {r['step_ms']:.1f} | {memory} "
                      f"| {versus_here} | {versus_paired} | {versus_issue} | {target} | {load} |")
     return lines
@@ -462,7 +284,9 @@ def overhead_table(result: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/shared/data/ptb", help="directory with train/valid/test.txt")
+    parser.add_argument("--data", default="ptb",
+                        help="corpus: a registered name (default ptb: textvae data prepare ptb --from DIR) or a "
+                             "directory with train/valid/test.txt")
     parser.add_argument("--train-lines", type=int, default=10_000, help="first N lines of train (and its vocabulary)")
     parser.add_argument("--sizes", nargs="+", default=None, choices=list(SIZES),
                         help="default: both for throughput, ptb-small for --strategy")
@@ -502,7 +326,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 4 if strategies else 3)
 
     # Records name no machine path: absolute arguments are made relative, the corpus is its folder name.
-    command = portable_command("python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]))
+    command = portable_command("python -m eval.bench_train " + shlex.join(sys.argv[1:]))
     info = machine()
     report = [f"# Training benchmark ({info['date']})", "",
               f"`{command}`", "",

@@ -9,7 +9,7 @@ and scores the validation split after it; it also lists the lengths of the last 
 trained on. ``--retrace K`` trains the run again (runs are reproducible) and scores the validation
 split after each of its last K updates. A run's final figures are only as precise as these spreads.
 
-    python eval/last_step.py RUN [RUN ...] --data-dir DATA --out eval/results/parity/last_step
+    python -m eval.last_step RUN [RUN ...] --data-dir DATA --out eval/results/parity/last_step
 
 Writes OUT.json (every number) and OUT.md. The run folders are not modified (the steps are taken on
 a copy).
@@ -21,18 +21,14 @@ import argparse
 import copy
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textvae.config import RunConfig  # noqa: E402
-from textvae.rundir import RunDir  # noqa: E402
-from textvae.training import Callback, Trainer, Update  # noqa: E402
+from textvae.config import RunConfig
+from textvae.rundir import RunDir
+from textvae.training import Callback, Trainer, Update
 
 
 def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, tail: int) -> dict:
@@ -118,15 +114,16 @@ def render(records: list[dict], command: str) -> str:
     lines.append("|---|---|---|---|" + "---|" * len(words))
     for r in records:
         cells = {s["words"]: ", ".join(f"{c['rec']:+.1f}" for c in s["changes"]) or "–" for s in r["one_step"]}
-        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} | {r['valid']['rec']:.2f} | "
-                     f"{', '.join(map(str, r['last_buckets_words']))} | " + " | ".join(cells.get(w, "–") for w in words) + " |")
+        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} "
+                     f"| {r['valid']['rec']:.2f} | {', '.join(map(str, r['last_buckets_words']))} | "
+                     + " | ".join(cells.get(w, "–") for w in words) + " |")
     for r in records:
         if r.get("retrace"):
             lines += ["", f"{r['run']}: validation after each of the last {len(r['retrace'])} updates of epoch "
                       f"{r['epoch']} (trained again from scratch, `--retrace`).", "",
                       "| update | bucket (words × sentences) | valid rec | valid KL |", "|---|---|---|---|"]
-            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} | {t['valid_kl']:.2f} |"
-                      for t in r["retrace"]]
+            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} "
+                      f"| {t['valid_kl']:.2f} |" for t in r["retrace"]]
     return "\n".join(lines) + "\n"
 
 
@@ -152,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             if record["epoch"] < 2:
                 raise SystemExit(f"{run}: --retrace needs a run of at least 2 epochs")
             record["retrace"] = retrace(run, a.data_dir, record["epoch"], a.retrace)
-    command = "python eval/last_step.py " + " ".join(
+    command = "python -m eval.last_step " + " ".join(
         [*(r.name for r in a.runs), "--words", *map(str, a.words), "--per-length", str(a.per_length)]
         + (["--retrace", str(a.retrace)] if a.retrace else []))
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import tiny_config, write_corpus
 from typer.testing import CliRunner
 
-from conftest import tiny_config, write_corpus
-from textvae.training import StopAfter
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.data import Vocab, load_corpus
@@ -23,9 +22,8 @@ from textvae.errors import ArgumentError, ArgumentTypeError, RunFolderError, Tex
 from textvae.evaluation.evaluate import _elbo_terms, perplexity
 from textvae.generation import interpolate_texts, reconstruct_texts, sample_texts
 from textvae.probing import load_probe_data
-from textvae.rundir import RunDir
 from textvae.runs import load_run
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 runner = CliRunner()
 
@@ -159,7 +157,8 @@ def sweep(tmp: Path, spec_file: Path) -> list:
 # id -> (tmp, corpus) -> (command line, culprit the message must name)
 CASES = {
     "fresh run over a finished run": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "run"],
-                                                   "holds a finished run; continue it with --resume, or pass --overwrite"),
+                                                   "holds a finished run; continue it with --resume, "
+                                                   "or pass --overwrite"),
     "fresh run into a non-run folder": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "corpus"],
                                                      "corpus: folder is not empty and holds no textvae run"),
     "recipe over a finished run": lambda t, c: (["recipe", "demo", "vae", "--out", t / "run"], "holds a finished run"),
@@ -194,7 +193,8 @@ CASES = {
                                                 "a .pt path (this run has: best, last), got 'first'"),
     "an hf: folder with a dataset script": lambda t, c: (["train", toml(t / "c.toml", f"hf:{hf_script_folder(t)}"),
                                                           "--out", t / "new"], "cannot load the dataset"),
-    "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"], "recipe strategy '../../c': not a recipe name"),
+    "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"],
+                                            "recipe strategy '../../c': not a recipe name"),
     "dataset name with ../": lambda t, c: (["recipe", "../datasets/demo", "vae"], "not a recipe name"),
     "prior name with ../": lambda t, c: (["recipe", "demo", "vae", "--prior", "../../x"], "recipe prior '../../x'"),
     "config name with ../": lambda t, c: (["train", toml(t / "c.toml", c, name="../../escape")], "would leave runs/"),
@@ -273,7 +273,8 @@ CASES = {
                                           "unknown key 'data.batchsize' (did you mean 'batch_size'"),
     "--set an unknown key, no close match": lambda t, c: (["recipe", "demo", "vae", "--set", "model.zzz=3"],
                                                           "unknown key 'model.zzz'; model keys: kind, decoder"),
-    "--set below a key": lambda t, c: (["recipe", "demo", "vae", "--set", "seed.x=1"], "'seed' is a key, not a section"),
+    "--set below a key": lambda t, c: (["recipe", "demo", "vae", "--set", "seed.x=1"],
+                                       "'seed' is a key, not a section"),
     "--set a whole section": lambda t, c: (["recipe", "demo", "vae", "--set", "train=1"],
                                            "'train' is a section; give train.KEY"),
     "--device unknown": lambda t, c: (["eval", t / "run", "--device", "nope"],
@@ -416,7 +417,8 @@ def test_prepare_force_replaces_a_symlinked_corpus_not_its_target(tmp_path):
     result = runner.invoke(app, ["data", "prepare", "ptb", "--from", str(source), "--data-dir", str(root),
                                  "--force", "--no-verify"])
     assert result.exit_code == 0, result.output
-    assert not (root / "ptb").is_symlink() and (root / "ptb" / "train.txt").read_bytes() == (source / "train.txt").read_bytes()
+    assert not (root / "ptb").is_symlink()
+    assert (root / "ptb" / "train.txt").read_bytes() == (source / "train.txt").read_bytes()
     assert snapshot(elsewhere) == before
 
 

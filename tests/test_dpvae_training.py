@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-
 import math
 
-from textvae.training import StopAfter
 from textvae.evaluation.posterior_pass import KL_MONTE_CARLO
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 
 FACTOR = {"factor-vae": {"gamma": 2.0, "disc_hidden": 8, "disc_layers": 1, "disc_lr": 1e-3}}
 DECOUPLED = {"name": "decoupled", "blocks": 2, "hidden": 8}

@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 
-from textvae.training import StopAfter
 from textvae.errors import ConfigError
 from textvae.strategies import build_stack
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import load_checkpoint
 
 STACK = {"encoder-pretraining": {"pretrain_epochs": 2}, "kl-annealing": {"kl_start": 0.0, "warm_up": 1},
@@ -87,8 +86,7 @@ def test_resume_repeats_an_interrupted_stage_switch(tiny_corpus, make_config, tm
 
 
 def test_only_one_strategy_may_split_the_run():
-    from textvae.strategies.base import Strategy
-    from textvae.strategies.base import StrategyStack
+    from textvae.strategies.base import Strategy, StrategyStack
     from textvae.types import Stage
 
     class Staged(Strategy):

@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from eval import gpu_check
 from textvae.capability import amp_unavailable
-
-from eval_scripts import load_eval_script
-
-
-
-@pytest.fixture(scope="module")
-def gpu_check():
-    return load_eval_script("gpu_check")
 
 
 @pytest.mark.cpu_only  # the CPU suite's guard of the script; on a GPU the script itself runs at full size
-def test_toy_check_runs_every_step_and_writes_one_report(gpu_check, tmp_path, restore_determinism):
-    sizes = dict(gpu_check.bench_train.SIZES)
+def test_toy_check_runs_every_step_and_writes_one_report(tmp_path, restore_determinism):
+    sizes = dict(gpu_check.timing.SIZES)
     results = gpu_check.main(["--toy", "--device", "cpu", "--out", str(tmp_path / "report")])
-    assert gpu_check.bench_train.SIZES == sizes  # the toy sizes were put back
+    assert gpu_check.timing.SIZES == sizes  # the toy sizes were put back
     steps = results["steps"]
     assert list(steps) == ["train", "iwnll", "demo", "tests", "deterministic"]
     assert all(step.get("ok") and "error" not in step for step in steps.values()), \
@@ -52,7 +45,7 @@ def test_toy_check_runs_every_step_and_writes_one_report(gpu_check, tmp_path, re
     assert (tmp_path / "report.json").is_file()
 
 
-def test_demo_metrics_are_judged_against_the_cpu_seed_to_seed_difference(gpu_check):
+def test_demo_metrics_are_judged_against_the_cpu_seed_to_seed_difference():
     cpu, next_seed = {"nll": 100.0, "kl": 5.0}, {"nll": 101.0, "kl": 5.5}
     assert gpu_check.compare_demo({"nll": 101.9, "kl": 4.1}, cpu, next_seed)["ok"]
     judged = gpu_check.compare_demo({"nll": 102.5, "kl": 5.0}, cpu, next_seed)
@@ -60,7 +53,7 @@ def test_demo_metrics_are_judged_against_the_cpu_seed_to_seed_difference(gpu_che
     assert not gpu_check.compare_demo({"nll": 100.0 + 1e-9, "kl": 5.0}, cpu, None)["ok"]  # same device: exact
 
 
-def test_a_failing_step_is_a_row_of_the_report(gpu_check):
+def test_a_failing_step_is_a_row_of_the_report():
     steps = {}
     gpu_check.run_step("train", lambda: 1 / 0, steps, deadline=float("inf"))
     assert steps["train"]["error"] == "ZeroDivisionError: division by zero" and "traceback" in steps["train"]
@@ -69,7 +62,7 @@ def test_a_failing_step_is_a_row_of_the_report(gpu_check):
 
 
 @pytest.mark.parametrize("where", ["below a file", "onto a folder"])
-def test_an_out_it_cannot_write_is_refused_before_any_work(gpu_check, tmp_path, capsys, where):
+def test_an_out_it_cannot_write_is_refused_before_any_work(tmp_path, capsys, where):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "report.md").mkdir()
     out = tmp_path / "a_file" / "report" if where == "below a file" else tmp_path / "report"

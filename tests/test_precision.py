@@ -6,15 +6,13 @@ import json
 
 import pytest
 import torch
+from test_training import metrics
 
-from textvae.training import StopAfter
 from textvae.config import RunConfig, apply_overrides
 from textvae.data import make_batches
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import load_checkpoint
 from textvae.training.precision import Precision
-
-from test_training import metrics
 
 INITIAL_SCALE = 65536.0  # torch.amp.GradScaler's
 

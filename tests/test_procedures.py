@@ -8,13 +8,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from textvae.training import StopAfter
 from textvae import resolution
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
 from textvae.procedures import aggressive as aggressive_module
 from textvae.procedures import build_procedure
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.types import LossTerms, Objective, StepContext
 
 
@@ -179,5 +178,5 @@ def test_procedure_config_errors_name_the_key(tiny_corpus):
         RunConfig.from_dict({**base, "model": {"kind": "lstm-lm"}, "procedure": {"name": "aggressive"}})
     with pytest.raises(ConfigError, match=r"procedure.name must be one procedure name"):
         RunConfig.from_dict({**base, "procedure": {"name": ["aggressive", "default"]}})
-    with pytest.raises(ConfigError, match=r"procedure.window must be >= 1"):
+    with pytest.raises(ConfigError, match=r"key 'procedure.window' must be >= 1, got 0"):
         resolution.from_dict({**base, "procedure": {"name": "aggressive", "window": 0}})

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_probe import MODEL, write_probe_files
+from tiny_vae import save_run
 
 from textvae import progress as progress_module
 from textvae.cli.common import EchoHandler
@@ -18,9 +20,6 @@ from textvae.probing import load_probe_data, run_probe
 from textvae.progress import Progress, counted
 from textvae.runs import load_run
 from textvae.training import train
-from tiny_vae import save_run
-
-from test_probe import MODEL, write_probe_files
 
 
 def log_file_stderr(monkeypatch):

@@ -11,12 +11,11 @@ import os
 import pytest
 import torch
 
-from textvae.training import StopAfter
 from textvae.config import RunConfig
 from textvae.errors import CheckpointError, ConfigError, RunFolderError, TrainingDiverged
 from textvae.rundir import RunDir, default_run_dir, find_runs, write_json
 from textvae.runs import load_run
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 
 
 def strict_json(text):
@@ -56,7 +55,8 @@ def test_two_processes_one_folder(tmp_path, tiny_corpus, make_config):
     owner.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(RunFolderError, match=rf"run: another process is writing this run folder \(pid {owner.pid} "):
+        busy = rf"run: another process is writing this run folder \(pid {owner.pid} "
+        with pytest.raises(RunFolderError, match=busy):
             train(make_config(tiny_corpus), tmp_path / "run")
         assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]
     finally:

@@ -7,20 +7,20 @@ import json
 
 import pytest
 import torch
+from test_evaluation_lstm import VOCAB, make_batch, reference_log_likelihood
 
-from textvae.training import StopAfter
 from textvae import resolution
 from textvae.config import ModelConfig, RunConfig
 from textvae.errors import ConfigError
 from textvae.models import DECODERS, SkipLSTMDecoder, build_model
-from textvae.training import train
-from test_evaluation_lstm import VOCAB, make_batch, reference_log_likelihood
+from textvae.training import StopAfter, train
 
 
 def tiny_model(decoder: str, seed: int = 0):
     torch.manual_seed(seed)
     config = RunConfig()
-    config.model = ModelConfig(decoder=decoder, embed_dim=16, enc_hidden=16, dec_hidden=24, latent_dim=4, init="pytorch")
+    config.model = ModelConfig(decoder=decoder, embed_dim=16, enc_hidden=16, dec_hidden=24, latent_dim=4,
+                               init="pytorch")
     return build_model(config, VOCAB)
 
 

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from textvae.training import StopAfter
 from textvae.strategies import STRATEGIES
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 
 def metrics(run_dir):

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_corpus
 from typer.testing import CliRunner
 
-from conftest import write_corpus
-from textvae.training import StopAfter
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
@@ -24,6 +23,7 @@ from textvae.sweeps import load_spec, shorthand_spec
 from textvae.sweeps.point import run_point
 from textvae.sweeps.progress import ProgressLine, estimate_eta, format_eta
 from textvae.sweeps.spec import expand
+from textvae.training import StopAfter
 
 TINY = ["model.embed_dim=16", "model.enc_hidden=16", "model.dec_hidden=16", "model.latent_dim=4",
         "data.batch_size=16", "eval.iw_samples=4", "train.progress=false"]
@@ -178,7 +178,8 @@ def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path
         (bad / f"{split}.txt").write_text("a b\n")
     spec = tmp_path / "sweep.toml"
     overrides = [*TINY, "train.epochs=5"]
-    spec.write_text(f'datasets = ["demo"]\nstrategies = ["vae", "kl-annealing"]\nseeds = 2\nset = {json.dumps(overrides)}\n'
+    spec.write_text('datasets = ["demo"]\nstrategies = ["vae", "kl-annealing"]\nseeds = 2\n'
+                    f'set = {json.dumps(overrides)}\n'
                     f'[grid]\n"data.corpus" = ["{good}", "{bad}"]\n')
     out = tmp_path / "sw"
     points = expand(load_spec(spec))
@@ -399,7 +400,8 @@ def test_variants_change_one_option_at_a_time_and_name_their_folders(tmp_path):
                     '[grid]\n"strategy.des_std" = [0.7, 0.9]\n'
                     '[variants]\nrecipe = []\nsgd = [\'train.optimizer="sgd"\', "train.lr=1.0"]\n')
     points = expand(load_spec(path))
-    assert [p.id for p in points] == ["demo/scale-vae/recipe/des_std=0.7/seed1", "demo/scale-vae/recipe/des_std=0.9/seed1",
+    assert [p.id for p in points] == ["demo/scale-vae/recipe/des_std=0.7/seed1",
+                                      "demo/scale-vae/recipe/des_std=0.9/seed1",
                                       "demo/scale-vae/sgd/des_std=0.7/seed1", "demo/scale-vae/sgd/des_std=0.9/seed1"]
     assert points[3].config["train"]["optimizer"] == "sgd" and points[3].config["train"]["lr"] == 1.0
     assert points[0].config["train"]["optimizer"] == "adam" and points[0].config["train"]["epochs"] == 1

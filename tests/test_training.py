@@ -5,10 +5,9 @@ import os
 import pytest
 import torch
 
-from textvae.training import StopAfter
 from textvae.errors import CheckpointError, ConfigError, TrainingDiverged
 from textvae.runs import load_run
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import save_atomic
 
 

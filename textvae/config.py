@@ -220,9 +220,6 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> "RunConfig":
         """Check ``d`` against the schema: keys, types, ranges and the rules between keys.

@@ -3,8 +3,8 @@
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
 ``datasets/<dataset>/<strategy>.toml`` -> ``protocols/<protocol>.toml`` (a strategy named
 ``<strategy>@<protocol>``) -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each
-file lists only what differs from the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
-dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
+file lists only what differs from the layers below it. A strategy recipe's ``[strategies]`` table
+replaces the stack; the dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
 ``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
 (e.g. a shorter KL warm-up for a short demo run). A protocol sets only ``[train]`` keys: how a
 recipe is optimised, so that one method can be trained exactly as another is (``bn-vae@scale-vae``).

@@ -3,7 +3,8 @@ prior, procedure and decoder registries.
 
 Layers, each importing only the ones below it::
 
-    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  models  <-  resolution  <-  training, recipes, CLI
+    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  models  <-  resolution
+        <-  training, recipes, CLI
 
 (models registers the decoder variants, so resolution sits above it.)
 

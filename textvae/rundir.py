@@ -383,9 +383,6 @@ class RunDir:
             raise RunFolderError(f"{self.path}: no {RESULTS} (is the run finished?)")
         return check_results(read_json(self.results), self.results)
 
-    def read_env(self) -> dict[str, Any]:
-        return read_json(self.env)
-
     def read_metrics(self, strict: bool = True) -> list[dict[str, Any]]:
         """The per-epoch records. A last line without its newline is a torn append (the writer was
         killed; resume repairs it) and is skipped; any other invalid line is an error naming it.

@@ -89,9 +89,11 @@ class Vocab:
         for lineno, line in enumerate(lines, start=1):
             token = line.split("\t")[0]
             if not token.strip():
-                raise DataError(f"{path}:{lineno}: blank vocabulary entry (line index = id, so every line needs a token)")
+                raise DataError(f"{path}:{lineno}: blank vocabulary entry "
+                                "(line index = id, so every line needs a token)")
             if token in first_line:
-                raise DataError(f"{path}:{lineno}: duplicate vocabulary entry {token!r} (first on line {first_line[token]})")
+                raise DataError(f"{path}:{lineno}: duplicate vocabulary entry {token!r} "
+                                f"(first on line {first_line[token]})")
             first_line[token] = lineno
             tokens.append(token)
         model = path.with_name(TOKENIZER_FILE)

@@ -239,7 +239,8 @@ def table4(records: list[RunRecord], column: str | None = None, merge: tuple[str
     published = {r["recipe"]: r for r in spec["rows"]}
     corpus = _corpus_column(rows)
     columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("probe data"), Column("probe"),
-               Column("runs")] + [Column(n, 1) for n in sizes] + [Column(f"published {n} ({column})", 1) for n in sizes])
+               Column("runs")] + [Column(n, 1) for n in sizes]
+              + [Column(f"published {n} ({column})", 1) for n in sizes])
     body = []
     for row in rows:
         for data in datas:

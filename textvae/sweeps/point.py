@@ -16,7 +16,6 @@ from typing import Any
 from ..errors import ConfigError, TextVAEError
 
 
-
 def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``key (saved -> wanted)`` for every result-relevant key in which two configs differ."""
     from ..config import EXECUTION_KEYS

@@ -189,7 +189,9 @@ def shorthand_spec(dataset: str, strategy: str, seeds: str, overrides: list[str]
 
 
 def _format_value(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _grid_tag(combo: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from .precision import Precision
 from .resume import config_changes, describe_changes
 from .tracking import Embedding
 
+
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed, all stages together
@@ -173,7 +174,8 @@ class Trainer:
         if "log" in ckpt:
             self.state.history = list(ckpt["log"])
         else:  # written before checkpoints carried the log: keep the file's complete lines up to this epoch
-            self.state.history = [r for r in self.run.read_metrics(strict=False) if r.get("epoch", 0) <= self.state.epoch]
+            self.state.history = [r for r in self.run.read_metrics(strict=False)
+                                  if r.get("epoch", 0) <= self.state.epoch]
         if new_lr is not None:
             self.state.lr = new_lr
         self.ctx.stage = self.state.stage
@@ -308,7 +310,7 @@ class Trainer:
             self.callbacks.on_update_end(self, Update(i, batch, terms, scalars))
         self.ctx.training = False
         with evaluation_mode(self.model):
-            self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
+            self.model.strategy.hand_out_epoch_samples(self.training_sample, self.ctx)
         self.model.strategy.on_epoch_end(self.ctx)
         n = max(totals["n"], 1)
         rec, kl = totals["rec"] / n, totals["kl"] / n
@@ -516,7 +518,8 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
                 run.write_env(environment(trainer.device))
             trainer.resume(new_lr=config.train.lr if "train.lr" in changes else None)
             done = trainer.state.stage_epoch
-            if "train.epochs" in changes and not trainer.stages[trainer.state.stage].epochs and done > config.train.epochs:
+            stage_sets_its_epochs = bool(trainer.stages[trainer.state.stage].epochs)
+            if "train.epochs" in changes and not stage_sets_its_epochs and done > config.train.epochs:
                 raise CheckpointError(f"{run.path}: train.epochs={config.train.epochs} but the run has already "
                                       f"trained {done} epochs")
             if changes:
