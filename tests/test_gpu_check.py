@@ -75,7 +75,7 @@ def test_an_out_it_cannot_write_is_refused_before_any_work(tmp_path, capsys, whe
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
-def test_an_out_whose_folder_cannot_be_made_is_one_line_before_any_step(gpu_check, capsys):
+def test_an_out_whose_folder_cannot_be_made_is_one_line_before_any_step(capsys):
     with pytest.raises(SystemExit) as exit_:
         gpu_check.main(["--toy", "--device", "cpu", "--steps", "deterministic", "--budget", "0",
                         "--out", "/proc/nope/gc"])
@@ -84,17 +84,17 @@ def test_an_out_whose_folder_cannot_be_made_is_one_line_before_any_step(gpu_chec
 
 
 def test_a_failed_step_makes_the_script_exit_non_zero(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "eval" / "gpu_check.py"
-    done = subprocess.run([sys.executable, str(script), "--toy", "--device", "cpu", "--steps", "train",
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "eval.gpu_check", "--toy", "--device", "cpu", "--steps", "train",
                            "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "report")],
-                          capture_output=True, text=True, timeout=300, check=False,
+                          capture_output=True, text=True, timeout=300, check=False, cwd=root,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-1] == "gpu_check: failed: train"
     assert "error" in json.loads((tmp_path / "report.json").read_text())["steps"]["train"]
 
 
-def test_failed_steps_counts_errors_skips_and_checks_that_did_not_hold(gpu_check):
+def test_failed_steps_counts_errors_skips_and_checks_that_did_not_hold():
     steps = {"train": {"ok": True}, "iwnll": {"error": "skipped: the time budget was spent"},
              "demo": {"ok": False}, "tests": {}}
     assert gpu_check.failed_steps({"steps": steps}) == ["iwnll", "demo"]
