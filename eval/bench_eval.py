@@ -1,7 +1,7 @@
 """Throughput of the importance-weighted NLL: sentences per second on the first PTB test sentences.
 
-    python eval/bench_eval.py                      # both sizes, K=100 and 500, CPU (+ CUDA if present)
-    python eval/bench_eval.py --sizes ptb-small --samples 100 --reference --threads 2
+    python -m eval.bench_eval                      # both sizes, K=100 and 500, CPU (+ CUDA if present)
+    python -m eval.bench_eval --sizes ptb-small --samples 100 --reference --threads 2
 
 Rates are given per wall-clock second and per CPU second of this process; on a shared machine
 the latter (with ``--threads 1``) is the one that does not depend on other jobs.
@@ -32,19 +32,17 @@ import torch
 from textvae.config import DataConfig, ModelConfig, RunConfig
 from textvae.data import encode_texts, load_corpus, make_batches
 from textvae.evaluation import iw_log_likelihood
-from textvae.evaluation.protocol import evaluation_mode, make_generator
+from textvae.evaluation.protocol import evaluation_mode
 from textvae.models import build_model
 from textvae.runs import load_run
-from textvae.training.environment import describe_cpu
-from textvae.types import Batch
+from textvae.training.environment import describe_cpu, load_average
+
+from .timing import reference_log_px
 
 SIZES = {
     "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
     "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
 }
-REFERENCE_SAMPLES_PER_PASS = 100
-
-
 @dataclass
 class Timing:
     label: str
@@ -55,27 +53,6 @@ class Timing:
     def row(self, n: int) -> str:
         return (f"{self.label:<28} {n / self.seconds:8.2f} sent/s wall  {n / self.cpu_seconds:8.2f} sent/CPU-s   "
                 f"mean NLL {-self.log_px.mean().item():9.4f}")
-
-
-def reference_log_px(model, batches: list[Batch], samples: int, seed: int) -> torch.Tensor:
-    """He et al. ``nll_iw`` with batch size 1: per pass, encode, sample 100 z, score them."""
-    generator = make_generator(seed, next(model.parameters()).device)
-    out = []
-    for batch in batches:
-        for row in range(batch.size):
-            length = int(batch.lengths[row])
-            sentence = Batch(batch.tokens[row : row + 1, :length], batch.lengths[row : row + 1])
-            log_w = []
-            for _ in range(math.ceil(samples / REFERENCE_SAMPLES_PER_PASS)):
-                posterior = model.posterior(sentence)  # with the strategy's transform (BN-VAE, ...)
-                z = posterior.sample(REFERENCE_SAMPLES_PER_PASS, generator=generator)  # [1, ns, D]
-                tokens = sentence.tokens.expand(REFERENCE_SAMPLES_PER_PASS, -1)
-                lengths = sentence.lengths.expand(REFERENCE_SAMPLES_PER_PASS)
-                z_decoder = model.to_decoder_space(z[0]) if hasattr(model, "to_decoder_space") else z[0]
-                log_lik = -model.decoder.nll(tokens, lengths, z_decoder).unsqueeze(0)
-                log_w.append(log_lik + model.log_prior(z) - posterior.log_prob(z))
-            out.append(torch.logsumexp(torch.cat(log_w, dim=1)[:, :samples], dim=1) - math.log(samples))
-    return torch.cat(out).double().cpu()
 
 
 def markdown(line: str) -> str:
@@ -93,7 +70,9 @@ def timed(label: str, fn) -> Timing:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/shared/data/ptb", help="directory with train/valid/test.txt")
+    parser.add_argument("--data", default="ptb",
+                        help="corpus: a registered name (default ptb: textvae data prepare ptb --from DIR) or a "
+                             "directory with train/valid/test.txt")
     parser.add_argument("--sentences", type=int, default=200)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--run", default=None, help="a trained run folder to benchmark instead of --sizes")
@@ -115,11 +94,11 @@ def main() -> None:
         print(line, flush=True)
         report.append(line)
 
-    command = "python " + " ".join(sys.argv)
+    command = "python -m eval.bench_eval " + " ".join(sys.argv[1:])
     say(f"# IW-NLL benchmark ({time.strftime('%Y-%m-%d %H:%M %Z')})")
     say("")
     say(f"`{command}`; torch {torch.__version__}, {os.cpu_count()} CPUs, "
-        f"load 1-min {os.getloadavg()[0]:.2f} at the start")
+        f"load 1-min {load_average():.2f} at the start")
     say("")
     say(f"CPU: {describe_cpu()}")
     say("")

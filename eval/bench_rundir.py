@@ -4,7 +4,7 @@ metrics records carried inside ``last.pt``, next to the time of one training epo
 Old and new variants alternate in one process (timings drift with machine load); medians and the
 inter-quartile range are reported. The epoch time comes from a real run of the ``demo`` recipe.
 
-    python eval/bench_rundir.py --out eval/results/bench_rundir.md
+    python -m eval.bench_rundir --out eval/results/bench_rundir.md
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from textvae.rundir import RunDir
 from textvae.training import Trainer, train
 from textvae.training.environment import describe_cpu
 
+from .timing import spread
+
 
 def timed(fn) -> float:
     start = time.perf_counter()
@@ -32,8 +34,7 @@ def timed(fn) -> float:
 
 
 def summary(xs: list[float]) -> str:
-    q = statistics.quantiles(xs, n=4)
-    return f"{statistics.median(xs) * 1e3:.2f} ms (IQR {q[0] * 1e3:.2f}-{q[2] * 1e3:.2f})"
+    return spread([x * 1e3 for x in xs], show="iqr") + " ms"
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
 
     trainer = Trainer(config, tmp / "scratch")
     trainer.state.history = [dict(record, epoch=i + 1) for i in range(opts.history)]
-    with_log = trainer._checkpoint()
+    with_log = trainer.checkpoint_state()
     without_log = {k: v for k, v in with_log.items() if k != "log"}
     scratch = RunDir(tmp / "scratch")
     scratch.path.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ ideal is half the back-to-back time on 2 cores; overhead = sweep / (back to back
 memory of the sweep command's process tree (the command, Ray's daemons and idle workers; and apart,
 the workers running points) and its CPU time are sampled every 0.2 s from /proc.
 
-    python eval/bench_sweep.py --repeats 2 --train-limit 1000 --out eval/results/bench_sweep.md
+    python -m eval.bench_sweep --repeats 2 --train-limit 1000 --out eval/results/bench_sweep.md
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main() -> None:
               f"overhead against the 2-core ideal (back to back / 2 = {b2b / 2:.1f} s): {sweep / (b2b / 2) - 1:+.0%}.",
               f"Median CPU time: back to back {b2b_cpu:.1f} s, sweep {sweep_cpu:.1f} s "
               f"(Ray's own CPU cost: {sweep_cpu - b2b_cpu:+.1f} s, {sweep_cpu / b2b_cpu - 1:+.0%}).",
-              f"Command: `python eval/bench_sweep.py --repeats {opts.repeats} --train-limit {opts.train_limit}`"]
+              f"Command: `python -m eval.bench_sweep --repeats {opts.repeats} --train-limit {opts.train_limit}`"]
     text = "\n".join(lines) + "\n"
     print(text)
     if opts.out:

@@ -1,8 +1,8 @@
 """CPU time and wall time of a shortened demo run with textvae's thread policy on and off, on the
 machine as it is ("idle") and beside two busy processes this script starts.
 
-    python eval/bench_threads.py                   # writes eval/results/bench_threads.md (+ .json)
-    python eval/bench_threads.py --repeats 3 --epochs 1 --train-limit 2000
+    python -m eval.bench_threads                   # writes eval/results/bench_threads.md (+ .json)
+    python -m eval.bench_threads --repeats 3 --epochs 1 --train-limit 2000
 
 The run: ``textvae recipe demo bn-vae`` with ``train.epochs``, ``data.train_limit``, ``eval.limit`` and
 ``eval.iw_samples`` cut down (the demo's data cache is warmed by one untimed run first).
@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from textvae.training.environment import describe_cpu
 
-from textvae.training.environment import describe_cpu  # noqa: E402
+from .timing import spread
+
+REPO = Path(__file__).resolve().parents[1]
 
 SIDES = {"on": "from textvae.cli.main import app; app()",
          "off": "import torch; from textvae.cli.main import app; app()"}
@@ -76,10 +76,6 @@ def stop(processes: list[subprocess.Popen]) -> None:
         p.wait()
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
-
-
 def report(results: dict) -> str:
     runs = results["runs"]
     cell = {(load, side): [r for r in runs if r["load_kind"] == load and r["side"] == side]
@@ -101,7 +97,8 @@ def report(results: dict) -> str:
              "means without this script's busy processes, not an idle machine.", "",
              "| load | policy | CPU s, median (range) | wall s, median (range) |", "|---|---|---:|---:|"]
     for (load, side), rs in cell.items():
-        lines.append(f"| {load} | {side} | {spread([r['cpu'] for r in rs])} | {spread([r['wall'] for r in rs])} |")
+        cpu, wall = (spread([r[key] for r in rs], "{:.1f}", "range") for key in ("cpu", "wall"))
+        lines.append(f"| {load} | {side} | {cpu} | {wall} |")
     lines += ["", "| policy | CPU time, busy / idle (goal ≤ 1.2) | wall time, busy / idle |", "|---|---:|---:|"]
     for side in SIDES:
         lines.append(f"| {side} | {median('busy', side, 'cpu') / median('idle', side, 'cpu'):.2f} | "
@@ -150,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
                 finally:
                     stop(busy)
     results = {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
-               "command": "python eval/bench_threads.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "command": "python -m eval.bench_threads " + " ".join(argv if argv is not None else sys.argv[1:]),
                "cpu": describe_cpu(), "torch": torch.__version__, "python": platform.python_version(),
                "platform": platform.platform(), "demo_args": demo_args(args, Path("RUN")), "repeats": args.repeats,
                "busy": args.busy, "runs": runs}

@@ -1,15 +1,16 @@
 """Training throughput and peak memory (textvae issues 2 and 4).
 
-    python eval/bench_train.py                          # PTB-small and paper size, CPU (+ CUDA if present)
-    python eval/bench_train.py --quick                  # one short timing per config (a smoke check)
-    python eval/bench_train.py --strategy all           # per-step overhead of every strategy over `vae`
-    python eval/bench_train.py --strategy beta-vae free-bits --out eval/results/bench_train_strategies
+    python -m eval.bench_train                          # PTB-small and paper size, CPU (+ CUDA if present)
+    python -m eval.bench_train --quick                  # one short timing per config (a smoke check)
+    python -m eval.bench_train --strategy all           # per-step overhead of every strategy over `vae`
+    python -m eval.bench_train --strategy beta-vae free-bits --out eval/results/bench_train_strategies
 
-Each measurement runs the real training path, ``Trainer.train_step`` followed by the stack's
-``after_step``, with the run config a user gets from the ``ptb`` recipe (SGD lr 1, clip 5, decoder
-dropout 0.5, batch 32, identical-length buckets) on the first ``--train-lines`` lines of PTB train;
-only the model sizes are set here. The timed batches are a fixed stratified sample of one epoch's
-buckets (every k-th bucket in length order, then shuffled), so their length mix is the epoch's.
+Each measurement runs the real training path, ``Trainer.run_epoch`` on the timed batches (timed
+from its first update to its last by a callback), with the run config a user gets from the ``ptb``
+recipe (SGD lr 1, clip 5, decoder dropout 0.5, batch 32, identical-length buckets) on the first
+``--train-lines`` lines of PTB train; only the model sizes are set here. The timed batches are a
+fixed stratified sample of one epoch's buckets (every k-th bucket in length order, then shuffled),
+so their length mix is the epoch's.
 One untimed pass over the sample and the epoch's largest bucket builds every shape's kernels and
 reaches an epoch's memory peak; then the sample is timed ``--repeats`` times and the median is
 reported. Throughput counts target tokens (words + ``</s>``, no padding) per second. Every config
@@ -41,42 +42,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import random
 import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from textvae import recipes
+from textvae.config import RunConfig
+from textvae.data import load_corpus, make_batches
+from textvae.strategies import STRATEGIES
+from textvae.sweeps.manifest import portable_command
+from textvae.training.environment import load_average, machine
+from textvae.types import Batch
+
+from .timing import (
+    SIZES,
+    Pass,
+    Spec,
+    bench_config,
+    make_reference_pass,
+    make_trainer,
+    run_pass,
+    sample_batches,
+    trainer_pass,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
 
-from textvae import recipes  # noqa: E402
-from textvae.config import RunConfig  # noqa: E402
-from textvae.data import Corpus, Split, load_corpus, make_batches  # noqa: E402
-from textvae.errors import TextVAEError  # noqa: E402
-from textvae.strategies import STRATEGIES  # noqa: E402
-from textvae.sweeps.manifest import portable_command  # noqa: E402
-from textvae.training import Trainer  # noqa: E402
-from textvae.training.environment import describe_cpu  # noqa: E402
-from textvae.types import Batch  # noqa: E402
-
-SIZES = {
-    "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
-    "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
-}
 # textvae issue 2: He et al.'s reference code on this 2-core machine (median of 3 runs), and the
 # targets set from it (1.5x the throughput, at most 1 GiB peak memory).
 REFERENCE_TOKENS_PER_S = {"ptb-small": 3411, "paper": 1476}
@@ -88,158 +86,15 @@ STRATEGY_OVERHEAD_TARGETS = {"skip-vae": 0.10, "mae": 0.10, "agg-vae": None, "sa
 """None: the method is expected to cost many times a VAE step (issue 10); the factor is reported, not judged."""
 
 
-@dataclass
-class Spec:
-    """One subprocess's work: a throughput measurement, or strategy overheads over ``vae``."""
-
-    size: str
-    device: str
-    data: str
-    train_lines: int
-    batches: int
-    repeats: int
-    threads: int
-    amp: str = "off"
-    strategies: list[str] = field(default_factory=list)
-    reference: bool = False
-    onednn_cache: int | None = None
-    paired: bool = False
-    """Also time He et al.'s step in this process, alternating passes with textvae's (after textvae's
-    peak memory is taken), so that the speed ratio does not drift with the machine's load."""
-    """ONEDNN_PRIMITIVE_CACHE_CAPACITY for the subprocess; None keeps oneDNN's default (1024)."""
-
-
-def load_avg() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0]) if Path("/proc/loadavg").is_file() else float("nan")
-
-
-def bench_config(spec: Spec, strategy: str = "vae") -> RunConfig:
-    """The ``ptb`` recipe for ``strategy`` (a recipe, else a registered strategy with defaults) at ``spec.size``."""
-    registered = strategy not in recipes.strategies()
-    d = recipes.resolve_dict("ptb", "vae" if registered else strategy)
-    if registered:
-        d["strategies"] = {strategy: {}}
-    d["model"].update(SIZES[spec.size])
-    d["data"].update(corpus=spec.data, train_limit=spec.train_lines)
-    d["train"].update(device=spec.device, amp=spec.amp, progress=False)
-    return RunConfig.from_dict(d, where=f"bench {spec.size}/{strategy}")
-
-
-def sample_batches(split: Split, batch_size: int, n: int, min_size: int = 1) -> list[Batch]:
-    """Every k-th bucket of one epoch in length order (its length mix), in a fixed shuffled order."""
-    buckets = [b for b in make_batches(split, batch_size, "bucket") if b.size >= min_size]
-    step = max(len(buckets) / n, 1.0)
-    picked = [buckets[int(step * i + step / 2)] for i in range(min(n, len(buckets)))]
-    random.Random(0).shuffle(picked)
-    return picked
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def run_pass(step: Callable[[Batch], None], batches: list[Batch], device: torch.device) -> float:
-    """Seconds for one pass of ``step`` over ``batches``."""
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in batches:
-        step(batch)
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def trainer_step(trainer: Trainer) -> Callable[[Batch], None]:
-    """The body of ``Trainer.run_epoch``'s loop, less its running totals."""
-    trainer.ctx.epoch, trainer.ctx.training = 0, True
-
-    def step(batch: Batch) -> None:
-        batch = batch.to(trainer.device)
-        trainer.ctx.step = trainer.state.step
-        terms = trainer.train_step(batch)
-        trainer.model.strategy.after_step(terms, trainer.ctx)
-        trainer.state.step += 1
-
-    return step
-
-
-def make_trainer(spec: Spec, strategy: str, corpus: Corpus, run_dir: str) -> Trainer:
-    trainer = Trainer(bench_config(spec, strategy), run_dir, corpus=corpus)
-    trainer.model.strategy.on_epoch_start(trainer.ctx)
-    return trainer
-
-
-class ReferenceVAE(nn.Module):
-    """He et al.'s (2019) LSTM VAE as their code writes it (vae-lagging-encoder: ``LSTMEncoder``,
-    ``LSTMDecoder``, ``VAE.loss`` with one sample): the point of comparison of issue 2, timed here
-    on the same batches, machine and moment as textvae."""
-
-    def __init__(self, vocab_size: int, embed_dim: int, enc_hidden: int, dec_hidden: int, latent_dim: int,
-                 dropout: float = 0.5):
-        super().__init__()
-        self.enc_embed = nn.Embedding(vocab_size, embed_dim)
-        self.enc_lstm = nn.LSTM(embed_dim, enc_hidden, batch_first=True)
-        self.enc_linear = nn.Linear(enc_hidden, 2 * latent_dim, bias=False)
-        self.dec_embed = nn.Embedding(vocab_size, embed_dim, padding_idx=-1)
-        self.dropout_in, self.dropout_out = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.trans_linear = nn.Linear(latent_dim, dec_hidden, bias=False)
-        self.dec_lstm = nn.LSTM(embed_dim + latent_dim, dec_hidden, batch_first=True)
-        self.pred_linear = nn.Linear(dec_hidden, vocab_size, bias=False)
-        for name, param in self.named_parameters():
-            nn.init.uniform_(param, *((-0.1, 0.1) if "embed" in name else (-0.01, 0.01)))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _, (last_state, _) = self.enc_lstm(self.enc_embed(x))
-        mu, logvar = self.enc_linear(last_state).chunk(2, -1)
-        mu, logvar = mu.squeeze(0), logvar.squeeze(0)
-        std = logvar.mul(0.5).exp()
-        z = mu.unsqueeze(1) + torch.zeros_like(std.unsqueeze(1)).normal_() * std.unsqueeze(1)  # [B, 1, D]
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
-        src, tgt = x[:, :-1], x[:, 1:]
-        embed = self.dropout_in(self.dec_embed(src))
-        embed = torch.cat((embed, z.expand(x.size(0), src.size(1), z.size(2))), -1)
-        c_init = self.trans_linear(z.view(x.size(0), -1)).unsqueeze(0)
-        output, _ = self.dec_lstm(embed, (torch.tanh(c_init), c_init))
-        logits = self.pred_linear(self.dropout_out(output))
-        rec = F.cross_entropy(logits.view(-1, logits.size(2)), tgt.contiguous().view(-1), reduction="none")
-        rec = rec.view(x.size(0), 1, -1).sum(-1).mean(dim=1)
-        return rec + kl, rec, kl
-
-
-def reference_step(model: ReferenceVAE, clip: float) -> Callable[[Batch], None]:
-    """He et al.'s ``text.py`` loop body: SGD lr 1 on encoder and decoder, clip, running loss sums."""
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0)
-    totals = [0.0, 0.0]
-
-    def step(batch: Batch) -> None:
-        loss, rec, kl = model(batch.tokens.to(next(model.parameters()).device))
-        optimizer.zero_grad()
-        loss.mean(dim=-1).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        totals[0] += rec.sum().item()
-        totals[1] += kl.sum().item()
-
-    return step
-
-
-def make_reference_step(spec: Spec, config: RunConfig, vocab_size: int) -> Callable[[Batch], None]:
-    torch.manual_seed(config.seed)
-    model = ReferenceVAE(vocab_size, *(SIZES[spec.size][k] for k in
-                                       ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim"))).to(torch.device(spec.device))
-    return reference_step(model, config.train.clip_grad)
-
-
 def measure_throughput(spec: Spec, run_dir: str) -> dict:
     config = bench_config(spec)
     corpus = load_corpus(config.data)
     if spec.reference:
         device = torch.device(spec.device)
-        step = make_reference_step(spec, config, len(corpus.vocab))
+        step = make_reference_pass(spec, config, len(corpus.vocab))
     else:
         trainer = make_trainer(spec, "vae", corpus, run_dir)
-        device, step = trainer.device, trainer_step(trainer)
+        device, step = trainer.device, trainer_pass(trainer)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     buckets = make_batches(corpus.splits["train"], config.data.batch_size, "bucket")
@@ -247,66 +102,48 @@ def measure_throughput(spec: Spec, run_dir: str) -> dict:
     targets = sum(b.n_targets() for b in batches)
     # The untimed pass builds every shape's kernels; the epoch's largest bucket makes the peak
     # memory an epoch's, not only the sample's.
-    run_pass(step, batches + [max(buckets, key=Batch.n_targets)], device)
-    load_before = load_avg()
-    seconds = [run_pass(step, batches, device) for _ in range(spec.repeats)]
+    run_pass(step, batches + [max(buckets, key=Batch.n_targets)])
+    load_before = load_average()
+    seconds = [run_pass(step, batches) for _ in range(spec.repeats)]
     result = {
         "tokens_per_s": targets / statistics.median(seconds),
         "runs_tokens_per_s": [targets / s for s in seconds],
         "step_ms": 1000 * statistics.median(seconds) / len(batches),
         "targets": targets, "batches": len(batches), "vocab": len(corpus.vocab),
-        "load": [load_before, load_avg()],
+        "load": [load_before, load_average()],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if device.type == "cuda":
         result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     if spec.paired and not spec.reference:
-        reference = make_reference_step(spec, config, len(corpus.vocab))
-        run_pass(reference, batches, device)
+        reference = make_reference_pass(spec, config, len(corpus.vocab))
+        run_pass(reference, batches)
         ratios = []
         for _ in range(spec.repeats):
-            ours = run_pass(step, batches, device)
-            ratios.append(run_pass(reference, batches, device) / ours)
+            ours = run_pass(step, batches)
+            ratios.append(run_pass(reference, batches) / ours)
         result["paired_speedups"] = ratios
     return result
 
 
-class SVITimer:
-    """Times SA-VAE's SVI forward and its finite-difference backward while active (context manager)."""
+def svi_shares(one_pass: Pass, batches: list[Batch]) -> dict[str, float]:
+    """Share of an (untimed, profiled) pass spent in SA-VAE's SVI steps (forward) and in
+    back-propagating through them, from the profiler's record of its autograd function."""
+    from torch.profiler import ProfilerActivity, profile
 
-    def __init__(self):
-        from textvae.strategies import sa_vae
-
-        self.module = sa_vae
-        self.seconds = {"forward": 0.0, "backward": 0.0}
-
-    def _timed(self, key: str, fn):
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[key] += time.perf_counter() - start
-
-        return staticmethod(wrapper)
-
-    def __enter__(self):
-        cls = self.module._FiniteDifferenceSVI
-        self.saved = (cls.forward, cls.backward)
-        cls.forward = self._timed("forward", cls.forward)
-        cls.backward = self._timed("backward", cls.backward)
-        return self
-
-    def __exit__(self, *exc):
-        cls = self.module._FiniteDifferenceSVI
-        cls.forward, cls.backward = staticmethod(self.saved[0]), staticmethod(self.saved[1])
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        seconds = one_pass(batches)
+    events = {e.key: e.cpu_time_total / 1e6 for e in profiled.key_averages()}
+    forward = sum(t for k, t in events.items() if k.endswith("FiniteDifferenceSVI"))
+    backward = sum(t for k, t in events.items() if k.endswith("FiniteDifferenceSVIBackward"))
+    return {"svi_forward_share": forward / seconds, "svi_backward_share": backward / seconds}
 
 
 def measure_overheads(spec: Spec, run_dir: str) -> dict:
     """Median per-step time of each strategy over ``vae`` on the same batches, timed alternately."""
     corpus = load_corpus(bench_config(spec).data)
     base = make_trainer(spec, "vae", corpus, run_dir)
-    base_step = trainer_step(base)
+    base_step = trainer_pass(base)
     warmed: set[int] = set()
     rows = {}
     for name in spec.strategies:
@@ -314,25 +151,22 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
         try:
             config = bench_config(spec, name)
             trainer = make_trainer(spec, name, corpus, run_dir)
-            step = trainer_step(trainer)
+            step = trainer_pass(trainer)
             min_size = config.data.min_batch_size
             batches = sample_batches(corpus.splits["train"], config.data.batch_size, spec.batches, min_size)
-            trainer._epoch_batches = batches  # what Agg-VAE's inner loop draws from
-            svi = SVITimer() if "sa-vae" in config.strategies else None
             if min_size not in warmed:
-                run_pass(base_step, batches, base.device)
+                run_pass(base_step, batches)
                 warmed.add(min_size)
-            run_pass(step, batches, trainer.device)
-            load_before = load_avg()
+            run_pass(step, batches)
+            load_before = load_average()
             vae_s, strategy_s = [], []
             for repeat in range(spec.repeats):
                 if repeat % 2:
-                    with svi or nullcontext():
-                        strategy_s.append(run_pass(step, batches, trainer.device))
-                vae_s.append(run_pass(base_step, batches, base.device))
+                    strategy_s.append(run_pass(step, batches))
+                vae_s.append(run_pass(base_step, batches))
                 if not repeat % 2:
-                    with svi or nullcontext():
-                        strategy_s.append(run_pass(step, batches, trainer.device))
+                    strategy_s.append(run_pass(step, batches))
+            shares = svi_shares(step, batches) if "sa-vae" in config.strategies else {}
         except Exception as e:  # noqa: BLE001
             rows[name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             continue
@@ -345,13 +179,9 @@ def measure_overheads(spec: Spec, run_dir: str) -> dict:
             "step_ms": 1000 * statistics.median(strategy_s) / len(batches),
             "overhead": statistics.median(ratios) - 1,
             "overhead_range": [min(ratios) - 1, max(ratios) - 1],
-            "batches": len(batches), "load": [load_before, load_avg()],
+            "batches": len(batches), "load": [load_before, load_average()],
         }
-        if svi is not None:
-            # Share of the step spent in the SVI steps (forward) and in back-propagating through them.
-            total = sum(strategy_s)
-            rows[name]["svi_forward_share"] = svi.seconds["forward"] / total
-            rows[name]["svi_backward_share"] = svi.seconds["backward"] / total
+        rows[name].update(shares)
         if config.procedure.get("name") == "aggressive":
             rows[name]["inner_steps_per_batch"] = trainer.procedure.log_scalars()["inner_steps_per_batch"]
         del trainer, step
@@ -380,8 +210,8 @@ def run_child(spec: Spec) -> dict:
     env = dict(os.environ)
     if spec.onednn_cache is not None:
         env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(spec.onednn_cache)
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(asdict(spec))],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "eval.bench_train", "--child", json.dumps(asdict(spec))],
+                         capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode != 0:
         raise SystemExit(f"bench_train: {spec.size}/{spec.device} failed:\n{out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -389,15 +219,6 @@ def run_child(spec: Spec) -> dict:
 
 def all_strategy_names() -> list[str]:
     return list(dict.fromkeys(recipes.strategies() + STRATEGIES.names()))
-
-
-def machine() -> dict:
-    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
-            "cpu": describe_cpu()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def throughput_table(results: list[dict]) -> list[str]:
@@ -419,7 +240,8 @@ def throughput_table(results: list[dict]) -> list[str]:
         here = measured_reference.get((size, device))
         versus_here = f"{r['tokens_per_s'] / here:.2f}x" if here and not spec["reference"] else ""
         paired = r.get("paired_speedups")
-        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)) if paired else ""
+        versus_paired = (f"{statistics.median(paired):.2f}x; " + ", ".join(f"{x:.2f}" for x in paired)
+                         if paired else "")
         versus_issue, target = "", ""
         if cpu and spec["threads"] == 2:
             versus_issue = f"{r['tokens_per_s'] / REFERENCE_TOKENS_PER_S[size]:.2f}x of {REFERENCE_TOKENS_PER_S[size]}"
@@ -428,7 +250,6 @@ def throughput_table(results: list[dict]) -> list[str]:
                 target = f"≥{TARGET_TOKENS_PER_S[size]}, ≤{TARGET_PEAK_MIB} MiB: {'met' if ok else 'not met'}"
         runs = ", ".join(f"{t:.0f}" for t in r["runs_tokens_per_s"])
         load = "→".join(f"{x:.2f}" for x in r["load"])
-        spread = " … ".join(f"{100 * x:+.0f}%" for x in r.get("overhead_range", [])) or "–"
         lines.append(f"| {size} | {device} | {code} | {r['tokens_per_s']:.0f} | {runs} | {r['step_ms']:.1f} | {memory} "
                      f"| {versus_here} | {versus_paired} | {versus_issue} | {target} | {load} |")
     return lines
@@ -463,7 +284,9 @@ def overhead_table(result: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/shared/data/ptb", help="directory with train/valid/test.txt")
+    parser.add_argument("--data", default="ptb",
+                        help="corpus: a registered name (default ptb: textvae data prepare ptb --from DIR) or a "
+                             "directory with train/valid/test.txt")
     parser.add_argument("--train-lines", type=int, default=10_000, help="first N lines of train (and its vocabulary)")
     parser.add_argument("--sizes", nargs="+", default=None, choices=list(SIZES),
                         help="default: both for throughput, ptb-small for --strategy")
@@ -503,7 +326,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 4 if strategies else 3)
 
     # Records name no machine path: absolute arguments are made relative, the corpus is its folder name.
-    command = portable_command("python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]))
+    command = portable_command("python -m eval.bench_train " + shlex.join(sys.argv[1:]))
     info = machine()
     report = [f"# Training benchmark ({info['date']})", "",
               f"`{command}`", "",

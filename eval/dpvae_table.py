@@ -11,7 +11,7 @@ LSTM VAE on the embedded short-Yelp ``demo`` corpus, evaluates its best checkpoi
   an LSTM-LM trained on the same sentences. All sentences are greedy-decoded, so they differ only
   through their latents.
 
-    python eval/dpvae_table.py --epochs 3 --train-limit 3000 --test-limit 500 --iw-samples 50
+    python -m eval.dpvae_table --epochs 3 --train-limit 3000 --test-limit 500 --iw-samples 50
 
 Writes eval/results/dpvae_table.md (tables + the command), dpvae_table.json (every number, example
 sentences) and dpvae_leakage.png. Runs are kept under --runs-dir and reused when their results.json
@@ -99,8 +99,14 @@ def text_quality(texts: list[str], train_texts: list[str], lm) -> dict[str, floa
 def analyse(run_dir: Path, lm, opts: argparse.Namespace) -> dict:
     from textvae.data import load_corpus, make_batches
     from textvae.generation import DecodingConfig, decode_latents, sample_texts
-    from textvae.latent_metrics import (AggregatePosterior, high_posterior_latents, leakage_scores, leakage_table,
-                                        low_posterior_latents, symmetric_kl)
+    from textvae.latent_metrics import (
+        AggregatePosterior,
+        high_posterior_latents,
+        leakage_scores,
+        leakage_table,
+        low_posterior_latents,
+        symmetric_kl,
+    )
     from textvae.runs import load_run
 
     run = load_run(run_dir)
@@ -204,7 +210,6 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true")
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
-    sys.path.insert(0, str(REPO))
     from textvae.latent_metrics import LeakagePoint, plot_leakage
     from textvae.runs import load_run
 
@@ -228,7 +233,7 @@ def main() -> None:
     from textvae.sweeps.manifest import portable_command, portable_path
 
     # The record names no machine path: folders relative to the checkout.
-    command = portable_command("python eval/dpvae_table.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]), REPO)
+    command = portable_command("python -m eval.dpvae_table " + " ".join(shlex.quote(a) for a in sys.argv[1:]), REPO)
     options = {k: portable_path(v, REPO) if isinstance(v, Path) else str(v) for k, v in vars(opts).items()}
     opts.out.mkdir(parents=True, exist_ok=True)
     (opts.out / "dpvae_table.json").write_text(json.dumps(

@@ -1,15 +1,15 @@
 """One command that checks textvae's whole CUDA surface and takes its GPU figures, into one report.
 
-    python eval/gpu_check.py                      # on a CUDA machine: full size, about 6-8 minutes on an H100
-    python eval/gpu_check.py --toy                # tiny sizes, any machine (the default without CUDA)
-    python eval/gpu_check.py --out eval/results/gpu_check   # writes gpu_check.md and gpu_check.json
+    python -m eval.gpu_check                      # on a CUDA machine: full size, about 6-8 minutes on an H100
+    python -m eval.gpu_check --toy                # tiny sizes, any machine (the default without CUDA)
+    python -m eval.gpu_check --out eval/results/gpu_check   # writes gpu_check.md and gpu_check.json
 
 Steps (each reports its own wall time; one that fails is a row of the report, not the end of it):
 
 1. ``tests``: the test suite with ``--device cuda`` (tests marked ``cpu_only`` are skipped).
 2. ``train``: a PTB-small and a paper-size model trained for a fixed sample of batches in float32,
    bf16 and fp16 (``train.amp``; a precision the device cannot run is a skipped row naming the
-   reason textvae.capability's probe gives), with He et al.'s training step (re-implemented, eval/bench_train.py)
+   reason textvae.capability's probe gives), with He et al.'s training step (re-implemented, eval/timing.py)
    timed in passes that alternate with textvae's: target tokens/s, the per-pass speed ratios, and
    the peak GPU memory of each precision measured alone.
 3. ``iwnll``: the importance-weighted NLL (K = 500) of 1,000 test sentences at paper size, in passes
@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,24 +44,22 @@ from typing import Any, Callable
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "eval"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from textvae.capability import amp_unavailable
+from textvae.config import ModelConfig, RunConfig
+from textvae.data import encode_texts, load_corpus, make_batches
+from textvae.evaluation import iw_log_likelihood
+from textvae.evaluation.importance import pass_limits
+from textvae.evaluation.protocol import evaluation_mode
+from textvae.models import build_model
+from textvae.training import Trainer
+from textvae.training.device import backend_settings, synchronize
+from textvae.training.environment import machine
+from textvae.types import Batch
 
-import bench_eval  # noqa: E402
-import bench_train  # noqa: E402
-from textvae.capability import amp_unavailable  # noqa: E402
-from textvae.config import ModelConfig, RunConfig  # noqa: E402
-from textvae.data import encode_texts, load_corpus, make_batches  # noqa: E402
-from textvae.evaluation import iw_log_likelihood  # noqa: E402
-from textvae.evaluation.importance import pass_limits  # noqa: E402
-from textvae.evaluation.protocol import evaluation_mode  # noqa: E402
-from textvae.models import build_model  # noqa: E402
-from textvae.training import Trainer  # noqa: E402
-from textvae.training.device import backend_settings  # noqa: E402
-from textvae.training.environment import describe_cpu  # noqa: E402
-from textvae.types import Batch  # noqa: E402
+from . import timing
+from .timing import spread
+
+REPO = Path(__file__).resolve().parents[1]
 
 PRECISIONS = ("off", "bf16", "fp16")
 TARGET_IWNLL_SPEEDUP = 20.0
@@ -86,7 +83,7 @@ class Scale:
     demo_overrides: list[str] = field(default_factory=list)
 
 
-FULL = Scale(sizes=bench_train.SIZES, train_lines=10_000, train_batches=20, train_repeats=3, iw_sentences=1000,
+FULL = Scale(sizes=timing.SIZES, train_lines=10_000, train_batches=20, train_repeats=3, iw_sentences=1000,
              iw_samples=500, iw_rounds=2, tests=["tests"], test_timeout=300)
 TOY = Scale(sizes={"paper": dict(embed_dim=16, enc_hidden=16, dec_hidden=16, latent_dim=4)},
             train_lines=300, train_batches=1, train_repeats=1, iw_sentences=8, iw_samples=5, iw_rounds=1,
@@ -110,15 +107,6 @@ def default_data() -> str:
         if (candidate / "train.txt").is_file():
             return str(candidate)
     return "demo"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def spread(values: list[float], fmt: str = "{:.2f}") -> str:
-    return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
 
 
 # ---- step 1: the test suite on the device -----------------------------------------------------------
@@ -154,19 +142,19 @@ def finish_tests(process: subprocess.Popen, device: torch.device, scale: Scale, 
 
 # ---- step 2: training throughput and memory ---------------------------------------------------------
 
-def training_spec(size: str, device: torch.device, amp: str, data: str, scale: Scale) -> bench_train.Spec:
-    return bench_train.Spec(size, str(device), data, scale.train_lines, scale.train_batches, scale.train_repeats,
+def training_spec(size: str, device: torch.device, amp: str, data: str, scale: Scale) -> timing.Spec:
+    return timing.Spec(size, str(device), data, scale.train_lines, scale.train_batches, scale.train_repeats,
                             torch.get_num_threads(), amp=amp)
 
 
 def make_step(name: str, size: str, device: torch.device, config: RunConfig, corpus, run_dir: str, args,
-              scale: Scale) -> Callable[[Batch], None]:
-    """textvae's training step at precision ``name``, or He et al.'s (``reference``, float32)."""
+              scale: Scale) -> timing.Pass:
+    """textvae's training pass at precision ``name``, or He et al.'s (``reference``, float32)."""
     if name == "reference":
-        return bench_train.make_reference_step(training_spec(size, device, "off", args.data, scale), config,
+        return timing.make_reference_pass(training_spec(size, device, "off", args.data, scale), config,
                                                len(corpus.vocab))
     spec = training_spec(size, device, name, args.data, scale)
-    return bench_train.trainer_step(bench_train.make_trainer(spec, "vae", corpus, run_dir))
+    return timing.trainer_pass(timing.make_trainer(spec, "vae", corpus, run_dir))
 
 
 def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
@@ -175,9 +163,9 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
     measured = [name for name in (*PRECISIONS, "reference") if name not in skipped]
     rows = []
     for size in scale.sizes:
-        config = bench_train.bench_config(training_spec(size, device, "off", args.data, scale))
+        config = timing.bench_config(training_spec(size, device, "off", args.data, scale))
         corpus = load_corpus(config.data)
-        batches = bench_train.sample_batches(corpus.splits["train"], config.data.batch_size, scale.train_batches)
+        batches = timing.sample_batches(corpus.splits["train"], config.data.batch_size, scale.train_batches)
         largest = max(make_batches(corpus.splits["train"], config.data.batch_size, "bucket"), key=Batch.n_targets)
         targets = sum(b.n_targets() for b in batches)
         with tempfile.TemporaryDirectory(prefix="gpu_check.") as run_dir:
@@ -187,17 +175,17 @@ def step_train(device: torch.device, scale: Scale, args) -> dict[str, Any]:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
                 step = make_step(name, size, device, config, corpus, run_dir, args, scale)
-                bench_train.run_pass(step, batches + [largest], device)
+                timing.run_pass(step, batches + [largest])
                 peaks[name] = torch.cuda.max_memory_allocated(device) / 2**20
                 del step
             # Speed: all four steps alive, passes alternating so that a drift in clock or load hits each.
             steps = {name: make_step(name, size, device, config, corpus, run_dir, args, scale) for name in measured}
             for step in steps.values():
-                bench_train.run_pass(step, batches, device)
+                timing.run_pass(step, batches)
             seconds: dict[str, list[float]] = {name: [] for name in steps}
             for _ in range(scale.train_repeats):
                 for name, step in steps.items():
-                    seconds[name].append(bench_train.run_pass(step, batches, device))
+                    seconds[name].append(timing.run_pass(step, batches))
             del steps
         for name in (*PRECISIONS, "reference"):
             if name in skipped:
@@ -233,7 +221,7 @@ def step_iwnll(device: torch.device, scale: Scale, args) -> dict[str, Any]:
         for _ in range(scale.iw_rounds):
             for label, fn, times in (
                     ("textvae", lambda: iw_log_likelihood(model, batches, samples=scale.iw_samples, seed=0), ours),
-                    ("reference", lambda: bench_eval.reference_log_px(model, batches, scale.iw_samples, 0), reference)):
+                    ("reference", lambda: timing.reference_log_px(model, batches, scale.iw_samples, 0), reference)):
                 synchronize(device)
                 start = time.perf_counter()
                 log_px = fn()
@@ -264,8 +252,8 @@ def start_demo(device: str, out: Path, seed: int, scale: Scale, threads: int | N
                corpus: str | None) -> subprocess.Popen:
     out.parent.mkdir(parents=True, exist_ok=True)
     log = (out.parent / f"{out.name}.log").open("w")
-    return subprocess.Popen(demo_command(device, out, seed, scale, corpus), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env=repo_env(threads))
+    return subprocess.Popen(demo_command(device, out, seed, scale, corpus), cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=repo_env(threads))
 
 
 def finish_demo(process: subprocess.Popen, out: Path, timeout: float) -> dict[str, Any]:
@@ -317,16 +305,15 @@ def step_demo(device: torch.device, scale: Scale, demos: dict[str, subprocess.Po
 
 def step_deterministic(device: torch.device, scale: Scale, args) -> dict[str, Any]:
     spec = training_spec(next(iter(scale.sizes)), device, "off", args.data, scale)
-    config = bench_train.bench_config(spec)
+    config = timing.bench_config(spec)
     config.train.deterministic = True
     corpus = load_corpus(config.data)
-    batches = bench_train.sample_batches(corpus.splits["train"], config.data.batch_size, max(scale.train_batches, 2))
+    batches = timing.sample_batches(corpus.splits["train"], config.data.batch_size, max(scale.train_batches, 2))
     weights = []
     with tempfile.TemporaryDirectory(prefix="gpu_check.") as run_dir:
         for _ in range(2):
             trainer = Trainer(config, run_dir, corpus=corpus)
-            trainer.model.strategy.on_epoch_start(trainer.ctx)
-            bench_train.run_pass(bench_train.trainer_step(trainer), batches, device)
+            trainer.run_epoch(batches)
             weights.append({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()})
             del trainer
     differing = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]
@@ -335,18 +322,6 @@ def step_deterministic(device: torch.device, scale: Scale, args) -> dict[str, An
 
 
 # ---- the report ------------------------------------------------------------------------------------
-
-def machine(device: torch.device) -> dict[str, Any]:
-    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(), "cpu": describe_cpu(),
-            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
-            "device": str(device), "torch_threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version(), capability=f"{props.major}.{props.minor}",
-                    bf16_supported=torch.cuda.is_bf16_supported())
-    return info
-
 
 def verdict(ok: bool | None) -> str:
     return "—" if ok is None else ("met" if ok else "NOT met")
@@ -378,8 +353,8 @@ def report(results: dict[str, Any]) -> str:
     iw = steps.get("iwnll", {})
     if "speedup" in iw:
         ok = None if toy else iw["speedup"] >= TARGET_IWNLL_SPEEDUP
-        lines.append(f"| IW-NLL (K={iw['samples']}) sentences/s, paper size, vs He et al. loop | {iw['speedup']:.1f}x | "
-                     f"≥ {TARGET_IWNLL_SPEEDUP:.0f}x | {verdict(ok)} |")
+        lines.append(f"| IW-NLL (K={iw['samples']}) sentences/s, paper size, vs He et al. loop "
+                     f"| {iw['speedup']:.1f}x | ≥ {TARGET_IWNLL_SPEEDUP:.0f}x | {verdict(ok)} |")
     demo = steps.get("demo", {})
     if "comparison" in demo:
         lines.append(f"| demo bn-vae: {info['device']} metrics vs CPU | see below | within noise | "
@@ -400,7 +375,8 @@ def report(results: dict[str, Any]) -> str:
                   f"{tr['rows'][0]['batches']} batches of the epoch's length mix per pass (batch 32, SGD, clip 5), "
                   f"median of {len(tr['rows'][0]['tokens_per_s'])} alternating passes (each pass in brackets); "
                   "peak memory of each precision measured alone.", "",
-                  "| size | code | tokens/s | vs He et al. step (per pass) | peak GPU memory |", "|---|---|---:|---|---:|"]
+                  "| size | code | tokens/s | vs He et al. step (per pass) | peak GPU memory |",
+                  "|---|---|---:|---|---:|"]
         names = {"off": "textvae float32", "bf16": "textvae bf16", "fp16": "textvae fp16 + scaler",
                  "reference": "He et al. step"}
         for r in tr["rows"]:
@@ -425,7 +401,8 @@ def report(results: dict[str, Any]) -> str:
         lines += ["", "## Demo recipe (bn-vae)", "",
                   f"`{demo['command']}` ({demo['device_seconds']:.0f} s on {info['device']}); the CPU runs in the "
                   "background. Noise scale: the CPU run with the next seed.", "",
-                  "| metric | device | CPU (same seed) | difference | CPU seed-to-seed | within |", "|---|---:|---:|---:|---:|---|"]
+                  "| metric | device | CPU (same seed) | difference | CPU seed-to-seed | within |",
+                  "|---|---:|---:|---:|---:|---|"]
         for r in demo["comparison"]["rows"]:
             lines.append(f"| {r['metric']} | {r['device']:.4f} | {r['cpu']:.4f} | {r['diff']:+.4f} | "
                          f"{r['cpu_seed_diff']:.4f} | {'yes' if r['within'] else 'NO'} |")
@@ -465,26 +442,34 @@ def check_out(out: Path) -> None:
         problem = f"{parent} is a file, not a folder"
     elif problem is None and not os.access(parent, os.W_OK | os.X_OK):
         problem = f"{parent} is not writable"
+    if problem is None:  # permissions say little (root, /proc): make the folder and a file now
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"):
+                pass
+        except OSError as e:
+            problem = f"cannot be written ({e.strerror or e})"
     if problem:
         print(f"gpu_check: --out {out}: {problem}", file=sys.stderr)
         raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the check; bench_train's model sizes are the scale's for its duration."""
-    original_sizes = dict(bench_train.SIZES)
+    """Run the check; eval.timing's model sizes are the scale's for its duration."""
+    original_sizes = dict(timing.SIZES)
     try:
         return check(argv)
     finally:
-        bench_train.SIZES.clear()
-        bench_train.SIZES.update(original_sizes)
+        timing.SIZES.clear()
+        timing.SIZES.update(original_sizes)
 
 
 def check(argv: list[str] | None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toy", action="store_true", help="tiny sizes (the default when CUDA is absent)")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    parser.add_argument("--data", default=None, help="corpus for training and IW-NLL (default: PTB if found, else demo)")
+    parser.add_argument("--data", default=None,
+                        help="corpus for training and IW-NLL (default: PTB if found, else demo)")
     parser.add_argument("--steps", nargs="+", default=["tests", "train", "iwnll", "demo", "deterministic"],
                         choices=["tests", "train", "iwnll", "demo", "deterministic"])
     parser.add_argument("--budget", type=float, default=480.0, help="seconds; steps not started by then are skipped")
@@ -494,7 +479,7 @@ def check(argv: list[str] | None) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     toy = args.toy or device.type != "cuda"
     scale = TOY if toy else FULL
-    bench_train.SIZES.update(scale.sizes)
+    timing.SIZES.update(scale.sizes)
     start = time.perf_counter()
     deadline = start + args.budget
     out = Path(args.out)
@@ -518,7 +503,8 @@ def check(argv: list[str] | None) -> dict[str, Any]:
             if overlap:  # the "device" run is a CPU run too: with the same threads, it must match bit for bit
                 demos["device"] = start_demo("cpu", work / "device", 1, scale, args.cpu_threads, toy_corpus)
             else:
-                demos["cpu_next_seed"] = start_demo("cpu", work / "cpu_next_seed", 2, scale, args.cpu_threads, toy_corpus)
+                demos["cpu_next_seed"] = start_demo("cpu", work / "cpu_next_seed", 2, scale, args.cpu_threads,
+                                                    toy_corpus)
         if "tests" in args.steps:
             tests = start_tests(device, scale, work / "tests.log")
             if not overlap:
@@ -538,16 +524,28 @@ def check(argv: list[str] | None) -> dict[str, Any]:
                 process.wait()
         if "deterministic" in args.steps:  # last: the mode is process-wide
             run_step("deterministic", lambda: step_deterministic(device, scale, args), steps, deadline + 60)
-    command = "python eval/gpu_check.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    command = "python -m eval.gpu_check" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     results = {"command": command, "machine": machine(device), "toy": toy, "data": data_label,
                "seconds": time.perf_counter() - start, "steps": steps}
     text = report(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(text)
+    print(text)  # first: the report survives a failing write below
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(text)
+        out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    except OSError as e:
+        print(f"gpu_check: --out {out}: {e.strerror or e} (the report is above)", file=sys.stderr)
+        raise SystemExit(2) from None
     return results
 
 
+def failed_steps(results: dict[str, Any]) -> list[str]:
+    """Steps that failed, were skipped, or whose check did not hold."""
+    return [name for name, step in results["steps"].items() if "error" in step or step.get("ok") is False]
+
+
 if __name__ == "__main__":
-    main()
+    failed = failed_steps(main())
+    if failed:
+        print(f"gpu_check: failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)

@@ -5,7 +5,7 @@ Each trial starts the CLI on a tiny synthetic corpus, kills it after a random de
 run's: same files, same metrics lines (minus wall-clock seconds), same results.json, no temp or lock
 file. The tests inject crashes at exact points (tests/test_crash_points.py); this is the blind check.
 
-    python eval/kill_resume.py --trials 8 --out eval/results/kill_resume.md
+    python -m eval.kill_resume --trials 8 --out eval/results/kill_resume.md
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from textvae.data.synthesize import SynthesisConfig, write_synthetic_corpus
 
-from conftest import write_corpus  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CONFIG = """name = "kill"
 seed = 3
@@ -66,7 +65,8 @@ def main() -> None:
     rng = random.Random(opts.seed)
     tmp = Path(tempfile.mkdtemp(prefix="kill-resume-"))
     env = {**os.environ, "TEXTVAE_DATA": str(tmp / "data"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    corpus = write_corpus(tmp / "corpus", n_train=200, n_eval=40)
+    corpus = write_synthetic_corpus(SynthesisConfig(seed=opts.seed, components=4, vocab_size=40, length=6, hidden=8,
+                                                    embed=8, n_train=200, n_valid=40, n_test=40), tmp / "corpus")
     config = tmp / "kill.toml"
     config.write_text(CONFIG.format(corpus=corpus, epochs=opts.epochs))
     start = time.perf_counter()

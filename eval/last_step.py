@@ -9,7 +9,7 @@ and scores the validation split after it; it also lists the lengths of the last 
 trained on. ``--retrace K`` trains the run again (runs are reproducible) and scores the validation
 split after each of its last K updates. A run's final figures are only as precise as these spreads.
 
-    python eval/last_step.py RUN [RUN ...] --data-dir DATA --out eval/results/parity/last_step
+    python -m eval.last_step RUN [RUN ...] --data-dir DATA --out eval/results/parity/last_step
 
 Writes OUT.json (every number) and OUT.md. The run folders are not modified (the steps are taken on
 a copy).
@@ -21,18 +21,14 @@ import argparse
 import copy
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from textvae.config import RunConfig  # noqa: E402
-from textvae.rundir import RunDir  # noqa: E402
-from textvae.training.trainer import Trainer  # noqa: E402
+from textvae.config import RunConfig
+from textvae.rundir import RunDir
+from textvae.training import Callback, Trainer, Update
 
 
 def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, tail: int) -> dict:
@@ -74,29 +70,38 @@ def probe(run: Path, data_dir: Path | None, words: list[int], per_length: int, t
             "one_step": steps}
 
 
+class ScoreLastUpdates(Callback):
+    """Scores the validation split after each of the last ``last`` updates of epoch ``epoch`` (1-based),
+    the random state saved around each scoring so that training goes on as it would have, then stops."""
+
+    def __init__(self, epoch: int, last: int):
+        self.epoch, self.last = epoch, last
+        self.trace: list[dict] = []
+
+    def on_update_end(self, trainer: Trainer, update: Update) -> None:
+        if trainer.state.epoch + 1 != self.epoch or update.index < trainer.ctx.epoch_updates - self.last:
+            return
+        saved = torch.get_rng_state()
+        trainer.ctx.training = False
+        valid = trainer.validate()
+        trainer.ctx.training = True
+        torch.set_rng_state(saved)
+        self.trace.append({"update": update.index + 1, "words": update.batch.max_words, "sentences": update.batch.size,
+                           "valid_rec": valid["rec"], "valid_kl": valid["kl"]})
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        if record["epoch"] >= self.epoch:
+            trainer.should_stop = True
+
+
 def retrace(run: Path, data_dir: Path | None, epochs: int, last: int) -> list[dict]:
     """Train the run again from scratch with its own config (runs are reproducible) and score the
-    validation split after each of the last ``last`` updates of its final epoch; the random state is
-    saved around each scoring, so the updates are those of the original run."""
+    validation split after each of the last ``last`` updates of its final epoch."""
     config = RunConfig.load(RunDir(run).config)
+    scores = ScoreLastUpdates(epochs, last)
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(config, Path(scratch) / run.name, data_dir)
-        trainer.fit(stop_after=epochs - 1)
-        trace = []
-
-        def score(i: int, batch) -> None:
-            if i < trainer.ctx.epoch_updates - last:
-                return
-            saved = torch.get_rng_state()
-            trainer.ctx.training = False
-            valid = trainer.validate()
-            trainer.ctx.training = True
-            torch.set_rng_state(saved)
-            trace.append({"update": i + 1, "words": batch.max_words, "sentences": batch.size,
-                          "valid_rec": valid["rec"], "valid_kl": valid["kl"]})
-
-        trainer.run_epoch(after_update=score)
-    return trace
+        Trainer(config, Path(scratch) / run.name, data_dir, callbacks=[scores]).fit()
+    return scores.trace
 
 
 def render(records: list[dict], command: str) -> str:
@@ -109,15 +114,16 @@ def render(records: list[dict], command: str) -> str:
     lines.append("|---|---|---|---|" + "---|" * len(words))
     for r in records:
         cells = {s["words"]: ", ".join(f"{c['rec']:+.1f}" for c in s["changes"]) or "–" for s in r["one_step"]}
-        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} | {r['valid']['rec']:.2f} | "
-                     f"{', '.join(map(str, r['last_buckets_words']))} | " + " | ".join(cells.get(w, "–") for w in words) + " |")
+        lines.append(f"| {r['run']} ({' + '.join(r['strategies'])}, seed {r['seed']}) | {r['epoch']} "
+                     f"| {r['valid']['rec']:.2f} | {', '.join(map(str, r['last_buckets_words']))} | "
+                     + " | ".join(cells.get(w, "–") for w in words) + " |")
     for r in records:
         if r.get("retrace"):
             lines += ["", f"{r['run']}: validation after each of the last {len(r['retrace'])} updates of epoch "
                       f"{r['epoch']} (trained again from scratch, `--retrace`).", "",
                       "| update | bucket (words × sentences) | valid rec | valid KL |", "|---|---|---|---|"]
-            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} | {t['valid_kl']:.2f} |"
-                      for t in r["retrace"]]
+            lines += [f"| {t['update']} | {t['words']} × {t['sentences']} | {t['valid_rec']:.2f} "
+                      f"| {t['valid_kl']:.2f} |" for t in r["retrace"]]
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             if record["epoch"] < 2:
                 raise SystemExit(f"{run}: --retrace needs a run of at least 2 epochs")
             record["retrace"] = retrace(run, a.data_dir, record["epoch"], a.retrace)
-    command = "python eval/last_step.py " + " ".join(
+    command = "python -m eval.last_step " + " ".join(
         [*(r.name for r in a.runs), "--words", *map(str, a.words), "--per-length", str(a.per_length)]
         + (["--retrace", str(a.retrace)] if a.retrace else []))
     a.out.parent.mkdir(parents=True, exist_ok=True)

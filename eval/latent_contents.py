@@ -1,14 +1,15 @@
 """What a synthetic-corpus run's latent space holds: the component, or the sentence's first words?
 
-    python eval/latent_contents.py RUN [RUN ...] --data-dir DATA --out eval/results/latent_clutter/random_batch_probes/contents
+    python -m eval.latent_contents RUN [RUN ...] --data-dir DATA --out OUT
 
 For every run folder (trained with ``eval.latent_clutter = true``, so it kept ``latents_test.json``, the
 test posterior means in the space the decoder reads) this scores the same 15-nearest-neighbour
 classifier as the clutter table on other targets than the component: the first word, the second word
 and the last word of each test sentence, each beside the accuracy of always guessing its most frequent
 value (plain shuffled folds for every target, so the component's figure can differ from the clutter
-table's stratified one in the second decimal). A latent that encodes the first words of a sentence separates the components only as far as
-those words tell the components apart. Writes ``contents.json`` and ``contents.md`` under ``--out``.
+table's stratified one in the second decimal). A latent that encodes the first words of a sentence
+separates the components only as far as those words tell the components apart. Writes
+``contents.json`` and ``contents.md`` under ``--out`` (the study's: eval/results/latent_clutter/README.md).
 
 The means are stored in batch order with each row's position in the test file (``index``). Records
 written before the position was kept are read in file order, which holds where every sentence has the
@@ -24,20 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textvae.latent_metrics.clutter import NEIGHBOURS
+from textvae.latent_metrics.clutter import knn_accuracy
 from textvae.rundir import RunDir
 
-FOLDS = 5
 TARGETS = ("component", "word 1", "word 2", "last word")
-
-
-def knn_accuracy(means: np.ndarray, target: np.ndarray) -> float:
-    """Plain shuffled folds: words have values too rare to stratify on."""
-    from sklearn.model_selection import KFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    return float(cross_val_score(KNeighborsClassifier(NEIGHBOURS), means, target,
-                                 cv=KFold(FOLDS, shuffle=True, random_state=0)).mean())
 
 
 def contents(run: Path, data_dir: Path) -> dict:
@@ -57,7 +48,8 @@ def contents(run: Path, data_dir: Path) -> dict:
     means = np.asarray(stored["means"], dtype=np.float64)
     record = {"run": run.as_posix(), "corpus": corpus}
     for name, target in targets.items():
-        record[name] = {"knn_accuracy": knn_accuracy(means, target),
+        # plain folds for every target: words have values too rare to stratify on
+        record[name] = {"knn_accuracy": knn_accuracy(means, target, stratified=False),
                         "majority": Counter(target.tolist()).most_common(1)[0][1] / len(target)}
     return record
 

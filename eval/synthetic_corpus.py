@@ -1,7 +1,7 @@
 """How learnable the synthetic corpus's component is from its words: a bag-of-words logistic regression
 trained on the train split and scored on the test split (not a textvae run: no VAE involved).
 
-    python eval/synthetic_corpus.py --seed 1 --grid --out eval/results/latent_clutter/corpus.json
+    python -m eval.synthetic_corpus --seed 1 --grid --out eval/results/latent_clutter/corpus.json
 
 Writes the corpus's figures (component count, ``bow_accuracy``, the same probe on the first 1-3 tokens
 under ``prefix_accuracy``, every synthesis setting) and, with

@@ -34,7 +34,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     global TEST_DEVICE
-    config.addinivalue_line("markers", "cpu_only: pins CPU kernels or CPU numbers; skipped with --device other than cpu")
+    config.addinivalue_line("markers",
+                            "cpu_only: pins CPU kernels or CPU numbers; skipped with --device other than cpu")
     config.addinivalue_line("markers", "amp(mode): needs train.amp=mode; skipped where the probe says it cannot run")
     TEST_DEVICE = config.getoption("--device")
     try:

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import tiny_config, write_corpus
 from typer.testing import CliRunner
 
-from conftest import tiny_config, write_corpus
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.data import Vocab, load_corpus
@@ -22,9 +22,8 @@ from textvae.errors import ArgumentError, ArgumentTypeError, RunFolderError, Tex
 from textvae.evaluation.evaluate import _elbo_terms, perplexity
 from textvae.generation import interpolate_texts, reconstruct_texts, sample_texts
 from textvae.probing import load_probe_data
-from textvae.rundir import RunDir
 from textvae.runs import load_run
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 runner = CliRunner()
 
@@ -131,6 +130,26 @@ def spec(tmp: Path, text: str, datasets: str = '["demo"]', strategies: str = '["
     return text_file(tmp / "s.toml", f"datasets = {datasets}\nstrategies = {strategies}\n{text}\n")
 
 
+NO_UNK = "a\nb\n"
+
+
+def sets(*overrides: str) -> str:
+    return f"set = {json.dumps(list(overrides))}"
+
+
+def without_valid(corpus: Path) -> Path:
+    (corpus / "valid.txt").unlink()
+    return corpus
+
+
+def point_folder(tmp: Path, config_text: str) -> Path:
+    """``tmp`` with the first point folder of :func:`sweep` holding a config.json of ``config_text``."""
+    folder = tmp / "sw" / "runs" / "demo" / "vae" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config_text)
+    return tmp
+
+
 def sweep(tmp: Path, spec_file: Path) -> list:
     return ["sweep", spec_file, "--out", tmp / "sw"]
 
@@ -138,7 +157,8 @@ def sweep(tmp: Path, spec_file: Path) -> list:
 # id -> (tmp, corpus) -> (command line, culprit the message must name)
 CASES = {
     "fresh run over a finished run": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "run"],
-                                                   "holds a finished run; continue it with --resume, or pass --overwrite"),
+                                                   "holds a finished run; continue it with --resume, "
+                                                   "or pass --overwrite"),
     "fresh run into a non-run folder": lambda t, c: (["train", toml(t / "c.toml", c), "--out", t / "corpus"],
                                                      "corpus: folder is not empty and holds no textvae run"),
     "recipe over a finished run": lambda t, c: (["recipe", "demo", "vae", "--out", t / "run"], "holds a finished run"),
@@ -173,7 +193,8 @@ CASES = {
                                                 "a .pt path (this run has: best, last), got 'first'"),
     "an hf: folder with a dataset script": lambda t, c: (["train", toml(t / "c.toml", f"hf:{hf_script_folder(t)}"),
                                                           "--out", t / "new"], "cannot load the dataset"),
-    "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"], "recipe strategy '../../c': not a recipe name"),
+    "strategy name with ../": lambda t, c: (["recipe", "demo", "../../c"],
+                                            "recipe strategy '../../c': not a recipe name"),
     "dataset name with ../": lambda t, c: (["recipe", "../datasets/demo", "vae"], "not a recipe name"),
     "prior name with ../": lambda t, c: (["recipe", "demo", "vae", "--prior", "../../x"], "recipe prior '../../x'"),
     "config name with ../": lambda t, c: (["train", toml(t / "c.toml", c, name="../../escape")], "would leave runs/"),
@@ -252,7 +273,8 @@ CASES = {
                                           "unknown key 'data.batchsize' (did you mean 'batch_size'"),
     "--set an unknown key, no close match": lambda t, c: (["recipe", "demo", "vae", "--set", "model.zzz=3"],
                                                           "unknown key 'model.zzz'; model keys: kind, decoder"),
-    "--set below a key": lambda t, c: (["recipe", "demo", "vae", "--set", "seed.x=1"], "'seed' is a key, not a section"),
+    "--set below a key": lambda t, c: (["recipe", "demo", "vae", "--set", "seed.x=1"],
+                                       "'seed' is a key, not a section"),
     "--set a whole section": lambda t, c: (["recipe", "demo", "vae", "--set", "train=1"],
                                            "'train' is a section; give train.KEY"),
     "--device unknown": lambda t, c: (["eval", t / "run", "--device", "nope"],
@@ -285,6 +307,33 @@ CASES = {
     "sweep: a spec path that is a folder": lambda t, c: (["sweep", t / "corpus"], "corpus: is a directory"),
     "sweep: a spec that is a JSON list": lambda t, c: (["sweep", text_file(t / "s.json", "[]")],
                                                       "s.json: expected a table of keys"),
+    # issue 30
+    "a learning rate past float32": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--set", "train.lr=1e308", "--out", t / "new"],
+        "key 'train.lr' must be a finite number within float32's range"),
+    "an infinite loss weight": lambda t, c: (
+        ["recipe", "demo", "beta-vae", "--set", "strategy.beta=inf", "--out", t / "new"],
+        "key 'strategies.beta-vae.beta' must be a finite number"),
+    "an int past 64 bits": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--set", f"data.batch_size={2**70}", "--out", t / "new"],
+        "key 'data.batch_size' must fit a 64-bit integer"),
+    "synthesize: a vocabulary size past any memory": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--vocab-size", "99999999999999999999"],
+        "synthesize: vocab_size must be an integer in [1, 10000000], got 99999999999999999999"),
+    "synthesize: a NaN spacing": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--spacing", "nan"], "synthesize: spacing must be a number > 0"),
+    "synthesize: a generator too large": lambda t, c: (
+        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"], "synthesize: the generator would hold"),
+    "sweep: a vocabulary file without <unk>": lambda t, c: (
+        sweep(t, spec(t, sets(f"data.corpus={c}", f"data.vocab_file={vocab_file(t / 'v.txt', NO_UNK)}"))),
+        "v.txt: vocabulary file has no '<unk>' entry"),
+    "sweep: a split file missing": lambda t, c: (
+        sweep(t, spec(t, sets(f"data.corpus={without_valid(c)}"))), "no valid split"),
+    "sweep: a point folder holding a user's config.json": lambda t, c: (
+        sweep(point_folder(t, "{}"), spec(t, sets(f"data.corpus={c}"))), "sweep point demo/vae/seed1: "),
+    "--out . holding a config.json that is no run's": lambda t, c: (
+        ["train", toml(t / "c.toml", c), "--out", text_file(t / "config.json", "{}").parent],
+        "holds no textvae run (its config.json carries no run-folder 'format'"),
 }
 
 
@@ -309,7 +358,7 @@ def test_bad_input_ends_clean(case, env):
 def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(env, monkeypatch):
     tmp, corpus = env
     run = tmp / "half"
-    train(tiny_config(corpus), run, stop_after=1)
+    train(tiny_config(corpus), run, callbacks=[StopAfter(1)])
     before = snapshot(run)
 
     def full(*args, **kwargs):
@@ -368,7 +417,8 @@ def test_prepare_force_replaces_a_symlinked_corpus_not_its_target(tmp_path):
     result = runner.invoke(app, ["data", "prepare", "ptb", "--from", str(source), "--data-dir", str(root),
                                  "--force", "--no-verify"])
     assert result.exit_code == 0, result.output
-    assert not (root / "ptb").is_symlink() and (root / "ptb" / "train.txt").read_bytes() == (source / "train.txt").read_bytes()
+    assert not (root / "ptb").is_symlink()
+    assert (root / "ptb" / "train.txt").read_bytes() == (source / "train.txt").read_bytes()
     assert snapshot(elsewhere) == before
 
 

@@ -9,17 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from eval import bench_train, timing
 from textvae.config import DataConfig
 from textvae.data import load_corpus
 from textvae.data.corpus import Split
 
-from eval_scripts import load_eval_script
-
-
 
 @pytest.fixture(scope="module")
 def bench():
-    return load_eval_script("bench_train")
+    return bench_train
 
 
 @pytest.fixture
@@ -92,7 +90,7 @@ def test_reference_step_computes_the_same_loss_as_textvae(bench, tiny_sizes, tin
     spec = spec_for(bench, tiny_corpus)
     trainer = bench.make_trainer(spec, "vae", load_corpus(bench.bench_config(spec).data), str(tmp_path / "run"))
     model = trainer.model.eval()
-    reference = bench.ReferenceVAE(len(trainer.corpus.vocab), 8, 8, 8, 2, dropout=0.0)
+    reference = timing.ReferenceVAE(len(trainer.corpus.vocab), 8, 8, 8, 2, dropout=0.0)
     pairs = {"enc_embed": model.encoder.embed, "enc_lstm": model.encoder.lstm, "enc_linear": model.encoder.to_posterior,
              "dec_embed": model.decoder.embed, "trans_linear": model.decoder.init_cell,
              "dec_lstm": model.decoder.lstm, "pred_linear": model.decoder.out}
@@ -118,3 +116,10 @@ def test_paired_runs_time_the_reference_in_alternation_after_the_memory_peak(ben
     assert cells[8].startswith(f"{statistics.median(result['paired_speedups']):.2f}x; ")
     assert "paired_speedups" not in bench.measure_throughput(spec_for(bench, tiny_corpus, repeats=1),
                                                              str(tmp_path / "plain"))
+
+
+def test_report_cells_give_the_median_and_the_spread_asked_for():
+    values = [3.0, 1.0, 2.0, 10.0]
+    assert timing.spread(values) == "2.50 (3.00, 1.00, 2.00, 10.00)"
+    assert timing.spread(values, "{:.1f}", "range") == "2.5 (1.0–10.0)"
+    assert timing.spread(values, "{:.1f}", "iqr") == "2.5 (IQR 1.2-8.2)"

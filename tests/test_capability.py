@@ -61,7 +61,8 @@ def test_without_avx512_bf16_the_probe_says_why_and_the_cli_refuses_before_makin
         "runs": False, "reason": "could not create a primitive descriptor for the LSTM forward propagation primitive"}
     assert results["train.amp=fp16"]["runs"] and results["eval.precision=bfloat16"]["runs"]
     out = tmp_path / "run"
-    cli = subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "recipe", "demo", "vae", "--out", str(out),
+    cli = subprocess.run([sys.executable, "-c", "from textvae.cli.main import app; app()", "recipe", "demo", "vae",
+                          "--out", str(out),
                           "--set", "train.amp=bf16", "--no-progress"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert cli.returncode == 2, cli.stderr
@@ -86,7 +87,8 @@ def test_eval_refuses_a_precision_that_cannot_run_in_one_line(no_bf16, tiny_corp
     train(make_config(tiny_corpus, train={"epochs": 1}), run, evaluate_test=False)
     result = CliRunner().invoke(app, ["eval", str(run), "--precision", "bfloat16", "--no-progress"])
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == f"error: --precision='bfloat16' cannot run on cpu: {no_bf16}; use --precision float32"
+    assert result.output.strip() == (f"error: --precision='bfloat16' cannot run on cpu: {no_bf16}; "
+                                     "use --precision float32")
     assert not (run / "eval_test.json").exists()
 
 
@@ -94,7 +96,7 @@ def test_a_run_that_failed_before_its_first_checkpoint_does_not_block_the_same_c
         tiny_corpus, make_config, tmp_path, monkeypatch):
     config, run = make_config(tiny_corpus, train={"epochs": 1}), tmp_path / "run"
 
-    def fail(self, stop_after=None):
+    def fail(self):
         raise RuntimeError("out of memory in the first epoch")
 
     with monkeypatch.context() as m:

@@ -67,7 +67,8 @@ def test_prepare_then_train_data_is_loadable(tmp_path, monkeypatch):
     (source / "yelp.valid.txt").write_text("1\tanother valid split\n")
     assert_one_line_error(invoke("data", "prepare", "yelp", "--from", source, "--data-dir", tmp_path / "root",
                                  "--force"), "yelp.valid.txt: sha256", "is not the published yelp valid.txt")
-    result = invoke("data", "prepare", "yelp", "--from", source, "--data-dir", tmp_path / "root", "--force", "--no-verify")
+    result = invoke("data", "prepare", "yelp", "--from", source, "--data-dir", tmp_path / "root", "--force",
+                    "--no-verify")
     assert result.exit_code == 0 and "not verified (--no-verify)" in result.output
 
 
@@ -98,7 +99,8 @@ def test_prepare_bad_source_files(tmp_path):
 def test_download_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setitem(CATALOG, "yelp", dataclasses.replace(
         CATALOG["yelp"], downloads=(dataclasses.replace(CATALOG["ptb"].downloads[0], url="http://127.0.0.1:9/x.tgz"),)))
-    assert_one_line_error(invoke("data", "download", "yelp", "--data-dir", tmp_path), "http://127.0.0.1:9/x.tgz: download failed")
+    assert_one_line_error(invoke("data", "download", "yelp", "--data-dir", tmp_path),
+                          "http://127.0.0.1:9/x.tgz: download failed")
 
 
 def recipe(corpus: Path, tmp_path: Path, *extra):

@@ -2,11 +2,10 @@ import json
 
 import pytest
 
-from textvae import recipes
-from textvae import resolution
+from textvae import recipes, resolution
 from textvae.config import RunConfig
-from textvae.resolution import apply_overrides
 from textvae.errors import ConfigError
+from textvae.resolution import apply_overrides
 
 
 def test_defaults_round_trip():

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_config, write_corpus
+
 from textvae.rundir import RunDir, atomic_write
 from textvae.training import train
 
@@ -68,7 +68,8 @@ def child(point: str, config, run_dir: Path, data_dir: Path, best_epoch: int) ->
     os._exit(0)
 
 
-POINTS = ("setup", "first-epoch", "after-checkpoint", "mid-append", "after-best", "mid-checkpoint", "before-results", "mid-results")
+POINTS = ("setup", "first-epoch", "after-checkpoint", "mid-append", "after-best", "mid-checkpoint", "before-results",
+          "mid-results")
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ def test_training_buckets_are_random_samples_of_their_length_fixed_across_epochs
     assert [b.index.tolist() for b in epochs[0]] != [b.index.tolist() for b in epochs[1]]
     spans = [max(b) - min(b) for b in buckets[0]]
     assert min(spans) > 200  # corpus-order cutting would give 19 for every bucket
-    other = sorted(sorted(b.index.tolist()) for b in make_batches(split, 20, "bucket", shuffle=True, seed=1, split_seed=8))
+    other = sorted(sorted(b.index.tolist())
+                   for b in make_batches(split, 20, "bucket", shuffle=True, seed=1, split_seed=8))
     assert other != buckets[0]
     # evaluation batches stay in corpus order
     assert [b.index.tolist() for b in make_batches(split, 20, "bucket")][0] == list(range(20))

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from textvae.config import DataConfig
-from textvae.data import CATALOG, Vocab, load_corpus, load_corpus_dir, resolve_data_root
-from textvae.data import loading
+from textvae.data import CATALOG, Vocab, load_corpus, load_corpus_dir, loading, resolve_data_root
 from textvae.data.vocab import TOKENIZER_FILE
 from textvae.errors import DataError
 

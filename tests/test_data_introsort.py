@@ -47,7 +47,8 @@ def test_matches_numpys_scalar_argsort():
     rng = random.Random(1)
     cases = [[rng.randrange(d) for _ in range(n)] for n, d in [(17, 1), (33, 3), (1000, 3), (4000, 40), (20000, 70)]]
     script = ("import json, sys, numpy\ncases = json.load(sys.stdin)\n"
-              "print(json.dumps([numpy.argsort(numpy.array(c, dtype=numpy.int64), kind='quicksort').tolist() for c in cases]))")
+              "print(json.dumps([numpy.argsort(numpy.array(c, dtype=numpy.int64), kind='quicksort').tolist() "
+              "for c in cases]))")
     env = dict(os.environ)
     found = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
     if found:

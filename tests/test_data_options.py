@@ -38,7 +38,8 @@ def test_hf_dataset_with_its_own_column_and_split_names(tmp_path):
     assert corpus.splits["train"].labels == ["1", "0", "1"]
     assert corpus.splits["valid"].texts == ["good food"]  # valid_split None: validation, valid or dev
     assert corpus.splits["test"].labels == ["0"]
-    with pytest.raises(DataError, match="no 'train' split for train \\(it has training, dev, eval; set data.train_split\\)"):
+    with pytest.raises(DataError,
+                       match="no 'train' split for train \\(it has training, dev, eval; set data.train_split\\)"):
         load_corpus(DataConfig(corpus=f"hf:{folder}", text_column="sentence"), tmp_path / "root")
     with pytest.raises(DataError, match="no 'text' column \\(columns: sentence, sentiment; set data.text_column\\)"):
         load_corpus(DataConfig(corpus=f"hf:{folder}", train_split="training", test_split="eval"), tmp_path / "root")
@@ -75,9 +76,10 @@ def test_lowercase_applies_to_the_vocabulary_and_every_later_text(tmp_path):
 
 
 def test_lowercase_travels_with_the_run_folder(tmp_path):
+    from tiny_vae import save_run
+
     from textvae.config import RunConfig
     from textvae.runs import load_run
-    from tiny_vae import save_run
 
     root = tmp_path / "corpus"
     root.mkdir()

@@ -50,7 +50,8 @@ def test_prepare_normalises_published_names_and_verifies(tmp_path, monkeypatch):
     assert target == tmp_path / "root" / "ptb"
     assert sorted(p.name for p in target.iterdir()) == ["test.txt", "train.txt", "valid.txt"]
     assert (target / "train.txt").read_bytes() == SPLITS["train"]
-    assert {f.name: f.check for f in files} == {"train.txt": "verified", "valid.txt": "verified", "test.txt": "verified"}
+    assert {f.name: f.check for f in files} == {"train.txt": "verified", "valid.txt": "verified",
+                                                "test.txt": "verified"}
     assert [p.name for p in (tmp_path / "root").iterdir()] == ["ptb"], "no staging folder is left behind"
     corpus = load_corpus(DataConfig(corpus="ptb"), tmp_path / "root")
     assert corpus.splits["valid"].texts == ["nice place"]
@@ -58,7 +59,8 @@ def test_prepare_normalises_published_names_and_verifies(tmp_path, monkeypatch):
 
 def test_prepare_copies_the_vocab_file_and_reports_unknown_checksums(tmp_path, monkeypatch):
     published("short-yelp", monkeypatch, sha256={})
-    labeled = {f"short_yelp.{s}.txt": b"".join(b"1\t" + line + b"\n" for line in d.splitlines()) for s, d in SPLITS.items()}
+    labeled = {f"short_yelp.{s}.txt": b"".join(b"1\t" + line + b"\n" for line in d.splitlines())
+               for s, d in SPLITS.items()}
     source = write_files(tmp_path / "src", {**labeled, "vocab.txt": b"<pad>\n<s>\n</s>\n<unk>\nfood\n"})
     target, files = prepare_corpus("short-yelp", source, tmp_path / "root")
     assert (target / "vocab.txt").is_file()
@@ -85,7 +87,8 @@ def test_sha256_mismatch_names_the_file_unless_no_verify(tmp_path, monkeypatch):
     source = write_files(tmp_path / "src", {f"{s}.txt": d for s, d in SPLITS.items()})
     with pytest.raises(DataError) as err:
         prepare_corpus("ptb", source, tmp_path / "root")
-    assert str(err.value).startswith(f"{source / 'valid.txt'}: sha256 {sha(SPLITS['valid'])} is not the published ptb valid.txt")
+    assert str(err.value).startswith(
+        f"{source / 'valid.txt'}: sha256 {sha(SPLITS['valid'])} is not the published ptb valid.txt")
     assert "--no-verify" in str(err.value)
     assert not (tmp_path / "root" / "ptb").exists()
     _, files = prepare_corpus("ptb", source, tmp_path / "root", verify=False)

@@ -47,7 +47,8 @@ def test_bad_text_files(tmp_path, content, where, message):
 
 
 def test_csv_and_jsonl_tables(tmp_path):
-    csv = write(tmp_path / "train.csv", '\ufefftext,label,extra\r\nthe food,1,x\r\n"good, fine  place",0,y\r\n123,1,z\r\n')
+    csv = write(tmp_path / "train.csv",
+                '\ufefftext,label,extra\r\nthe food,1,x\r\n"good, fine  place",0,y\r\n123,1,z\r\n')
     raw = read_split(csv, cache_dir=tmp_path / "hf")
     assert raw.texts == ["the food", "good, fine place", "123"] and raw.labels == ["1", "0", "1"]
     lines = [json.dumps({"text": t}) for t in ("the food", "bad place")]
@@ -63,7 +64,8 @@ def test_csv_and_jsonl_tables(tmp_path):
         ("t.csv", "text,label\ngood,1\n ,0\n", ": row 2: empty example"),
         ("t.csv", "sentence,label\ngood,1\n", ": no 'text' column (columns: sentence, label; set data.text_column)"),
         ("t.csv", b"text\ngood\nbad \xff\n", ":3: line is not valid UTF-8"),
-        ("t.jsonl", '{"text": "good", "label": 1}\n{"text": "bad"}\n', ": row 2: labeled table, but this row has no label"),
+        ("t.jsonl", '{"text": "good", "label": 1}\n{"text": "bad"}\n',
+         ": row 2: labeled table, but this row has no label"),
         ("t.jsonl", '{"text": "good"}\nnot json\n', ": cannot be read as JSON"),
         ("t.jsonl", "", ": file is empty"),
         ("t.json", "[]", ": cannot be read as JSON"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from device_audit import DeviceAudit
 
 from textvae.data import make_batches
 from textvae.evaluation import evaluate, iw_log_likelihood
@@ -19,8 +20,6 @@ from textvae.strategies import STRATEGIES
 from textvae.training import Trainer, train
 from textvae.training.device import set_deterministic, staged
 from textvae.types import Batch
-
-from device_audit import DeviceAudit
 
 # Strategy settings that make a tiny run exercise the strategy's own code from the first step.
 STRATEGY_PARAMS = {"kl-annealing": {"warm_up": 1}, "cyclical": {}, "free-bits": {"threshold": 0.5}}

@@ -126,6 +126,8 @@ def test_docs_name_only_commands_that_exist():
 def test_the_docs_checks_catch_what_they_look_for():
     text = "see `eval/table4_probe.py`, recipes/strategies/vae.toml, docs/runs.md and `data/demo`."
     assert named_paths(text) == {"eval/table4_probe.py", "recipes/strategies/vae.toml", "docs/runs.md", "data/demo"}
-    assert named_paths("recipes/datasets/<dataset>.toml, `eval/results/NAME.md`, textvae/python/torch versions") == set()
+    assert named_paths("recipes/datasets/<dataset>.toml, `eval/results/NAME.md`, "
+                       "textvae/python/torch versions") == set()
     text = "```bash\ntextvae evaluate RUN  # x\npip install . && textvae data fetch ptb\n```\n`textvae --version`"
-    assert textvae_commands(text + "\n```python\nfrom textvae import load_run\n```") == {("evaluate",), ("data", "fetch")}
+    assert textvae_commands(text + "\n```python\nfrom textvae import load_run\n```") == {
+        ("evaluate",), ("data", "fetch")}

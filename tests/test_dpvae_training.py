@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-
 import math
 
 from textvae.evaluation.posterior_pass import KL_MONTE_CARLO
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 
 FACTOR = {"factor-vae": {"gamma": 2.0, "disc_hidden": 8, "disc_layers": 1, "disc_lr": 1e-3}}
 DECOUPLED = {"name": "decoupled", "blocks": 2, "hidden": 8}
@@ -33,7 +32,7 @@ def test_factor_dpvae_resumes_exactly(tiny_corpus, make_config, tmp_path):
     # The discriminator's Adam state and weights must travel in the checkpoint for this to hold.
     cfg = make_config(tiny_corpus, FACTOR, prior=DECOUPLED)
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
     assert straight == resumed

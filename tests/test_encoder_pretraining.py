@@ -9,7 +9,7 @@ import torch
 
 from textvae.errors import ConfigError
 from textvae.strategies import build_stack
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import load_checkpoint
 
 STACK = {"encoder-pretraining": {"pretrain_epochs": 2}, "kl-annealing": {"kl_start": 0.0, "warm_up": 1},
@@ -42,7 +42,7 @@ def test_two_stages_in_one_folder(tiny_corpus, make_config, tmp_path):
 def test_stage_two_starts_from_the_pretrained_encoder_and_a_fresh_decoder(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=2)
+    train(cfg, run, callbacks=[StopAfter(2)])
     pretrained = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
     trainer = Trainer(cfg, run)
     trainer.resume()
@@ -65,7 +65,7 @@ def test_resume_inside_either_stage_matches_the_straight_run(tiny_corpus, make_c
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
     run = tmp_path / "crashed"
-    train(cfg, run, stop_after=stop)
+    train(cfg, run, callbacks=[StopAfter(stop)])
     assert train(cfg, run, resume=True) == straight
     assert metrics(run) == metrics(tmp_path / "straight")
 
@@ -76,7 +76,7 @@ def test_resume_repeats_an_interrupted_stage_switch(tiny_corpus, make_config, tm
     cfg = make_config(tiny_corpus, STACK, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
     run = tmp_path / "crashed"
-    train(cfg, run, stop_after=2)
+    train(cfg, run, callbacks=[StopAfter(2)])
     trainer = Trainer(cfg, run)
     trainer.resume()
     trainer._start_stage(1)
@@ -86,8 +86,7 @@ def test_resume_repeats_an_interrupted_stage_switch(tiny_corpus, make_config, tm
 
 
 def test_only_one_strategy_may_split_the_run():
-    from textvae.strategies.base import Strategy
-    from textvae.strategies.base import StrategyStack
+    from textvae.strategies.base import Strategy, StrategyStack
     from textvae.types import Stage
 
     class Staged(Strategy):

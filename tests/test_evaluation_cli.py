@@ -102,7 +102,8 @@ def test_latent_clutter_scores_the_labels_from_the_posterior_means(tiny_corpus, 
     assert sorted(latents["index"]) == list(range(n_test))
     assert [file_labels[i] for i in latents["index"]] == [names[label] for label in latents["labels"]]
     again = json.loads((tmp_path / "again.latents.json").read_text())
-    assert sorted(zip(again["labels"], map(tuple, again["means"]))) == sorted(zip(latents["labels"], map(tuple, latents["means"])))
+    assert sorted(zip(again["labels"], map(tuple, again["means"]))) == sorted(
+        zip(latents["labels"], map(tuple, latents["means"])))
 
 
 def test_latent_clutter_separates_labels_that_the_means_separate():

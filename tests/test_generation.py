@@ -2,16 +2,23 @@ import itertools
 
 import pytest
 import torch
+from tiny_vae import save_run
 from torch import nn
 
 from textvae.data import Vocab
 from textvae.errors import ConfigError
-from textvae.generation import DecodingConfig, decode, decode_latents, interpolate_texts, reconstruct_texts, sample_texts
+from textvae.generation import (
+    DecodingConfig,
+    decode,
+    decode_latents,
+    interpolate_texts,
+    reconstruct_texts,
+    sample_texts,
+)
 from textvae.generation.decoding import filter_logits
 from textvae.models import build_model
 from textvae.probing import encode_posteriors
 from textvae.runs import load_run
-from tiny_vae import save_run
 
 WORDS = "the food was good bad great service staff".split()
 VOCAB = Vocab(["<pad>", "<s>", "</s>", "<unk>"] + WORDS)
@@ -60,7 +67,8 @@ def test_greedy_picks_the_argmax_at_every_step(model):
 def test_beam_of_one_is_greedy_and_a_wide_beam_is_exact(model):
     z = torch.randn(4, 4, generator=torch.Generator().manual_seed(2))
     greedy = decode(model.decoder, z, 4, VOCAB.bos_id, VOCAB.eos_id, DecodingConfig(max_length=5))
-    beam1 = decode(model.decoder, z, 4, VOCAB.bos_id, VOCAB.eos_id, DecodingConfig(mode="beam", beam_size=1, max_length=5))
+    beam1 = decode(model.decoder, z, 4, VOCAB.bos_id, VOCAB.eos_id,
+                   DecodingConfig(mode="beam", beam_size=1, max_length=5))
     assert beam1 == greedy
     # With max_length 1 there are V one-word sentences ending in </s> plus V*V truncated two-token
     # hypotheses; a beam as wide as all of them is exhaustive search.
@@ -126,7 +134,8 @@ def test_sample_texts_decodes_the_models_generation_latents(model, monkeypatch):
 
 def test_greedy_and_beam_do_not_depend_on_the_batch_size(model):
     for cfg in (DecodingConfig(max_length=12), DecodingConfig(mode="beam", beam_size=3, max_length=12)):
-        assert sample_texts(model, VOCAB, 9, cfg, seed=3, batch_size=9) == sample_texts(model, VOCAB, 9, cfg, seed=3, batch_size=2)
+        assert sample_texts(model, VOCAB, 9, cfg, seed=3, batch_size=9) == sample_texts(model, VOCAB, 9, cfg, seed=3,
+                                                                                        batch_size=2)
 
 
 def test_reconstruction_decodes_the_posterior_mean_in_decoder_space(model, monkeypatch):

@@ -1,10 +1,10 @@
 import json
 
 import pytest
+from tiny_vae import save_run
 from typer.testing import CliRunner
 
 from textvae.cli.main import app
-from tiny_vae import save_run
 
 MODEL = {"embed_dim": 16, "enc_hidden": 16, "dec_hidden": 16, "latent_dim": 4, "init": "pytorch"}
 runner = CliRunner()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from eval import last_step as last_step_script
 from textvae.data import load_corpus
 from textvae.training import train
 from textvae.training.trainer import epoch_batches
-
-from eval_scripts import load_eval_script
 
 
 def digest(folder):
@@ -18,7 +17,7 @@ def digest(folder):
 
 
 def test_one_step_per_bucket_from_the_last_checkpoint_leaves_the_run_alone(tiny_corpus, make_config, tmp_path):
-    last_step = load_eval_script("last_step")
+    last_step = last_step_script
     config = make_config(tiny_corpus, data={"batch_size": 4, "bucket_order": "argsort"}, train={"epochs": 2})
     run = tmp_path / "run"
     train(config, run, evaluate_test=False)

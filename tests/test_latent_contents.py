@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from eval_scripts import load_eval_script
+from eval import latent_contents
 
 
 def fake_run(tmp_path, labels_in_file_order=True, shuffled_with_index=False):
@@ -32,7 +32,7 @@ def fake_run(tmp_path, labels_in_file_order=True, shuffled_with_index=False):
 
 
 def test_a_latent_of_the_first_word_is_read_as_that(tmp_path):
-    script = load_eval_script("latent_contents")
+    script = latent_contents
     record = script.contents(fake_run(tmp_path), tmp_path / "data")
     assert record["word 1"]["knn_accuracy"] == 1.0
     assert 0.45 < record["component"]["knn_accuracy"] < 0.8
@@ -41,11 +41,12 @@ def test_a_latent_of_the_first_word_is_read_as_that(tmp_path):
 
 
 def test_rows_in_batch_order_are_matched_to_their_sentences_by_index(tmp_path):
-    script = load_eval_script("latent_contents")
-    assert script.contents(fake_run(tmp_path, shuffled_with_index=True), tmp_path / "data")["word 1"]["knn_accuracy"] == 1.0
+    script = latent_contents
+    contents = script.contents(fake_run(tmp_path, shuffled_with_index=True), tmp_path / "data")
+    assert contents["word 1"]["knn_accuracy"] == 1.0
 
 
 def test_means_out_of_file_order_are_refused(tmp_path):
-    script = load_eval_script("latent_contents")
+    script = latent_contents
     with pytest.raises(SystemExit, match="not those of"):
         script.contents(fake_run(tmp_path, labels_in_file_order=False), tmp_path / "data")

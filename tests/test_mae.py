@@ -123,8 +123,8 @@ def test_epoch_scalars_average_the_training_batches():
 
 @pytest.mark.parametrize("key", ["eta", "gamma", "free_bits"])
 def test_negative_weights_are_refused(key):
-    with pytest.raises(ConfigError, match=f"strategies.mae: {key} must be >= 0"):
-        MAEConfig(**{key: -1.0})
+    with pytest.raises(ConfigError, match=f"key 'strategies.mae.{key}' must be >= 0, got -1.0"):
+        STRATEGIES.config("mae", {key: -1.0})
 
 
 @pytest.mark.parametrize("dataset, eta", [("yahoo", 1.0), ("yelp", 2.0), ("short-yelp", 2.0)])

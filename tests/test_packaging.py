@@ -34,7 +34,8 @@ def test_the_wheel_bundles_every_shipped_folder(unpacked_wheel):
 def test_an_installed_textvae_finds_its_recipes_and_demo_corpus_outside_the_checkout(unpacked_wheel, tmp_path):
     script = ("import sys; from textvae.cli.main import app; sys.argv = ['textvae', 'recipe', 'demo', 'bn-vae', "
               "'--dry-run']; app()")
-    probe = ("import textvae.resources as r, textvae.recipes as rec, textvae.data.catalog as c, textvae.report.tables as t;"
+    probe = ("import textvae.resources as r, textvae.recipes as rec, textvae.data.catalog as c, "
+             "textvae.report.tables as t;"
              "print(r.__file__); print(rec.RECIPES_DIR); print(c.corpus_dir('demo')); print(t.PUBLISHED_DIR)")
     env = {"PYTHONPATH": str(unpacked_wheel), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     paths = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,

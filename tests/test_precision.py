@@ -6,14 +6,13 @@ import json
 
 import pytest
 import torch
+from test_training import metrics
 
 from textvae.config import RunConfig, apply_overrides
 from textvae.data import make_batches
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import load_checkpoint
 from textvae.training.precision import Precision
-
-from test_training import metrics
 
 INITIAL_SCALE = 65536.0  # torch.amp.GradScaler's
 
@@ -111,7 +110,7 @@ def test_fp16_on_cpu_runs_the_lstms_in_float32_past_onednn_and_restores_it():
 def test_fp16_run_resumes_exactly_with_its_scaler_state(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}}, train={"amp": "fp16"})
     straight = train(cfg, tmp_path / "straight")
-    train(cfg, tmp_path / "crashed", stop_after=1)
+    train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)])
     scale_after_one_epoch = load_checkpoint(tmp_path / "crashed" / "checkpoints" / "last.pt")["precision"]["scale"]
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
+from tiny_vae import save_run
 
 from textvae.errors import ConfigError, DataError
 from textvae.probing import SGDLinearProbe, load_probe_data, probe_data_dir, run_probe
 from textvae.probing.protocol import fit_logreg
 from textvae.probing.sgd import length_buckets
 from textvae.runs import load_run
-from tiny_vae import save_run
 
 MODEL = {"embed_dim": 16, "enc_hidden": 16, "dec_hidden": 16, "latent_dim": 4, "init": "pytorch"}
 

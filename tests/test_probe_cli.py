@@ -1,10 +1,10 @@
 import json
 
+from test_probe import MODEL, write_probe_files
+from tiny_vae import save_run
 from typer.testing import CliRunner
 
-from test_probe import MODEL, write_probe_files
 from textvae.cli.main import app
-from tiny_vae import save_run
 
 runner = CliRunner()
 

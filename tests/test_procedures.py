@@ -13,7 +13,7 @@ from textvae.config import RunConfig
 from textvae.errors import ConfigError
 from textvae.procedures import aggressive as aggressive_module
 from textvae.procedures import build_procedure
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.types import LossTerms, Objective, StepContext
 
 
@@ -89,7 +89,7 @@ def test_aggressive_training_resumes_exactly_and_logs_its_state(tiny_corpus, mak
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}},
                       procedure={"name": "aggressive", "max_inner_steps": 4, "window": 2}, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
-    train(cfg, tmp_path / "crashed", stop_after=1)
+    train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)])
     assert train(cfg, tmp_path / "crashed", resume=True) == straight
     logged = metrics(tmp_path / "straight")
     assert logged == metrics(tmp_path / "crashed")
@@ -103,7 +103,7 @@ def test_aggressive_inner_updates_leave_the_decoder_alone(tiny_corpus, make_conf
     stepped = []
     original = trainer.groups.step
     trainer.groups.step = lambda names: (stepped.append(list(names)), original(names))[1]
-    batch = trainer._eval_batches("train")[0]
+    batch = trainer.eval_batches("train")[0]
     trainer._epoch_batches = [batch]
     decoder = [p.detach().clone() for p in trainer.model.decoder.parameters()]
     encoder = [p.detach().clone() for p in trainer.model.encoder.parameters()]
@@ -121,7 +121,7 @@ def test_optimiser_groups_survive_resume_and_learning_rate_decay(tiny_corpus, ma
     straight = train(cfg, tmp_path / "straight")
     for stop in (1, 2):
         run = tmp_path / f"crashed{stop}"
-        train(cfg, run, stop_after=stop)
+        train(cfg, run, callbacks=[StopAfter(stop)])
         assert train(cfg, run, resume=True) == straight
         assert metrics(run) == metrics(tmp_path / "straight")
     decays = [r for r in metrics(tmp_path / "straight") if "decay" in r]
@@ -139,7 +139,7 @@ def test_per_module_clipping_clips_encoder_and_decoder_separately(tiny_corpus, m
         torch.manual_seed(0)
         trainer = Trainer(make_config(tiny_corpus, train={"clip_grad": clip, "clip_scope": scope}), tmp_path / scope)
         trainer.ctx.kl_weight = 1.0
-        _, objective = trainer.compute(trainer._eval_batches("train")[0])
+        _, objective = trainer.compute(trainer.eval_batches("train")[0])
         captured = {}
         trainer.groups.step = lambda names: captured.update(
             {g: torch.norm(torch.stack([p.grad.norm() for p in trainer.groups[g].params if p.grad is not None]))
@@ -178,5 +178,5 @@ def test_procedure_config_errors_name_the_key(tiny_corpus):
         RunConfig.from_dict({**base, "model": {"kind": "lstm-lm"}, "procedure": {"name": "aggressive"}})
     with pytest.raises(ConfigError, match=r"procedure.name must be one procedure name"):
         RunConfig.from_dict({**base, "procedure": {"name": ["aggressive", "default"]}})
-    with pytest.raises(ConfigError, match=r"procedure.window must be >= 1"):
+    with pytest.raises(ConfigError, match=r"key 'procedure.window' must be >= 1, got 0"):
         resolution.from_dict({**base, "procedure": {"name": "aggressive", "window": 0}})

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_probe import MODEL, write_probe_files
+from tiny_vae import save_run
 
 from textvae import progress as progress_module
 from textvae.cli.common import EchoHandler
@@ -18,9 +20,6 @@ from textvae.probing import load_probe_data, run_probe
 from textvae.progress import Progress, counted
 from textvae.runs import load_run
 from textvae.training import train
-from tiny_vae import save_run
-
-from test_probe import MODEL, write_probe_files
 
 
 def log_file_stderr(monkeypatch):
@@ -68,7 +67,7 @@ def test_training_and_test_evaluation_report_progress_through_logging(caplog, mo
     with caplog.at_level(logging.INFO, logger="textvae"):
         train(config, tmp_path / "run")
     names = {r.name for r in caplog.records}
-    assert names <= {"textvae.training.trainer", "textvae.evaluation.posterior_pass",
+    assert names <= {"textvae.training.callbacks", "textvae.evaluation.posterior_pass",
                      "textvae.evaluation.importance"} and "textvae.evaluation.importance" in names
     lines = messages(caplog)
     for expected in ("training epoch 1/2: started (", "training epoch 1/2: 1/", "training epoch 1/2: done in",

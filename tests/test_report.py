@@ -59,7 +59,8 @@ def test_mixed_corpora_and_configs_never_share_a_row(tmp_path):
     fake_run(tmp_path, "vae", 2, corpus="demo", overrides=["train.epochs=20"], nll=41.0, kl=0.0, mi=0.0, au=0)
     rows = group_rows(read_records([tmp_path]))
     assert sorted((r.corpus, r.seeds, tuple(r.distinct.items())) for r in rows) == [
-        ("demo", 1, (("train.epochs", 20),)), ("demo", 1, (("train.epochs", 100),)), ("ptb", 1, (("train.epochs", 100),))]
+        ("demo", 1, (("train.epochs", 20),)), ("demo", 1, (("train.epochs", 100),)),
+        ("ptb", 1, (("train.epochs", 100),))]
     result = invoke(tmp_path)
     assert result.exit_code == 0, result.output
     assert "71.50" not in result.output
@@ -192,8 +193,9 @@ def test_clutter_figure_draws_each_rows_first_seed_and_needs_its_latents(tmp_pat
     runs = {}
     for mode in ("fixed", "by-label"):
         for seed in (2, 1):
-            runs[mode, seed] = fake_run(tmp_path, "bn-vae", seed, corpus="synthetic", overrides=[f'data.batch_split="{mode}"'],
-                                        nll=60.0, kl=2.0, au=2, knn_accuracy=0.5 + seed / 10, silhouette=0.1, split="test")
+            runs[mode, seed] = fake_run(tmp_path, "bn-vae", seed, corpus="synthetic",
+                                        overrides=[f'data.batch_split="{mode}"'], nll=60.0, kl=2.0, au=2,
+                                        knn_accuracy=0.5 + seed / 10, silhouette=0.1, split="test")
     fake_run(tmp_path, "scale-vae", 1, corpus="synthetic", nll=60.0, kl=2.0, au=2, knn_accuracy=0.7, silhouette=0.1)
     figure = tmp_path / "means.png"
     result = invoke(tmp_path, "--table", "clutter", "--figure", figure)

@@ -4,12 +4,11 @@ stay visible, and a short training curve has whole-epoch ticks."""
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
+from test_report_identity import recipe_run
 
 from textvae.report.plots import nll_mi_figure, overlap_offsets, probe_curves_figure, training_curves_figure
 from textvae.report.records import read_records
 from textvae.rundir import RunDir
-
-from test_report_identity import recipe_run
 
 PROBE = {"sgd-linear": {"accuracy": {"100": 60.0, "1000": 70.0}}}
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from textvae import resolution
-from textvae.config import RunConfig
 from textvae.data import load_corpus, make_batches
 from textvae.errors import ConfigError
 from textvae.evaluation import evaluate
 from textvae.models import build_model
+from textvae.strategies import STRATEGIES
 from textvae.strategies.sa_vae import _Runner, svi
 from textvae.types import StepContext
 
@@ -35,7 +37,8 @@ def test_svi_steps_lower_the_batch_negative_elbo(tiny_corpus, make_config):
     def elbo(m, lv):
         losses = []
         for k in range(50):
-            losses.append(float(_Runner(strategy, batch, 1.0, torch.Generator().manual_seed(100 + k)).loss_fn(m, lv, 0)))
+            runner = _Runner(strategy, batch, 1.0, torch.Generator().manual_seed(100 + k))
+            losses.append(float(runner.loss_fn(m, lv, 0)))
         return sum(losses) / len(losses)
 
     with torch.no_grad():
@@ -102,3 +105,11 @@ def test_sa_vae_refuses_a_prior_without_closed_form_kl(tiny_corpus, make_config)
 def test_sa_vae_config_ranges():
     with pytest.raises(ConfigError, match="svi_steps"):
         resolution.from_dict({"strategies": {"sa-vae": {"svi_steps": 0}}})
+
+
+@pytest.mark.parametrize("key, value, bound", [("svi_steps", 0, ">= 1"), ("svi_lr", 0.0, "> 0"),
+                                               ("momentum", 1.0, ">= 0 and < 1"), ("max_grad_norm", -1.0, ">= 0"),
+                                               ("fd_eps", 0.0, "> 0")])
+def test_out_of_range_svi_settings_are_refused_naming_the_key(key, value, bound):
+    with pytest.raises(ConfigError, match=re.escape(f"key 'strategies.sa-vae.{key}' must be {bound}, got {value}")):
+        STRATEGIES.config("sa-vae", {key: value})

@@ -7,19 +7,20 @@ import json
 
 import pytest
 import torch
+from test_evaluation_lstm import VOCAB, make_batch, reference_log_likelihood
 
 from textvae import resolution
 from textvae.config import ModelConfig, RunConfig
 from textvae.errors import ConfigError
 from textvae.models import DECODERS, SkipLSTMDecoder, build_model
-from textvae.training import train
-from test_evaluation_lstm import VOCAB, make_batch, reference_log_likelihood
+from textvae.training import StopAfter, train
 
 
 def tiny_model(decoder: str, seed: int = 0):
     torch.manual_seed(seed)
     config = RunConfig()
-    config.model = ModelConfig(decoder=decoder, embed_dim=16, enc_hidden=16, dec_hidden=24, latent_dim=4, init="pytorch")
+    config.model = ModelConfig(decoder=decoder, embed_dim=16, enc_hidden=16, dec_hidden=24, latent_dim=4,
+                               init="pytorch")
     return build_model(config, VOCAB)
 
 
@@ -104,7 +105,7 @@ def test_skip_vae_resume_matches_the_straight_run(tiny_corpus, make_config, tmp_
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.5, "warm_up": 0.5}},
                       model={"decoder": "skip"}, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
     assert straight == resumed

@@ -11,13 +11,13 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks
 from sklearn.utils._testing import SkipTest
+from tiny_vae import save_run
 
 from textvae.data import load_corpus
 from textvae.errors import ConfigError
 from textvae.runs import load_run
 from textvae.sklearn import TextVAEEncoder, linear_probe
 from textvae.types import Batch
-from tiny_vae import save_run
 
 MODEL = {"embed_dim": 16, "enc_hidden": 16, "dec_hidden": 16, "latent_dim": 4, "init": "pytorch"}
 
@@ -81,8 +81,8 @@ def test_bad_input_has_defined_behaviour(run_dir):
     np.testing.assert_allclose(enc.transform([long_text])[0], posterior_mean(run_dir, ["food"] * 150 + ["good"] * 50),
                                rtol=1e-5, atol=1e-6)
     short = TextVAEEncoder(run_dir=run_dir, max_length=3).fit(["x"])
-    np.testing.assert_allclose(short.transform(["the food was good"])[0], posterior_mean(run_dir, "the food was".split()),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(short.transform(["the food was good"])[0],
+                               posterior_mean(run_dir, "the food was".split()), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="position 1"):
         enc.transform(["fine", 3])
     with pytest.raises(TypeError, match="single str"):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from textvae.strategies import STRATEGIES
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 
 def metrics(run_dir):
@@ -24,7 +24,7 @@ def test_interrupted_and_resumed_run_matches_the_straight_run(name, tiny_corpus,
     stack[name] = {}
     cfg = make_config(tiny_corpus, stack, eval={"iw_samples": 2})
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed"), name
     assert straight == resumed, name

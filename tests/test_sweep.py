@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_corpus
 from typer.testing import CliRunner
 
-from conftest import write_corpus
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.errors import ConfigError
@@ -23,6 +23,7 @@ from textvae.sweeps import load_spec, shorthand_spec
 from textvae.sweeps.point import run_point
 from textvae.sweeps.progress import ProgressLine, estimate_eta, format_eta
 from textvae.sweeps.spec import expand
+from textvae.training import StopAfter
 
 TINY = ["model.embed_dim=16", "model.enc_hidden=16", "model.dec_hidden=16", "model.latent_dim=4",
         "data.batch_size=16", "eval.iw_samples=4", "train.progress=false"]
@@ -76,7 +77,7 @@ def test_point_skips_resumes_and_refuses_another_config(tmp_path):
     run_dir = tmp_path / "run"
     from textvae.training import train
 
-    train(RunConfig.from_dict(point["config"]), run_dir, stop_after=1)  # an interrupted run
+    train(RunConfig.from_dict(point["config"]), run_dir, callbacks=[StopAfter(1)])  # an interrupted run
     outcome = run_point(point, str(run_dir))
     assert outcome["status"] == "finished" and outcome["resumed_from_epoch"] == 1
     assert len(RunDir(run_dir).read_metrics()) == 3
@@ -177,7 +178,8 @@ def test_local_ray_sweep_survives_a_killed_worker_and_records_a_bad_run(tmp_path
         (bad / f"{split}.txt").write_text("a b\n")
     spec = tmp_path / "sweep.toml"
     overrides = [*TINY, "train.epochs=5"]
-    spec.write_text(f'datasets = ["demo"]\nstrategies = ["vae", "kl-annealing"]\nseeds = 2\nset = {json.dumps(overrides)}\n'
+    spec.write_text('datasets = ["demo"]\nstrategies = ["vae", "kl-annealing"]\nseeds = 2\n'
+                    f'set = {json.dumps(overrides)}\n'
                     f'[grid]\n"data.corpus" = ["{good}", "{bad}"]\n')
     out = tmp_path / "sw"
     points = expand(load_spec(spec))
@@ -299,20 +301,21 @@ def test_leftovers_of_a_dead_owner_are_ended_and_a_live_owners_kept(tmp_path, ra
                                  "print('ready', flush=True); time.sleep(600)", str(temp_dir / "agent.log")],
                                 stdout=subprocess.PIPE, text=True)
 
+    orphaned, live = tmp_path / "textvae-ray-orphaned", tmp_path / "textvae-ray-live"
     dead_owner = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                 text=True)
-    orphan, kept = holder(tmp_path / "orphaned"), holder(tmp_path / "live")
+    orphan, kept = holder(orphaned), holder(live)
     try:
         assert orphan.stdout.readline() == "ready\n" and kept.stdout.readline() == "ready\n"
         ray_state.mkdir(parents=True)
         write_json(ray_state / "1.json", {"pid": int(dead_owner.stdout), "start_time": 1,
-                                          "temp_dir": str(tmp_path / "orphaned")})
+                                          "temp_dir": str(orphaned)})
         write_json(ray_state / "2.json", {"pid": os.getpid(), "start_time": leftovers.start_time(os.getpid()),
-                                          "temp_dir": str(tmp_path / "live")})
-        assert leftovers.processes_in(tmp_path / "orphaned") == [orphan.pid]
+                                          "temp_dir": str(live)})
+        assert leftovers.processes_in(orphaned) == [orphan.pid]
         assert leftovers.clean_up_after_dead_sweeps() == 1
         assert orphan.wait(timeout=60) == -signal.SIGKILL
-        assert not (tmp_path / "orphaned").exists() and not (ray_state / "1.json").exists()
+        assert not (orphaned).exists() and not (ray_state / "1.json").exists()
         assert kept.poll() is None and (ray_state / "2.json").exists()
     finally:
         for proc in (orphan, kept):
@@ -397,7 +400,8 @@ def test_variants_change_one_option_at_a_time_and_name_their_folders(tmp_path):
                     '[grid]\n"strategy.des_std" = [0.7, 0.9]\n'
                     '[variants]\nrecipe = []\nsgd = [\'train.optimizer="sgd"\', "train.lr=1.0"]\n')
     points = expand(load_spec(path))
-    assert [p.id for p in points] == ["demo/scale-vae/recipe/des_std=0.7/seed1", "demo/scale-vae/recipe/des_std=0.9/seed1",
+    assert [p.id for p in points] == ["demo/scale-vae/recipe/des_std=0.7/seed1",
+                                      "demo/scale-vae/recipe/des_std=0.9/seed1",
                                       "demo/scale-vae/sgd/des_std=0.7/seed1", "demo/scale-vae/sgd/des_std=0.9/seed1"]
     assert points[3].config["train"]["optimizer"] == "sgd" and points[3].config["train"]["lr"] == 1.0
     assert points[0].config["train"]["optimizer"] == "adam" and points[0].config["train"]["epochs"] == 1

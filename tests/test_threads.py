@@ -3,7 +3,6 @@ threads wait passively, set before torch loads, a user's own setting kept."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -74,9 +73,8 @@ def test_thread_count_rules():
 
 
 def test_the_thread_benchmark_reports_medians_ratios_the_cpu_and_the_load():
-    spec = importlib.util.spec_from_file_location("bench_threads", REPO / "eval" / "bench_threads.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from eval import bench_threads as bench
+
     runs = [{"load_kind": load, "side": side, "cpu": cpu, "wall": cpu * 2, "load": 3.0}
             for load, base in (("idle", 10.0), ("busy", 12.0)) for side in ("on", "off") for cpu in (base, base + 2)]
     text = bench.report({"date": "today", "command": "python eval/bench_threads.py", "cpu": describe_cpu(),

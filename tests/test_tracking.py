@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from textvae.rundir import RunDir
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
@@ -37,9 +37,9 @@ def test_a_resumed_run_replaces_what_the_interrupted_one_logged(tiny_corpus, mak
 
     config = make_config(tiny_corpus, train={"epochs": 3})
     run = RunDir(tmp_path / "run")
-    train(config, run.path, stop_after=1)
+    train(config, run.path, callbacks=[StopAfter(1)])
     shutil.copy(run.checkpoint("last"), tmp_path / "epoch1.pt")
-    train(config, run.path, resume=True, stop_after=1)  # logs epoch 2 ...
+    train(config, run.path, resume=True, callbacks=[StopAfter(1)])  # logs epoch 2 ...
     shutil.copy(tmp_path / "epoch1.pt", run.checkpoint("last"))  # ... but is "killed" before its checkpoint
     train(config, run.path, resume=True)
     train(config, tmp_path / "reference")
@@ -82,7 +82,8 @@ def test_test_metrics_hparams_and_the_posterior_projector(tiny_corpus, make_conf
     names = {h.name for h in experiment.hparam_infos}
     assert {"model.latent_dim", "train.epochs", "eval.limit", "strategies.vae", "seed"} <= names
     start = plugin_data_pb2.HParamsPluginData.FromString(content[SESSION_START_INFO_TAG]).session_start_info
-    assert start.hparams["model.latent_dim"].number_value == 4 and start.hparams["data.batching"].string_value == "bucket"
+    assert start.hparams["model.latent_dim"].number_value == 4
+    assert start.hparams["data.batching"].string_value == "bucket"
     # The projector: test posterior means (12 sentences x 4 dimensions) with label and text, in split order.
     config_file = (run / "projector_config.pbtxt").read_text()
     assert 'tensor_name: "test_posterior_mean:' in config_file
@@ -93,8 +94,8 @@ def test_test_metrics_hparams_and_the_posterior_projector(tiny_corpus, make_conf
     assert metadata[0] == "label\ttext"
     test_lines = (tiny_corpus / "test.txt").read_text().splitlines()[:12]
     assert metadata[1:] == test_lines  # label<TAB>text, in the order of the test file
-    from textvae.runs import load_run
     from textvae.probing.features import encode_posteriors
+    from textvae.runs import load_run
 
     loaded = load_run(run)
     mu = encode_posteriors(loaded.model, loaded.vocab, [line.split("\t")[1] for line in test_lines], 8, None).mu

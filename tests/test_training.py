@@ -7,7 +7,7 @@ import torch
 
 from textvae.errors import CheckpointError, ConfigError, TrainingDiverged
 from textvae.runs import load_run
-from textvae.training import Trainer, train
+from textvae.training import StopAfter, Trainer, train
 from textvae.training.checkpoint import save_atomic
 
 
@@ -49,7 +49,7 @@ def test_run_folder_contract(tiny_corpus, make_config, tmp_path):
 def test_resume_continues_exactly(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, {"kl-annealing": {"kl_start": 0.1, "warm_up": 1}})
     straight = train(cfg, tmp_path / "straight")
-    assert train(cfg, tmp_path / "crashed", stop_after=1) == {}
+    assert train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)]) == {}
     assert not (tmp_path / "crashed" / "results.json").exists()
     resumed = train(cfg, tmp_path / "crashed", resume=True)
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "crashed")
@@ -58,7 +58,7 @@ def test_resume_continues_exactly(tiny_corpus, make_config, tmp_path):
 
 def test_resume_rejects_an_incompatible_config(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus)
-    train(cfg, tmp_path / "run", stop_after=1)
+    train(cfg, tmp_path / "run", callbacks=[StopAfter(1)])
     other = make_config(tiny_corpus, model={"latent_dim": 8})
     with pytest.raises(ConfigError, match=r"--resume cannot change model.latent_dim \(4 -> 8\)"):
         train(other, tmp_path / "run", resume=True)
@@ -66,7 +66,7 @@ def test_resume_rejects_an_incompatible_config(tiny_corpus, make_config, tmp_pat
 
 def test_runs_saved_before_a_config_key_existed_still_load(tiny_corpus, make_config, tmp_path):
     run = tmp_path / "run"
-    train(make_config(tiny_corpus, {"kl-annealing": {}}), run, stop_after=1)
+    train(make_config(tiny_corpus, {"kl-annealing": {}}), run, callbacks=[StopAfter(1)])
     config = json.loads((run / "config.json").read_text())
     del config["model"]["encoder_init"]  # as written by an older textvae
     config["strategies"]["kl-annealing"] = {}
@@ -77,7 +77,7 @@ def test_runs_saved_before_a_config_key_existed_still_load(tiny_corpus, make_con
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, make_config, tmp_path, monkeypatch):
     cfg = make_config(tiny_corpus)
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)
+    train(cfg, run, callbacks=[StopAfter(1)])
     before = (run / "checkpoints" / "last.pt").read_bytes()
     original = Trainer.train_step
 
@@ -108,7 +108,7 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 def test_corrupt_checkpoint_is_a_one_line_error(tiny_corpus, make_config, tmp_path):
     run = tmp_path / "run"
-    train(make_config(tiny_corpus), run, stop_after=1)
+    train(make_config(tiny_corpus), run, callbacks=[StopAfter(1)])
     (run / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="best.pt: not a readable textvae checkpoint") as err:
         load_run(run)
@@ -120,8 +120,8 @@ def test_lr_decays_and_reloads_best(tiny_corpus, make_config, tmp_path, monkeypa
     scores = iter([10.0, 11.0, 12.0, 13.0, 9.0, 9.5, 9.6, 9.7])
     reloads = []
     monkeypatch.setattr(Trainer, "validate", lambda self: {"elbo": next(scores), "rec": 0.0, "kl": 0.0})
-    original = Trainer._reload_best
-    monkeypatch.setattr(Trainer, "_reload_best", lambda self: (reloads.append(self.state.epoch), original(self)))
+    original = Trainer.load_best
+    monkeypatch.setattr(Trainer, "load_best", lambda self: (reloads.append(self.state.epoch), original(self)))
     train(cfg, tmp_path / "run", evaluate_test=False)
     log = metrics(tmp_path / "run")
     # epochs 2, 3 are bad but the decay waits for epoch >= 3; epoch 6, 7 are bad -> second decay -> stop
@@ -145,5 +145,5 @@ def test_learned_prior_gets_its_own_adam_and_resumes_exactly(tiny_corpus, make_c
     assert isinstance(flow, torch.optim.Adam) and flow.param_groups[0]["lr"] == 1e-3
     assert {id(p) for g in flow.param_groups for p in g["params"]} == {id(p) for p in trainer.model.prior.parameters()}
     straight = train(cfg, tmp_path / "straight")
-    train(cfg, tmp_path / "crashed", stop_after=1)
+    train(cfg, tmp_path / "crashed", callbacks=[StopAfter(1)])
     assert train(cfg, tmp_path / "crashed", resume=True) == straight

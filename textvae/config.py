@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import types
 import typing
@@ -27,6 +28,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError, suggest
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""Every float key ends up in a float32 tensor or torch's float32 arithmetic (a learning rate, a loss
+weight): a value past this, or an infinite or NaN one, is refused here, not after training started."""
+INT64_LIMIT = 2**63
+"""Every int key fits a 64-bit integer (torch's sizes and seeds are int64)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,9 @@ class TrainConfig:
     """Progress bars (on a terminal only) and per-epoch lines."""
     tensorboard: bool = True
     """TensorBoard event files in the run folder, when the ``tensorboard`` package is installed."""
+    callbacks: list[str] = field(default_factory=list)
+    """The user's :class:`textvae.training.Callback` classes, ``"package.module:ClassName"``, built
+    without arguments and run after the trainer's own (docs/extending.md#callbacks)."""
 
 
 @dataclass
@@ -210,9 +220,6 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> "RunConfig":
         """Check ``d`` against the schema: keys, types, ranges and the rules between keys.
@@ -220,7 +227,7 @@ class RunConfig:
         The strategy and prior parameters are checked by :func:`textvae.resolution.resolve_config`
         (which every entry point that trains or loads a model runs first)."""
         require_table(d, where)
-        cfg = from_dict(cls, upgrade_values(d), where)
+        cfg = from_dict(cls, upgrade_values(without_run_format(d, where)), where)
         validate(cfg, where)
         return cfg
 
@@ -229,6 +236,7 @@ class RunConfig:
         """A config textvae wrote into a run folder or checkpoint, perhaps in an older version:
         keys textvae has since retired are dropped, everything else is checked as usual."""
         require_table(d, where)
+        d = without_run_format(d, where)
         d = {section: {k: v for k, v in value.items() if k not in RETIRED_KEYS.get(section, ())}
              if isinstance(value, dict) else value for section, value in d.items()}
         return cls.from_dict(d, where)
@@ -240,7 +248,7 @@ class RunConfig:
         return cls.from_saved(read_mapping(path), where=str(path))
 
 
-EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "eval.max_tokens")
+EXECUTION_KEYS = ("train.progress", "train.device", "train.tensorboard", "train.callbacks", "eval.max_tokens")
 """Keys that change how a run executes or what it displays, never its numbers: runs differing only in
 these are the same experiment (a sweep resumes them, a report averages them)."""
 
@@ -253,6 +261,17 @@ evaluation batches follow ``data.batch_size``, as in the reference code)."""
 LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("train", "amp"): {True: "bf16", False: "off"}}
 """Values an older textvae accepted for a key whose type has since widened: ``train.amp`` was a
 bool meaning bfloat16 before float16 joined it."""
+
+
+def without_run_format(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """``d`` without the run-folder ``format`` marker a run's config.json carries (so that a run's
+    config.json is also a config ``textvae train`` reads); a marker of a later format is refused."""
+    if "format" not in d:
+        return d
+    from .rundir import RUN_FORMAT, check_format
+
+    check_format(d["format"], RUN_FORMAT, Path(where), "run", ConfigError, use="read or replace")
+    return {k: v for k, v in d.items() if k != "format"}
 
 
 def require_table(d: Any, where: str) -> None:
@@ -346,10 +365,19 @@ def coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        if isinstance(value, int) and abs(value) > FLOAT32_MAX:
+            raise ConfigError(f"{where}: key '{key}' must be a finite number within float32's range "
+                              f"(|x| <= {FLOAT32_MAX:.4g}), got {value!r}")
+        value = float(value)
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise ConfigError(f"{where}: key '{key}' must be a finite number within float32's range "
+                              f"(|x| <= {FLOAT32_MAX:.4g}), got {value!r}")
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
+        if not -INT64_LIMIT <= value < INT64_LIMIT:
+            raise ConfigError(f"{where}: key '{key}' must fit a 64-bit integer (|x| < 2**63), got {value!r}")
         return value
     if tp is str:
         if not isinstance(value, str):

@@ -26,7 +26,12 @@ class CheckpointError(TextVAEError):
 
 
 class TrainingDiverged(TextVAEError):
-    pass
+    """A loss or an epoch's figure was not finite. ``record``: the diverged epoch's metrics record
+    (None when the loss of an update diverged mid-epoch)."""
+
+    def __init__(self, message: str, record: dict | None = None):
+        super().__init__(message)
+        self.record = record
 
 
 class ArgumentError(TextVAEError, ValueError):

@@ -1,11 +1,13 @@
 """Recipes: TOML deltas layered into a :class:`RunConfig`.
 
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
-``datasets/<dataset>/<strategy>.toml`` -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each file lists only what differs from
-the layers below it. A strategy recipe's ``[strategies]`` table replaces the stack; the
-dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
+``datasets/<dataset>/<strategy>.toml`` -> ``protocols/<protocol>.toml`` (a strategy named
+``<strategy>@<protocol>``) -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each
+file lists only what differs from the layers below it. A strategy recipe's ``[strategies]`` table
+replaces the stack; the dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
 ``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
-(e.g. a shorter KL warm-up for a short demo run).
+(e.g. a shorter KL warm-up for a short demo run). A protocol sets only ``[train]`` keys: how a
+recipe is optimised, so that one method can be trained exactly as another is (``bn-vae@scale-vae``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def datasets() -> list[str]:
     return _names(RECIPES_DIR / "datasets")
 
 
-LAYER_FOLDERS = ("datasets", "strategies", "priors")
+LAYER_FOLDERS = ("datasets", "strategies", "priors", "protocols")
+PROTOCOL_MARK = "@"
 
 
 def strategies() -> list[str]:
@@ -40,6 +43,28 @@ def strategies() -> list[str]:
     grouped = [f"{folder.name}/{name}" for folder in sorted(RECIPES_DIR.iterdir())
                if folder.is_dir() and folder.name not in LAYER_FOLDERS for name in _names(folder)]
     return _names(RECIPES_DIR / "strategies") + grouped
+
+
+def protocols() -> list[str]:
+    return _names(RECIPES_DIR / "protocols")
+
+
+def split_protocol(strategy: str) -> tuple[str, str | None]:
+    """``bn-vae@scale-vae`` -> (``bn-vae``, ``scale-vae``); a name without ``@`` has no protocol."""
+    base, mark, protocol = strategy.partition(PROTOCOL_MARK)
+    return (base, protocol) if mark else (strategy, None)
+
+
+def _protocol_layer(protocol: str) -> dict[str, Any]:
+    check_name("protocol", protocol)
+    if protocol not in protocols():
+        raise ConfigError(f"unknown recipe protocol '{protocol}'" + suggest(protocol, protocols())
+                          + f"; available: {', '.join(protocols()) or 'none'}")
+    path = RECIPES_DIR / "protocols" / f"{protocol}.toml"
+    layer = read_mapping(path)
+    if set(layer) != {"train"}:
+        raise ConfigError(f"{path}: a protocol sets only [train] keys (found {', '.join(sorted(layer))})")
+    return layer
 
 
 def _layer(path: Path) -> dict[str, Any]:
@@ -65,7 +90,10 @@ def check_name(kind: str, name: str, grouped: bool = False) -> None:
 def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None,
                  seed: int | None = None, prior: str | None = None) -> dict[str, Any]:
     check_name("dataset", dataset)
+    full_name = strategy
+    strategy, protocol = split_protocol(strategy)
     check_name("strategy", strategy, grouped=True)
+    protocol_layer = _protocol_layer(protocol) if protocol is not None else {}
     if prior is not None:
         check_name("prior", prior)
     if not RECIPES_DIR.is_dir():
@@ -90,9 +118,10 @@ def resolve_dict(dataset: str, strategy: str, overrides: list[str] | None = None
         if name in d["strategies"]:
             d["strategies"][name] = {**d["strategies"][name], **params}
     d = deep_merge(d, _layer(RECIPES_DIR / "datasets" / dataset / f"{strategy}.toml"))
+    d = deep_merge(d, protocol_layer)
     if prior is not None:
         d = deep_merge(d, _layer(RECIPES_DIR / "priors" / f"{prior}.toml") or {"prior": {"name": prior}})
-    d["name"] = f"{dataset}/{strategy}"
+    d["name"] = f"{dataset}/{full_name}"
     if seed is not None:
         d["seed"] = seed
     return apply_overrides(d, overrides or [])

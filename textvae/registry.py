@@ -8,6 +8,7 @@ Third-party packages can add entries through the ``textvae.strategies`` / ``text
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -75,3 +76,21 @@ class Registry:
         entry = self.entry(name, where)
         config = params if isinstance(params, entry.config_cls) else self.config(name, params, where)
         return entry.cls(config, **kwargs)
+
+
+def import_object(name: str, where: str = "config") -> Any:
+    """The object ``"package.module:attribute"`` names (a user's class in a config, for instance);
+    a name that does not import raises :class:`ConfigError` prefixed with ``where``."""
+    module_name, sep, attribute = name.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"{where}: '{name}' is not of the form 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any failure of the user's module is this config's error
+        raise ConfigError(f"{where}: cannot import '{name}' ({type(e).__name__}: {e})".splitlines()[0]) from None
+    obj = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where}: cannot import '{name}' (module '{module_name}' has no '{attribute}')")
+        obj = getattr(obj, part)
+    return obj

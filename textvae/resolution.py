@@ -3,7 +3,8 @@ prior, procedure and decoder registries.
 
 Layers, each importing only the ones below it::
 
-    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  models  <-  resolution  <-  training, recipes, CLI
+    config (schema)  <-  registry  <-  strategies, priors, procedures  <-  models  <-  resolution
+        <-  training, recipes, CLI
 
 (models registers the decoder variants, so resolution sits above it.)
 
@@ -24,6 +25,7 @@ from .config import RunConfig
 from .models.registry import DECODERS
 from .priors import PRIORS
 from .procedures import PROCEDURES
+from .registry import import_object
 from .strategies import STRATEGIES
 
 
@@ -31,6 +33,8 @@ def resolve_config(config: RunConfig, where: str = "config") -> RunConfig:
     """``config`` with typed strategy configs and a complete prior table; unknown names and bad
     parameters raise :class:`~textvae.errors.ConfigError` naming the key. Idempotent."""
     DECODERS.entry(config.model.decoder, where=f"{where}: model.decoder")
+    for name in config.train.callbacks:
+        import_object(name, where=f"{where}: train.callbacks")
     strategies = {}
     for name, params in config.strategies.items():
         entry = STRATEGIES.entry(name, where=f"{where}: strategies")

@@ -17,6 +17,14 @@ This module owns the format of a run folder; every other part of textvae (traine
       probe/DATA.json        ``textvae probe`` records
       generation/NAME.json   ``textvae generate --metrics`` records
       .lock                  present while a process trains into the folder
+      events.out.tfevents.*, projector_config.pbtxt, STEP/test_posterior_mean/   TensorBoard
+      NAME.*.tmp, .vocab.*.tmp   a writer's temp files (gone once the write is complete)
+
+A folder is a run only when its config.json is a textvae run config: it parses, validates, and
+carries the run-folder format (``"format": 1``; a config.json written before the marker existed
+counts when it holds every section of a run config and another run file lies beside it). Every
+entry a run writes is matched by :func:`run_entry_kind`; whatever else a run folder holds is the
+user's, and nothing textvae does ever deletes it.
 
 Guarantees (see docs/runs.md):
 
@@ -28,6 +36,9 @@ Guarantees (see docs/runs.md):
   ``overwrite=True`` to delete the old run first); a non-empty folder that is not a run is always refused.
   A run that failed before its first checkpoint (no checkpoint, no logged epoch) has nothing to lose:
   a fresh run replaces it, so re-running the failed command just works.
+- **Deletion confined to the layout.** Replacing a run (``overwrite``, or a run without progress)
+  removes only the run's own entries; a folder that also holds anything else (a user's file, a
+  ``.git``) is refused, naming what is there, and nothing is touched.
 - **Atomic files.** JSON and checkpoints are written to ``NAME.*.tmp`` beside the target, fsynced and
   renamed over it; readers never see half a file. JSON never holds bare ``NaN``/``Infinity``:
   non-finite numbers are written as ``null``.
@@ -46,6 +57,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -70,6 +82,21 @@ CHECKPOINTS = "checkpoints"
 LOCK = ".lock"
 TEMP_SUFFIX = ".tmp"
 CHECKPOINT_NAMES = ("best", "last")
+TOKENIZER = "tokenizer.model"
+PROBE_DIR = "probe"
+GENERATION_DIR = "generation"
+PROJECTOR = "projector_config.pbtxt"
+PROJECTOR_TAG = "test_posterior_mean"
+VOCAB_STAGING = ".vocab"
+RUN_FORMAT = 1
+"""config.json's ``format``: the run-folder format. A config.json without it was written before the
+marker existed (see :meth:`RunDir.run_config_problem`); one of a later format is a newer textvae's run,
+which this one reads but never replaces."""
+RUN_SECTIONS = ("name", "seed", "data", "model", "prior", "strategies", "train", "eval")
+"""The top-level keys every textvae has written into a run's config.json."""
+RUN_FILES = (CONFIG, "env.json", "vocab.txt", "metrics.jsonl", "results.json", TOKENIZER, LOCK, PROJECTOR)
+_RUN_FILE_PATTERNS = (re.compile(r"eval_[^/]+\.json"), re.compile(r"latents_[^/]+\.json"),
+                      re.compile(r"events\.out\.tfevents\.[^/]+"))
 RESULTS_FORMAT = 1
 """results.json's ``format``; a file without it is format 1, one of a later format (a newer textvae's)
 is refused rather than misread."""
@@ -133,6 +160,77 @@ def read_json(path: Path) -> Any:
         raise RunFolderError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise RunFolderError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+
+
+# ---- the layout ---------------------------------------------------------------------------------
+def _is_temp_of(name: str, targets: Iterable[str] | Callable[[str], bool]) -> bool:
+    """``name`` is a temp file a writer of this module made for one of ``targets``: ``TARGET.RANDOM.tmp``
+    (:func:`atomic_write`) or ``.vocab.RANDOM.tmp`` (:meth:`RunDir.write_vocab`)."""
+    if not name.endswith(TEMP_SUFFIX):
+        return False
+    base = name[: -len(TEMP_SUFFIX)].rpartition(".")[0]
+    if base == VOCAB_STAGING:
+        return True
+    return base in targets if not callable(targets) else targets(base)
+
+
+def _is_run_file(name: str) -> bool:
+    return name in RUN_FILES or any(p.fullmatch(name) for p in _RUN_FILE_PATTERNS)
+
+
+def run_entry_kind(path: Path, top: Path) -> str | None:
+    """Why textvae wrote ``path`` (an entry of run folder ``top`` or below), or None when it did not:
+    ``"file"`` (a run file), ``"temp"`` (a writer's temp file), ``"folder"`` (a folder of run files).
+
+    Symbolic links are never the run's: a run writes none, and deleting through one could reach outside."""
+    rel = path.relative_to(top).parts
+    if path.is_symlink():
+        return None
+    is_dir, name = path.is_dir(), rel[-1]
+    if len(rel) == 1:
+        if name.endswith(TEMP_SUFFIX) and _is_temp_of(name, _is_run_file):
+            return "temp"
+        if name in (CHECKPOINTS, PROBE_DIR, GENERATION_DIR) or name.isdigit():
+            return "folder" if is_dir else None
+        return "file" if _is_run_file(name) and not is_dir else None
+    first = rel[0]
+    if first == CHECKPOINTS and len(rel) == 2 and not is_dir:
+        if name.endswith(".pt"):
+            return "file"
+        return "temp" if _is_temp_of(name, lambda base: base.endswith(".pt")) else None
+    if first in (PROBE_DIR, GENERATION_DIR) and len(rel) == 2 and not is_dir:
+        if name.endswith(".json"):
+            return "file"
+        return "temp" if _is_temp_of(name, lambda base: base.endswith(".json")) else None
+    if first.isdigit():  # TensorBoard's projector: STEP/test_posterior_mean/{tensors,metadata}.tsv
+        if len(rel) == 2 and name == PROJECTOR_TAG:
+            return "folder" if is_dir else None
+        return "file" if len(rel) == 3 and rel[1] == PROJECTOR_TAG and not is_dir else None
+    return None
+
+
+def foreign_entries(top: Path) -> list[str]:
+    """What ``top`` holds that no run writes (relative paths, folders with a trailing ``/``; a folder
+    of the run's is looked into), sorted."""
+    found = []
+
+    def visit(folder: Path) -> None:
+        for p in sorted(folder.iterdir()):
+            kind = run_entry_kind(p, top)
+            if kind is None:
+                found.append(p.relative_to(top).as_posix() + ("/" if p.is_dir() and not p.is_symlink() else ""))
+            elif kind == "folder":
+                visit(p)
+
+    if top.is_dir():
+        visit(top)
+    return found
+
+
+def describe_entries(names: list[str], limit: int = 4) -> str:
+    """``a, b, c and 2 more`` for one-line messages."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---- the folder ---------------------------------------------------------------------------------
@@ -205,8 +303,48 @@ class RunDir:
 
     # state
     def is_run(self) -> bool:
-        """The folder holds a run (finished or not): it has a config.json."""
-        return self.config.is_file()
+        """The folder holds a run (finished or not): its config.json is a textvae run config."""
+        return self.run_config_problem() is None
+
+    def run_config_problem(self) -> str | None:
+        """Why the folder is not a textvae run, or None when it is one: its config.json must parse,
+        be a run config (:meth:`RunConfig.from_saved`) and carry the run-folder ``format``. A
+        config.json without ``format`` (written before the marker existed) counts when it holds every
+        section a run's config has and another run file lies beside it."""
+        from .config import RunConfig
+        from .errors import ConfigError
+
+        if not self.config.is_file():
+            return f"no {CONFIG}"
+        try:
+            saved = read_json(self.config)
+        except RunFolderError:
+            return f"its {CONFIG} is not JSON"
+        if not isinstance(saved, dict):
+            return f"its {CONFIG} is not a JSON object"
+        if "format" not in saved:
+            others = [n for n in (ENV, VOCAB, METRICS, RESULTS, CHECKPOINTS) if (self.path / n).exists()]
+            if not all(k in saved for k in RUN_SECTIONS) or not others:
+                return f"its {CONFIG} carries no run-folder 'format'"
+        try:
+            RunConfig.from_saved(saved, where=str(self.config))
+        except ConfigError as e:
+            if "newer textvae" in str(e):
+                return None  # a run, of a later format: recognised, and refused by claim
+            return f"its {CONFIG} is not a textvae run config ({str(e).removeprefix(str(self.config) + ': ')})"
+        return None
+
+    def newer_format(self) -> bool:
+        """The folder holds a run written by a newer textvae (config.json's ``format`` > RUN_FORMAT)."""
+        try:
+            version = read_json(self.config).get("format", 1)
+        except (RunFolderError, AttributeError):
+            return False
+        return isinstance(version, int) and not isinstance(version, bool) and version > RUN_FORMAT
+
+    def foreign_entries(self) -> list[str]:
+        """What the folder holds that a run does not write (:func:`foreign_entries`)."""
+        return foreign_entries(self.path)
 
     def is_finished(self) -> bool:
         return self.results.is_file()
@@ -224,11 +362,16 @@ class RunDir:
         return f"an unfinished run ({len(self.read_metrics(strict=False))} epochs logged)"
 
     # reading
-    def require_run(self) -> None:
+    def require_run(self, strict: bool = False) -> None:
+        """The folder has a config.json to read (``strict``: it holds a run, :meth:`is_run`, as a
+        writer needs; readers fail later, naming the key, on a config.json that is not one)."""
         if not self.path.is_dir():
             raise RunFolderError(f"{self.path}: not a textvae run folder (no such folder)")
-        if not self.is_run():
+        if not self.config.is_file():
             raise RunFolderError(f"{self.path}: not a textvae run folder (no {CONFIG})")
+        problem = self.run_config_problem() if strict else None
+        if problem:
+            raise RunFolderError(f"{self.path}: not a textvae run folder ({problem})")
 
     def read_config(self) -> dict[str, Any]:
         """config.json as a dict (``RunConfig.load(run.config)`` for the typed config)."""
@@ -239,9 +382,6 @@ class RunDir:
         if not self.is_finished():
             raise RunFolderError(f"{self.path}: no {RESULTS} (is the run finished?)")
         return check_results(read_json(self.results), self.results)
-
-    def read_env(self) -> dict[str, Any]:
-        return read_json(self.env)
 
     def read_metrics(self, strict: bool = True) -> list[dict[str, Any]]:
         """The per-epoch records. A last line without its newline is a torn append (the writer was
@@ -287,7 +427,8 @@ class RunDir:
         is not a run. A run without progress (it failed before its first checkpoint) is replaced, so that
         the same command can simply be run again.
         Not ``fresh``: continue the run; the folder must hold one. Orphan temp files are removed.
-        Nothing is created or changed before every check has passed.
+        Replacing a run removes only what a run writes; a folder that also holds anything else is
+        refused, naming it. Nothing is created or changed before every check has passed.
         """
         self.check_claim(fresh, overwrite)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -306,14 +447,34 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"{self.path}: exists and is not a folder")
         if not fresh:
-            self.require_run()
+            self.require_run(strict=True)
+            self._refuse_newer_format()
             return
-        if not self.is_run() and self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir()):
-            raise RunFolderError(f"{self.path}: folder is not empty and holds no textvae run; "
-                                 "choose an empty or new folder")
-        if self.is_run() and self.has_progress() and not overwrite:
+        if not self.path.is_dir():
+            return
+        entries = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
+                         for p in self.path.iterdir() if p.name != LOCK)
+        if not entries:
+            return
+        problem = self.run_config_problem()
+        if problem:
+            raise RunFolderError(f"{self.path}: folder is not empty and holds no textvae run ({problem}; it "
+                                 f"holds {describe_entries(entries)}); choose an empty or new folder")
+        self._refuse_newer_format()
+        if self.has_progress() and not overwrite:
             raise RunFolderError(f"{self.path}: holds {self.describe()}; continue it with --resume, or pass "
                                  "--overwrite to delete it and start afresh")
+        foreign = self.foreign_entries()
+        if foreign:
+            raise RunFolderError(f"{self.path}: holds {self.describe()} and also {describe_entries(foreign)}, "
+                                 "which a run does not write; nothing was deleted: move them out of the folder, "
+                                 "or choose another one")
+
+    def _refuse_newer_format(self) -> None:
+        if self.newer_format():
+            raise RunFolderError(f"{self.config}: written by a newer textvae (run format "
+                                 f"{read_json(self.config)['format']}; this textvae writes up to {RUN_FORMAT}): "
+                                 "upgrade textvae to continue or replace it")
 
     def release(self) -> None:
         """Give the folder up (the lock file is removed while still held, so no writer sees a gap)."""
@@ -381,31 +542,45 @@ class RunDir:
         return True
 
     def _clear(self) -> None:
-        """Delete everything of the old run except the lock we hold (``overwrite``)."""
-        for p in self.path.iterdir():
-            if p.name == LOCK:
-                continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+        """Delete the old run's entries except the lock we hold (``overwrite``, or a run without
+        progress). Only run entries: :meth:`check_claim` has refused a folder holding anything else,
+        and an entry that appeared since is left alone all the same."""
+        for p in sorted(self.path.iterdir()):
+            if p.name != LOCK:
+                self._remove_run_entry(p)
+
+    def _remove_run_entry(self, path: Path) -> None:
+        """Delete ``path`` if a run wrote it: a temp folder whole (a writer's own), a run folder
+        entry by entry (what a user put inside stays, and so does the folder)."""
+        kind = run_entry_kind(path, self.path)
+        if kind is None:
+            return
+        if kind == "folder":
+            for p in sorted(path.iterdir()):
+                self._remove_run_entry(p)
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
     def remove_temp_files(self) -> list[Path]:
-        """Delete ``*.tmp`` files and folders a killed writer left in the folder and its checkpoints/."""
+        """Delete the temp files a killed writer left in the folder and its checkpoints/ (only names
+        this module's writers make: ``RUNFILE.RANDOM.tmp``, ``.vocab.RANDOM.tmp``)."""
         removed = []
         for folder in (self.path, self.checkpoints):
-            if folder.is_dir():
-                for p in folder.glob(f"*{TEMP_SUFFIX}"):
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
-                    removed.append(p)
+            if folder.is_dir() and not folder.is_symlink():
+                for p in sorted(folder.glob(f"*{TEMP_SUFFIX}")):
+                    if run_entry_kind(p, self.path) == "temp":
+                        self._remove_run_entry(p)
+                        removed.append(p)
         return removed
 
     # writing (by the owner)
     def write_config(self, config: dict[str, Any]) -> None:
-        write_json(self.config, config)
+        """config.json: the config with the run-folder ``format`` that marks the folder as a run."""
+        write_json(self.config, {"format": RUN_FORMAT, **{k: v for k, v in config.items() if k != "format"}})
 
     def write_vocab(self, vocab: Any) -> None:
         """``vocab.save`` into a temp folder, then each file renamed into place, ``vocab.txt`` last

@@ -31,11 +31,24 @@ def cli_errors(fn: Callable) -> Callable:
             hint = "; free some space (the last complete checkpoint and files are kept)" if is_disk_full(e) else ""
             typer.echo(f"error: {where}{e.strerror or e}{hint}", err=True)
             raise typer.Exit(code=2) from None
+        except (MemoryError, RuntimeError) as e:  # sizes the machine cannot hold: torch's allocator refuses
+            if not out_of_memory(e):
+                raise
+            first = (str(e).strip().splitlines() or [""])[0]
+            typer.echo(f"error: out of memory{': ' + first if first else ''} (lower the sizes in the config or "
+                       "command line)", err=True)
+            raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: the last checkpoint is kept; continue with --resume", err=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """A Python MemoryError, torch's OutOfMemoryError, or its CPU allocator's refusal."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
 
 
 # typer vendors click from 0.29 on; before, it uses click itself.

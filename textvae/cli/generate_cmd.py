@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..data.reader import read_text
+from ..data.reader import read_text, split_lines
 from ..errors import DataError
 from .common import DeviceOption, check_output_file, cli_errors, print_table
 
@@ -36,7 +36,7 @@ def read_inputs(texts: list[str], input_file: Optional[Path]) -> list[str]:
     if input_file is not None:
         if not input_file.is_file():
             raise DataError(f"{input_file}: input file not found")
-        texts = texts + read_text(input_file).splitlines()
+        texts = texts + split_lines(read_text(input_file))
     if not texts:
         raise DataError("nothing to reconstruct: give texts or --input FILE")
     return texts

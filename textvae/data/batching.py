@@ -7,8 +7,8 @@ from collections import defaultdict
 
 import torch
 
-from ..types import Batch
 from ..errors import DataError
+from ..types import Batch
 from .corpus import Split
 from .introsort import argsort_order
 

@@ -6,6 +6,8 @@ sentencepiece, the trained ``tokenizer.model``. The key hashes the split files' 
 vocabulary file and every setting that changes the encoding, so any change makes a new entry.
 Entries are written to a temporary folder and renamed into place: concurrent loads never see a
 half-written entry. A cache folder that cannot be written is skipped silently (e.g. a read-only data root).
+A damaged entry is deleted and rebuilt only when it holds nothing but an entry's files; a folder
+holding anything else under that name is left alone (the corpus is then built in memory).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ FORMAT = 1
 """Bump when the cached layout or the encoding code changes, to invalidate old entries."""
 
 CACHE_DIR = "cache"
+ENTRY_FILES = ("splits", "vocab.txt", "tokenizer.model")
+"""What :func:`store` writes into an entry (``splits/`` is ``datasets``' own folder)."""
 
 
 def cache_key(config: DataConfig, sources: dict[str, Any]) -> str:
@@ -53,11 +57,22 @@ def cached(entry: Path | None, build: Callable[[], tuple[Vocab, dict[str, Split]
         try:
             return load_entry(entry)
         except (OSError, ValueError, KeyError, DataError):
-            shutil.rmtree(entry, ignore_errors=True)  # damaged, or written by an incompatible version: rebuild
+            # Damaged, or written by an incompatible version: rebuilt, if it is only an entry.
+            if not is_entry(entry):
+                entry = None
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
     vocab, splits = build()
     if entry is not None:
         store(entry, vocab, splits)
     return vocab, splits
+
+
+def is_entry(entry: Path) -> bool:
+    """``entry`` is a cache entry's folder and holds nothing else (no link, no user's file)."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    return all(p.name in ENTRY_FILES and not p.is_symlink() for p in entry.iterdir())
 
 
 def load_entry(entry: Path) -> tuple[Vocab, dict[str, Split]]:

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from ..errors import DataError
 from .catalog import Download, resolve_data_root
 from .files import temp_dir
-from .prepare import PreparedFile, prepare_corpus, registered
+from .prepare import PreparedFile, check_replaceable, prepare_corpus, registered
 
 TIMEOUT_S = 60
 
@@ -34,8 +34,7 @@ def download_corpus(name: str, data_dir: str | Path | None = None, verify: bool 
     if not info.downloads:
         raise DataError(f"corpus '{name}' has no direct download: {info.obtain}")
     root = resolve_data_root(data_dir)
-    if (root / name).exists() and not force:
-        raise DataError(f"{root / name}: corpus '{name}' is already present (use --force to replace it)")
+    check_replaceable(info, root / name, force)  # before minutes of downloading
     staging = temp_dir(root, f"{name}.download")
     try:
         for download in info.downloads:

@@ -90,17 +90,22 @@ def build_vocab(train_texts: list[str], config: DataConfig, vocab_file: Path | N
     """Word vocabulary from ``vocab_file`` or train; sentencepiece trained on train, or reused from
     ``vocab_file`` when a ``tokenizer.model`` sits beside it (a run folder's ``vocab.txt``)."""
     if vocab_file is not None:
-        vocab = Vocab.load(vocab_file)
-        if vocab.tokenizer != config.tokenizer:
-            raise DataError(f"{vocab_file}: a {vocab.tokenizer} vocabulary, but data.tokenizer is "
-                            f"'{config.tokenizer}'" + (f" (no {TOKENIZER_FILE} beside it)"
-                                                       if config.tokenizer == "sentencepiece" else ""))
-        return vocab
+        return load_vocab_file(vocab_file, config)
     if config.lowercase:
         train_texts = [t.lower() for t in train_texts]
     if config.tokenizer == "sentencepiece":
         return train_sentencepiece(train_texts, config.sp_vocab_size)
     return Vocab.build(t.split() for t in train_texts)
+
+
+def load_vocab_file(vocab_file: Path, config: DataConfig) -> Vocab:
+    """A vocabulary file, checked against ``data.tokenizer`` (a sweep checks it before any run starts)."""
+    vocab = Vocab.load(vocab_file)
+    if vocab.tokenizer != config.tokenizer:
+        raise DataError(f"{vocab_file}: a {vocab.tokenizer} vocabulary, but data.tokenizer is "
+                        f"'{config.tokenizer}'" + (f" (no {TOKENIZER_FILE} beside it)"
+                                                   if config.tokenizer == "sentencepiece" else ""))
+    return vocab
 
 
 def check_labels(raw: dict[str, RawSplit], where: dict) -> None:

@@ -38,21 +38,29 @@ def read_text(path: Path) -> str:
     return text[1:] if text.startswith("\ufeff") else text  # editors on Windows write one
 
 
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` as every textvae reader counts them: a line ends at ``\\n`` only, a
+    ``\\r`` before it (Windows line ends) is dropped, and a final ``\\n`` ends the last line rather
+    than starting an empty one. Unlike ``str.splitlines``, U+2028, U+2029, U+0085, form feeds and a
+    lone ``\\r`` are characters inside a line, so one line of a file is one example everywhere."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
 def read_lines(path: Path, labeled: bool | None = None, limit: int | None = None) -> RawSplit:
     """Read a split file; ``labeled=None`` detects ``label<TAB>text`` from the first line.
 
     Errors name the file and line: missing or empty file, a line that is not UTF-8, a labeled line
     without its label, an empty example.
     """
-    lines = read_text(path).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = split_lines(read_text(path))
     texts: list[str] = []
     labels: list[str] = []
     for lineno, line in enumerate(lines, start=1):
         if limit is not None and len(texts) >= limit:
             break
-        line = line.rstrip("\r")
         if labeled is None:
             labeled = "\t" in line
         if labeled:

@@ -48,12 +48,43 @@ class SynthesisConfig:
     n_test: int = 2_000
 
     def __post_init__(self) -> None:
-        for key in ("components", "latent_dim", "vocab_size", "length", "hidden", "embed", "n_train", "n_valid", "n_test"):
-            if getattr(self, key) < 1:
-                raise DataError(f"synthesize: {key} must be >= 1, got {getattr(self, key)}")
+        for key, (low, high) in INT_BOUNDS.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise DataError(f"synthesize: {key} must be an integer in [{low}, {high}], got {value!r}")
         for key in ("spacing", "component_std", "weight_scale"):
-            if getattr(self, key) <= 0:
-                raise DataError(f"synthesize: {key} must be > 0, got {getattr(self, key)}")
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= FLOAT_MAX:
+                raise DataError(f"synthesize: {key} must be a number > 0 and <= {FLOAT_MAX:g}, got {value!r}")
+        params = generator_parameters(self)
+        if params > MAX_PARAMETERS:
+            raise DataError(f"synthesize: the generator would hold {params:.3g} parameters (at most "
+                            f"{MAX_PARAMETERS:.0e}); lower vocab_size, hidden or embed")
+        tokens = (self.n_train + self.n_valid + self.n_test) * self.length
+        if tokens > MAX_TOKENS:
+            raise DataError(f"synthesize: the corpus would hold {tokens:.3g} tokens (at most {MAX_TOKENS:.0e}); "
+                            "lower n_train, n_valid, n_test or length")
+
+
+INT_BOUNDS = {"seed": (0, 2**63 - 1), "components": (1, 10**6), "latent_dim": (1, 10**4),
+              "vocab_size": (1, 10**7), "length": (1, 10**5), "hidden": (1, 10**5), "embed": (1, 10**5),
+              "n_train": (1, 10**9), "n_valid": (1, 10**9), "n_test": (1, 10**9)}
+"""Each integer setting's range: torch takes seeds below 2**63, and sizes past these bounds could
+only fail inside torch (an overflowing shape, memory exhausted) after a long wait."""
+FLOAT_MAX = 1e6
+"""Largest spacing, std or weight scale: far beyond any useful one, and small enough that products
+of them stay finite in float32 (an infinite z would make every sampled sentence NaN)."""
+MAX_PARAMETERS = 10**9
+MAX_TOKENS = 10**10
+SYNTHESIS_FILES = ("train.txt", "valid.txt", "test.txt", "synthesis.json")
+"""What :func:`write_synthetic_corpus` writes; ``--force`` replaces a folder holding only these."""
+
+
+def generator_parameters(c: SynthesisConfig) -> int:
+    """Parameters of :class:`RandomLSTMGenerator` for ``c`` (without building it)."""
+    inputs = c.embed + c.latent_dim
+    return ((c.vocab_size + 1) * c.embed + c.latent_dim * c.hidden + 4 * c.hidden * (inputs + c.hidden + 2)
+            + c.hidden * c.vocab_size + c.vocab_size)
 
 
 class RandomLSTMGenerator(nn.Module):
@@ -110,13 +141,27 @@ def synthesize(c: SynthesisConfig) -> dict[str, tuple[list[str], list[int]]]:
 
 
 def write_synthetic_corpus(c: SynthesisConfig, folder: Path, force: bool = False) -> Path:
-    """Write ``train/valid/test.txt`` (``c<k><TAB>sentence``) and ``synthesis.json`` into ``folder``."""
+    """Write ``train/valid/test.txt`` (``c<k><TAB>sentence``) and ``synthesis.json`` into ``folder``.
+
+    A non-empty folder is refused; with ``force`` one holding only these files (an earlier corpus)
+    has them replaced, and one holding anything else is refused, naming it. Each file is written
+    atomically, ``synthesis.json`` last."""
+    from ..rundir import atomic_write, describe_entries
+
     folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()) and not force:
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: exists and is not a folder")
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
+    if entries and not force:
         raise DataError(f"{folder}: folder exists and is not empty (use --force to replace its files)")
+    foreign = [e for e in entries if e not in SYNTHESIS_FILES]
+    if foreign:
+        raise DataError(f"{folder}: holds {describe_entries(foreign)}, which synthesize does not write; nothing "
+                        "was replaced: choose an empty or new folder")
+    splits = synthesize(c)
     folder.mkdir(parents=True, exist_ok=True)
-    for split, (texts, labels) in synthesize(c).items():
+    for split, (texts, labels) in splits.items():
         lines = [f"c{label}\t{text}\n" for text, label in zip(texts, labels, strict=True)]
-        (folder / f"{split}.txt").write_text("".join(lines))
-    (folder / "synthesis.json").write_text(json.dumps(asdict(c), indent=2) + "\n")
+        atomic_write(folder / f"{split}.txt", "".join(lines))
+    atomic_write(folder / "synthesis.json", json.dumps(asdict(c), indent=2) + "\n")
     return folder

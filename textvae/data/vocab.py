@@ -14,7 +14,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from ..errors import DataError
-from .reader import read_text
+from .reader import read_text, split_lines
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 TOKENIZER_FILE = "tokenizer.model"
@@ -84,16 +84,16 @@ class Vocab:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: vocabulary file not found")
-        lines = read_text(path).split("\n")
-        if lines[-1] == "":
-            lines.pop()
+        lines = split_lines(read_text(path))
         tokens, first_line = [], {}
         for lineno, line in enumerate(lines, start=1):
-            token = line.rstrip("\r").split("\t")[0]
+            token = line.split("\t")[0]
             if not token.strip():
-                raise DataError(f"{path}:{lineno}: blank vocabulary entry (line index = id, so every line needs a token)")
+                raise DataError(f"{path}:{lineno}: blank vocabulary entry "
+                                "(line index = id, so every line needs a token)")
             if token in first_line:
-                raise DataError(f"{path}:{lineno}: duplicate vocabulary entry {token!r} (first on line {first_line[token]})")
+                raise DataError(f"{path}:{lineno}: duplicate vocabulary entry {token!r} "
+                                f"(first on line {first_line[token]})")
             first_line[token] = lineno
             tokens.append(token)
         model = path.with_name(TOKENIZER_FILE)

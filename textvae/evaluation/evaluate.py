@@ -108,7 +108,8 @@ class Latents:
     """Each row's position in its split file (batches reorder sentences by length)."""
 
 
-def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *, seed: int = 0) -> tuple[dict[str, Any], Latents]:
+def latent_clutter(model: LatentVariableModel, batches: Iterable[Any], *,
+                   seed: int = 0) -> tuple[dict[str, Any], Latents]:
     """:func:`~textvae.latent_metrics.clutter.component_clutter` of the batches' labels from their
     posterior means in the space the decoder reads; returns the scores and the means."""
     from ..errors import DataError

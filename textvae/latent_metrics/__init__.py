@@ -3,8 +3,14 @@
 from .aggregate import AggregatePosterior
 from .divergence import symmetric_kl
 from .extremes import high_posterior_latents, low_posterior_latents
-from .leakage import (LeakagePoint, default_thresholds, generation_log_density, leakage_scores, leakage_table,
-                      plot_leakage)
+from .leakage import (
+    LeakagePoint,
+    default_thresholds,
+    generation_log_density,
+    leakage_scores,
+    leakage_table,
+    plot_leakage,
+)
 
 __all__ = [
     "AggregatePosterior",

@@ -22,12 +22,22 @@ def component_clutter(mu: np.ndarray, labels: np.ndarray, seed: int = 0, neighbo
     ``silhouette``: the silhouette of the label groups (NaN where some dimension has no spread, e.g.
     a collapsed posterior whose means all coincide)."""
     from sklearn.metrics import silhouette_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
 
     mu, labels = np.asarray(mu, dtype=np.float64), np.asarray(labels)
-    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    knn = cross_val_score(KNeighborsClassifier(neighbours), mu, labels, cv=split).mean()
+    knn = knn_accuracy(mu, labels, seed, neighbours, folds)
     silhouette = silhouette_score(mu, labels) if mu.std(0).min() > 0 else math.nan
-    return {"knn_accuracy": float(knn), "silhouette": float(silhouette), "knn_neighbours": neighbours,
+    return {"knn_accuracy": knn, "silhouette": float(silhouette), "knn_neighbours": neighbours,
             "knn_folds": folds}
+
+
+def knn_accuracy(mu: np.ndarray, target: np.ndarray, seed: int = 0, neighbours: int = NEIGHBOURS,
+                 folds: int = FOLDS, stratified: bool = True) -> float:
+    """Mean accuracy of a ``neighbours``-NN classifier of ``target`` from ``mu`` over ``folds`` shuffled
+    folds: stratified by the target, or plain (``stratified=False``) for targets with values too rare
+    to stratify on (the words of a sentence)."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    split = (StratifiedKFold if stratified else KFold)(folds, shuffle=True, random_state=seed)
+    mu = np.asarray(mu, dtype=np.float64)
+    return float(cross_val_score(KNeighborsClassifier(neighbours), mu, np.asarray(target), cv=split).mean())

@@ -1,3 +1,7 @@
+"""The models: the LSTM encoder and decoders, the text VAE and LSTM language model, and
+:func:`build_model`, which builds the one a run config describes."""
+
+# ruff: noqa: I001 - the import order is the decoders' registration order
 from .decoder import LSTMDecoder
 from .registry import DECODERS
 from .skip_decoder import SkipLSTMDecoder

@@ -1,3 +1,11 @@
+"""The LSTM decoder p(x | z) of He et al. (2019) and its building blocks.
+
+:class:`LSTMDecoder` (registered as ``lstm``; variants subclass it, see ``skip_decoder.py``) reads z
+at every step and through its initial state; :class:`UniformMaskDropout` is its dropout. Below them,
+the numerics the decoder's paths share: the evaluator's step-by-step scan, the vocabulary terms
+deferred across a scan, and :class:`ProjectedNLL`, the memory-saving projection + cross-entropy.
+"""
+
 from __future__ import annotations
 
 import torch
@@ -6,69 +14,6 @@ from torch import Tensor, nn
 
 from ..types import Batch
 from .registry import DECODERS, DecoderParams
-
-
-def at_least_float32(x: Tensor) -> Tensor:
-    return x.to(torch.promote_types(x.dtype, torch.float32))
-
-
-def column_nll(logits_t: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    """-log softmax(logits)[target] for transposed logits [V, M] and targets [M].
-
-    Overwrites ``logits_t`` with ``exp(logits - max)`` (what the softmax gradient needs) and returns
-    the NLL [M] with the column sums of that buffer [M].
-    """
-    target_logit = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
-    shift = logits_t.amax(0)
-    total = logits_t.sub_(shift).exp_().sum(0)
-    return shift + total.log() - target_logit, total
-
-
-class ProjectedNLL(torch.autograd.Function):
-    """``cross_entropy(hidden @ weight.T, targets, reduction="none")``, computed on the logits' transpose.
-
-    The logits are built as ``weight @ hidden.T`` ([V, M]): with a vocabulary much wider than the
-    hidden size, MKL runs that product faster than ``hidden @ weight.T`` on this project's AVX-512
-    CPUs, and the two backward products are as fast in this layout. ``exp(logits - max)`` is formed in
-    place in a [V, M] buffer of at least float32 and saved, so forward holds one such buffer where
-    ``F.cross_entropy`` holds two (logits, log-softmax), and backward allocates one where it allocates
-    two. Under autocast the three products run in the autocast dtype and the softmax in float32.
-    """
-
-    @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor) -> Tensor:
-        device = hidden.device.type
-        ctx.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        unnormalised_t = at_least_float32(weight @ hidden.t())
-        nll, total = column_nll(unnormalised_t, targets)
-        ctx.save_for_backward(hidden, weight, targets, unnormalised_t, total)
-        return nll
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        hidden, weight, targets, unnormalised_t, total = ctx.saved_tensors
-        # softmax * grad in one pass over [V, M]: the normalisation rides on the per-column factor
-        grad = grad.to(total.dtype)
-        d_logits_t = unnormalised_t * (grad / total)
-        d_logits_t.scatter_add_(0, targets.unsqueeze(0), -grad.unsqueeze(0))
-        if ctx.autocast_dtype is not None:
-            # Cast once here: autocast would cast [V, M] and the weight again for each product
-            # (its cache holds only forward-pass casts of leaves).
-            d_logits_t, weight, hidden = (x.to(ctx.autocast_dtype) for x in (d_logits_t, weight, hidden))
-        grad_hidden = d_logits_t.t() @ weight if ctx.needs_input_grad[0] else None
-        grad_weight = d_logits_t @ hidden if ctx.needs_input_grad[1] else None
-        return grad_hidden, grad_weight, None
-
-
-class UniformMaskDropout(nn.Dropout):
-    """``nn.Dropout`` with the CPU keep-mask drawn as ``uniform >= p``: the same Bernoulli(1 - p) mask
-    and 1 / (1 - p) scale, at about a third of the cost of the CPU ``bernoulli_`` kernel."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or x.device.type != "cpu" or not 0 < self.p < 1:
-            return super().forward(x)
-        keep = torch.rand(x.shape, device=x.device) >= self.p
-        return x * keep * (1.0 / (1.0 - self.p))
 
 
 @DECODERS.register("lstm", config=DecoderParams)
@@ -167,6 +112,69 @@ class LSTMDecoder(nn.Module):
         lengths = batch.lengths.repeat_interleave(k, dim=0)
         zs = z.reshape(b * k, -1) if self.latent_dim else None
         return -self.nll(tokens, lengths, zs).view(b, k)
+
+
+class UniformMaskDropout(nn.Dropout):
+    """``nn.Dropout`` with the CPU keep-mask drawn as ``uniform >= p``: the same Bernoulli(1 - p) mask
+    and 1 / (1 - p) scale, at about a third of the cost of the CPU ``bernoulli_`` kernel."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or x.device.type != "cpu" or not 0 < self.p < 1:
+            return super().forward(x)
+        keep = torch.rand(x.shape, device=x.device) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
+def at_least_float32(x: Tensor) -> Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def column_nll(logits_t: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """-log softmax(logits)[target] for transposed logits [V, M] and targets [M].
+
+    Overwrites ``logits_t`` with ``exp(logits - max)`` (what the softmax gradient needs) and returns
+    the NLL [M] with the column sums of that buffer [M].
+    """
+    target_logit = logits_t.gather(0, targets.unsqueeze(0)).squeeze(0)
+    shift = logits_t.amax(0)
+    total = logits_t.sub_(shift).exp_().sum(0)
+    return shift + total.log() - target_logit, total
+
+
+class ProjectedNLL(torch.autograd.Function):
+    """``cross_entropy(hidden @ weight.T, targets, reduction="none")``, computed on the logits' transpose.
+
+    The logits are built as ``weight @ hidden.T`` ([V, M]): with a vocabulary much wider than the
+    hidden size, MKL runs that product faster than ``hidden @ weight.T`` on this project's AVX-512
+    CPUs, and the two backward products are as fast in this layout. ``exp(logits - max)`` is formed in
+    place in a [V, M] buffer of at least float32 and saved, so forward holds one such buffer where
+    ``F.cross_entropy`` holds two (logits, log-softmax), and backward allocates one where it allocates
+    two. Under autocast the three products run in the autocast dtype and the softmax in float32.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor) -> Tensor:
+        device = hidden.device.type
+        ctx.autocast_dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        unnormalised_t = at_least_float32(weight @ hidden.t())
+        nll, total = column_nll(unnormalised_t, targets)
+        ctx.save_for_backward(hidden, weight, targets, unnormalised_t, total)
+        return nll
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        hidden, weight, targets, unnormalised_t, total = ctx.saved_tensors
+        # softmax * grad in one pass over [V, M]: the normalisation rides on the per-column factor
+        grad = grad.to(total.dtype)
+        d_logits_t = unnormalised_t * (grad / total)
+        d_logits_t.scatter_add_(0, targets.unsqueeze(0), -grad.unsqueeze(0))
+        if ctx.autocast_dtype is not None:
+            # Cast once here: autocast would cast [V, M] and the weight again for each product
+            # (its cache holds only forward-pass casts of leaves).
+            d_logits_t, weight, hidden = (x.to(ctx.autocast_dtype) for x in (d_logits_t, weight, hidden))
+        grad_hidden = d_logits_t.t() @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = d_logits_t @ hidden if ctx.needs_input_grad[1] else None
+        return grad_hidden, grad_weight, None
 
 
 def _scan_log_likelihood(decoder: LSTMDecoder, tokens: Tensor, lengths: Tensor, z: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
+"""The LSTM encoder q(z | x) of He et al. (2019): the last hidden state mapped to (mu, logvar)."""
+
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 

@@ -1,3 +1,5 @@
+""":func:`build_model`: a run config -> its model, with the prior and strategies from their registries."""
+
 from __future__ import annotations
 
 from ..config import RunConfig

@@ -10,11 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from ..initialization import init_he2019
 from ..priors import Prior
 from ..strategies import StrategyStack
 from ..types import Batch, LossTerms, Posterior, StepContext
 from .decoder import LSTMDecoder
-from ..initialization import init_he2019
 from .encoder import LSTMEncoder
 from .registry import DECODERS
 

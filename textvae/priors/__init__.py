@@ -1,5 +1,7 @@
 """Priors p(z): import each module so it registers itself."""
 
+# ruff: noqa: I001 - the import order is the registration order (`textvae recipe --list` shows it)
+
 from . import decoupled  # noqa: F401
 from . import standard_normal  # noqa: F401
 from .base import Prior, standard_normal_log_prob

@@ -1,3 +1,5 @@
+"""The default prior p(z) = N(0, I) (``standard-normal``), with the closed-form KL."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..config import ranged
 from ..errors import ConfigError
 from ..evaluation.information import mutual_information
 from ..evaluation.posterior_pass import posterior_pass
@@ -31,18 +32,12 @@ from .registry import PROCEDURES
 
 @dataclass
 class AggressiveConfig:
-    max_inner_steps: int = 99
-    window: int = 15
+    max_inner_steps: int = ranged(99, ge=1)
+    window: int = ranged(15, ge=1)
     """Encoder updates per window of the stop rule."""
     initial_loss: float = 1e4
     """Loss per word the first window is compared with (the reference's sentinel)."""
     mi_estimator: Literal["per-batch", "whole-set"] = "per-batch"
-
-    def __post_init__(self) -> None:
-        if self.max_inner_steps < 1:
-            raise ConfigError(f"procedure.max_inner_steps must be >= 1, got {self.max_inner_steps}")
-        if self.window < 1:
-            raise ConfigError(f"procedure.window must be >= 1, got {self.window}")
 
 
 @PROCEDURES.register("aggressive", config=AggressiveConfig)

@@ -1,3 +1,5 @@
+"""The default training procedure: one joint update of every model part per batch."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -47,8 +47,15 @@ class RunRecord:
 
     @property
     def strategy(self) -> str:
-        """The recipe's strategy part (``scale-vae`` of ``demo/scale-vae``): the published tables' key."""
-        return self.recipe.split("/")[-1]
+        """The recipe's strategy part (``scale-vae`` of ``demo/scale-vae``, ``bn-vae`` of
+        ``demo/bn-vae@scale-vae``): the published tables' key."""
+        return self.recipe.split("/")[-1].split("@")[0]
+
+    @property
+    def protocol(self) -> str | None:
+        """The recipe's training protocol (``scale-vae`` of ``demo/bn-vae@scale-vae``), None without one."""
+        _, mark, protocol = self.recipe.split("/")[-1].partition("@")
+        return protocol if mark else None
 
     @property
     def corpus(self) -> str:
@@ -118,6 +125,16 @@ class Row:
     @property
     def seeds(self) -> int:
         return len(self.runs)
+
+    @property
+    def protocol(self) -> str | None:
+        return self.runs[0].protocol
+
+    def optimizer(self) -> str:
+        """How the row was optimised, e.g. ``sgd lr 1, clip 5 global`` (a report names it where rows differ)."""
+        clip = self.setting("train.clip_grad")
+        clipping = f"clip {clip:g} {self.setting('train.clip_scope')}" if clip else "no clipping"
+        return f"{self.setting('train.optimizer')} lr {self.setting('train.lr'):g}, {clipping}"
 
     def setting(self, key: str) -> Any:
         return self.runs[0].config.get(key)

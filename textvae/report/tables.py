@@ -94,7 +94,15 @@ def _label(row: Row, spec: dict | None) -> str:
     base = published_label(row.strategy, spec)
     if row.setting("prior.name") not in (None, "standard-normal"):
         base += f" + {row.setting('prior.name')} prior"
+    if row.protocol is not None:
+        base += f" @{row.protocol}"
     return row.label(base)
+
+
+def _optimizer_column(rows: list[Row]) -> bool:
+    """Rows trained with different optimisers name theirs in a column: an NLL gap between them may be
+    the optimiser's, not the method's."""
+    return len({row.optimizer() for row in rows}) > 1
 
 
 def _settings_note(rows: list[Row]) -> str:
@@ -168,7 +176,9 @@ def table1(records: list[RunRecord], column: str | None = None, merge: tuple[str
         r.results.get(k) is not None and abs(r.results[k] - r.results.get("kl", r.results[k])) > 1e-3
         for row in rows for r in row.runs)]
     corpus = _corpus_column(rows)
+    optimizer = _optimizer_column(rows)
     columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("seeds")]
+               + ([Column("optimizer")] if optimizer else [])
                + [Column(m.upper(), 1 if m == "au" else 2) for m in metrics]
                + [Column(EXTRA_COLUMNS[k]) for k in extras] + [Column("best epoch", 1)])
     published = {r["recipe"]: r for r in spec["rows"]}
@@ -176,6 +186,7 @@ def table1(records: list[RunRecord], column: str | None = None, merge: tuple[str
     body = []
     for row in rows:
         cells: list[Any] = [_label(row, spec)] + ([row.corpus] if corpus else []) + [str(row.seeds)]
+        cells += [row.optimizer()] if optimizer else []
         cells += [row.stat(_result(m)) for m in metrics + extras]
         cells.append(row.stat(_result("best_epoch")))
         cells += published.get(row.strategy, {}).get(column, [None] * len(metrics))
@@ -194,12 +205,15 @@ def table3(records: list[RunRecord], column: str | None = None, merge: tuple[str
     if not grid_keys:
         raise ConfigError("table3 needs runs of one recipe that differ in a config key (a sweep with a [grid])")
     corpus = _corpus_column(rows)
+    optimizer = _optimizer_column(rows)
     columns = ([Column("recipe")] + ([Column("corpus")] if corpus else []) + [Column(k) for k in grid_keys]
-               + [Column("seeds")] + [Column(m.upper(), 1 if m == "au" else 2) for m in ("nll", "kl", "mi", "au")])
+               + [Column("seeds")] + ([Column("optimizer")] if optimizer else [])
+               + [Column(m.upper(), 1 if m == "au" else 2) for m in ("nll", "kl", "mi", "au")])
     body = []
     for row in rows:
-        cells: list[Any] = [row.strategy] + ([row.corpus] if corpus else [])
+        cells: list[Any] = [row.recipe.split("/")[-1]] + ([row.corpus] if corpus else [])
         cells += [str(row.distinct.get(k, row.setting(k))) for k in grid_keys] + [str(row.seeds)]
+        cells += [row.optimizer()] if optimizer else []
         cells += [row.stat(_result(m)) for m in ("nll", "kl", "mi", "au")]
         body.append(cells)
     return Table("Table 3: hyper-parameter grid", columns, body,
@@ -225,7 +239,8 @@ def table4(records: list[RunRecord], column: str | None = None, merge: tuple[str
     published = {r["recipe"]: r for r in spec["rows"]}
     corpus = _corpus_column(rows)
     columns = ([Column("model")] + ([Column("corpus")] if corpus else []) + [Column("probe data"), Column("probe"),
-               Column("runs")] + [Column(n, 1) for n in sizes] + [Column(f"published {n} ({column})", 1) for n in sizes])
+               Column("runs")] + [Column(n, 1) for n in sizes]
+              + [Column(f"published {n} ({column})", 1) for n in sizes])
     body = []
     for row in rows:
         for data in datas:

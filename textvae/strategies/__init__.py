@@ -1,5 +1,7 @@
 """Anti-collapse strategies. Each lives in its own module and registers itself on import."""
 
+# ruff: noqa: I001 - the import order is the registration order (`textvae recipe --list` shows it)
+
 from typing import Any
 
 from . import beta_vae, kl_annealing, vae  # noqa: F401

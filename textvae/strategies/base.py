@@ -250,9 +250,10 @@ class StrategyStack(nn.Module):
         for s in self.items:
             s.on_epoch_end(ctx)
 
-    def on_epoch_sample(self, draw: Callable[[int], list[Batch]], ctx: StepContext) -> None:
-        """Hand each strategy that asks for one its sample; ``draw(n)`` batches the trainer's fixed
-        sample of n training sentences, so nothing is encoded for a stack that asks for none."""
+    def hand_out_epoch_samples(self, draw: Callable[[int], list[Batch]], ctx: StepContext) -> None:
+        """Call :meth:`Strategy.on_epoch_sample` of each strategy that asks for a sample; ``draw(n)``
+        batches the trainer's fixed sample of n training sentences, so nothing is encoded for a stack
+        that asks for none."""
         for s in self.items:
             n = s.epoch_sample_size()
             if n > 0:

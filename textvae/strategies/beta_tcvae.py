@@ -1,3 +1,6 @@
+"""``beta-tcvae``: the KL split into index-code MI, total correlation and dimension-wise KL, each
+weighted (Chen et al. 2018), with minibatch weighted sampling."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..types import LOG_2PI, Batch, LossTerms, Objective, Posterior, StepContext
 from ..config import ranged
+from ..types import LOG_2PI, Batch, LossTerms, Objective, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 

@@ -1,10 +1,12 @@
+"""``beta-vae``: a constant KL weight beta (Higgins et al. 2017)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from ..types import StepContext
 from ..config import ranged
+from ..types import StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 

@@ -1,9 +1,11 @@
+"""``beta-vae-b``: gamma * |KL - C| with a capacity C that grows linearly (Burgess et al. 2018)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..types import Batch, LossTerms, Objective, StepContext
 from ..config import ranged
+from ..types import Batch, LossTerms, Objective, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 

@@ -1,3 +1,6 @@
+"""``factor-vae``: a discriminator estimates the total correlation of q(z), which the VAE is penalised
+by (Kim & Mnih 2018); the discriminator has its own optimiser."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -55,7 +55,8 @@ def masked_kl(kl: Tensor, kl_dims: Tensor | None, mode: str, threshold: float) -
 
 @STRATEGIES.register("free-bits", config=FreeBitsConfig)
 class FreeBits(Strategy):
-    """Free bits: the KL term is dropped wherever it is below a threshold (per-dim, per-example or batch; Li et al. 2019)."""
+    """Free bits: the KL term is dropped wherever it is below a threshold (per-dim, per-example or batch;
+    Li et al. 2019)."""
 
     paper = "Kingma et al. 2016 (IAF); per-dimension variant of Li et al. 2019 (EMNLP)"
 

@@ -1,9 +1,12 @@
+"""``kl-annealing``: the KL weight grows linearly from ``kl_start`` to 1 over ``warm_up`` epochs (He et
+al.'s per-update schedule)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..types import StepContext
 from ..config import ranged
+from ..types import StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 

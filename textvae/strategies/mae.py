@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Batch, LossTerms, Objective, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -30,17 +30,12 @@ from .registry import STRATEGIES
 
 @dataclass
 class MAEConfig:
-    eta: float = 1.0
+    eta: float = ranged(1.0, ge=0)
     """Weight of the diversity term -sum_d log sigmoid(M_d)."""
-    gamma: float = 0.2
+    gamma: float = ranged(0.2, ge=0)
     """Weight of the smoothness term, the standard deviation of the pairwise divergences."""
-    free_bits: float = 0.0
+    free_bits: float = ranged(0.0, ge=0)
     """Nats per sentence: the KL term is max(free_bits, batch-mean KL), as in the MAE code."""
-
-    def __post_init__(self) -> None:
-        for key in ("eta", "gamma", "free_bits"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"strategies.mae: {key} must be >= 0, got {getattr(self, key)}")
 
 
 def pairwise_divergence(posterior: Posterior) -> Tensor:

@@ -30,7 +30,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..config import ranged
 from ..types import Batch, LossTerms, Objective, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
@@ -38,24 +38,18 @@ from .registry import STRATEGIES
 
 @dataclass
 class SAVAEConfig:
-    svi_steps: int = 20
-    svi_lr: float = 1.0
-    momentum: float = 0.5
-    max_grad_norm: float = 5.0
+    svi_steps: int = ranged(20, ge=1)
+    svi_lr: float = ranged(1.0, gt=0)
+    momentum: float = ranged(0.5, ge=0, lt=1)
+    max_grad_norm: float = ranged(5.0, ge=0)
     """Clip of each SVI gradient (0: none)."""
     encoder_grad: Literal["unrolled", "kl-to-refined"] = "unrolled"
     hvp: Literal["finite-difference", "autograd"] = "finite-difference"
-    fd_eps: float = 1e-5
+    fd_eps: float = ranged(1e-5, gt=0)
     refine_in_eval: bool = True
     """Evaluate with the refined posterior (False: the encoder's q0, to measure what SVI adds)."""
     eval_seed: int = 0
     """Seed of the SVI noise in evaluation, so that evaluating twice gives the same numbers."""
-
-    def __post_init__(self) -> None:
-        if self.svi_steps < 1:
-            raise ConfigError(f"strategies.sa-vae: svi_steps must be >= 1, got {self.svi_steps}")
-        if self.svi_lr <= 0 or not 0 <= self.momentum < 1 or self.max_grad_norm < 0 or self.fd_eps <= 0:
-            raise ConfigError("strategies.sa-vae: need svi_lr > 0, 0 <= momentum < 1, max_grad_norm >= 0, fd_eps > 0")
 
 
 LossFn = Callable[[Tensor, Tensor, int], Tensor]

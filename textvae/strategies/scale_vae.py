@@ -48,9 +48,6 @@ from ..types import Batch, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 
-F_BAR_MODES = ("batch-mean", "batch-median", "batch-ema", "epoch-std", "sample-std")
-
-
 @dataclass
 class ScaleVAEConfig:
     des_std: float = ranged(0.7, gt=0)

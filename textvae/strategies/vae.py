@@ -1,3 +1,5 @@
+"""``vae``: the plain ELBO, the baseline every other strategy changes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -59,7 +59,7 @@ def _start_local(ray: Any, log_path: Path, cpus: int | None) -> tuple[Path, Path
     _set_auth_mode(os.environ.get("RAY_AUTH_MODE") or "token")
     error: Exception | None = None
     for _ in range(LOCAL_START_ATTEMPTS):
-        temp_dir = Path(tempfile.mkdtemp(prefix="textvae-ray-"))
+        temp_dir = Path(tempfile.mkdtemp(prefix=leftovers.TEMP_PREFIX))
         state_file = leftovers.record(temp_dir)
         try:
             with _console_to(log_path):

@@ -15,12 +15,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TextVAEError
 from ..rundir import RunDir
 from .cluster import ray_for_sweep
 from .leftovers import clean_up_after_dead_sweeps
 from .manifest import Entry, Manifest
-from .point import config_differences, one_line, run_point
+from .point import config_differences, one_line, point_action, run_point
 from .progress import ProgressLine, estimate_eta
 from .spec import Point, SweepSpec
 
@@ -41,6 +41,16 @@ def already_finished(point: Point, run_dir: Path, spec: SweepSpec) -> bool:
     return has_record(record_path(run_dir, probe.data), tuple(probe.subsets), tuple(probe.probes), probe.seed)
 
 
+def check_point_folders(points: list[Point], sweep_dir: Path) -> None:
+    """Every point's folder is one its run may write (:func:`point_action`), before anything starts:
+    a point folder holding another config's run or a user's files stops the sweep in one line."""
+    for point in points:
+        try:
+            point_action(point.config, point.run_dir(sweep_dir))
+        except TextVAEError as e:
+            raise ConfigError(f"sweep point {point.id}: {e}") from None
+
+
 def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: Path | None = None,
               address: str | None = None, progress: bool = True, command: str = "",
               cpus: int | None = None) -> Manifest:
@@ -53,8 +63,9 @@ def run_sweep(spec: SweepSpec, points: list[Point], sweep_dir: Path, data_dir: P
         raise ConfigError("--cpus sets the CPUs of the sweep's own local Ray instance; a cluster joined with "
                           "--address has its own")
     start = time.perf_counter()
-    clean_up_after_dead_sweeps()
     sweep_dir = Path(sweep_dir).resolve()
+    check_point_folders(points, sweep_dir)
+    clean_up_after_dead_sweeps()
     entries = [Entry(p.id, str(p.run_dir(sweep_dir))) for p in points]
     manifest = Manifest(sweep_dir, spec.to_dict(), entries, command)
     todo = []

@@ -8,6 +8,8 @@ recorded instance whose owner is gone: processes of this user whose command line
 that temp folder. Ray processes of other users, of ``ray start`` and of live sweeps are never touched.
 
 Process discovery reads ``/proc``; where there is none (macOS) leftovers are only reported by Ray.
+A state file is only trusted with a folder the sweep made (:data:`TEMP_PREFIX`); one naming any other
+folder (damaged, or written by hand) is removed, and the folder and its processes are left alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 TERM_GRACE_SECONDS = 5.0  # Ray's agents ignore SIGTERM; they get SIGKILL after this
+TEMP_PREFIX = "textvae-ray-"
+"""The name of every Ray temp folder a sweep makes starts so (:mod:`textvae.sweeps.cluster`)."""
+
+
+def is_sweep_temp_dir(path: Path) -> bool:
+    """A folder a sweep made for its Ray instance: only such a folder is ever deleted."""
+    return path.name.startswith(TEMP_PREFIX) and path.is_absolute() and not path.is_symlink()
 
 
 def state_dir() -> Path:
@@ -108,8 +117,9 @@ def _signal_all(started: dict[int, int | None], sig: int) -> None:
 
 def remove(state_file: Path, temp_dir: Path) -> None:
     """End what is left of one instance: its processes, its temp folder, its state file."""
-    end_processes_in(temp_dir)
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    if is_sweep_temp_dir(temp_dir):
+        end_processes_in(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
     state_file.unlink(missing_ok=True)
 
 
@@ -127,6 +137,10 @@ def clean_up_after_dead_sweeps() -> int:
             continue  # being written, or not ours to understand: leave it
         if start_time(pid) == started_at:
             continue  # its sweep still runs
+        if not is_sweep_temp_dir(temp_dir):
+            log.warning(f"{path}: names {temp_dir}, not a sweep's Ray folder; left alone, state file removed")
+            path.unlink(missing_ok=True)
+            continue
         # Their owner was killed: nothing is waiting for them to finish cleanly.
         count = end_processes_in(temp_dir, grace=0)
         shutil.rmtree(temp_dir, ignore_errors=True)

@@ -3,8 +3,8 @@
 Statuses: ``pending`` (not started), ``running`` (with ``epoch``, the epochs its run has logged),
 ``finished`` (trained, or found finished and skipped), ``failed`` (with a one-line error),
 ``interrupted`` (the sweep was stopped after the point's run had begun; re-running it resumes the
-point). A point that had not begun when the sweep was stopped stays ``pending``. The file is rewritten atomically whenever a status changes, so it is whole even
-when the sweep is killed.
+point). A point that had not begun when the sweep was stopped stays ``pending``. The file is
+rewritten atomically whenever a status changes, so it is whole even when the sweep is killed.
 
 The file names no machine path, so it stays true when the sweep folder is moved or committed: run
 folders are relative to the sweep folder, and the command's absolute paths are relative to the

@@ -16,7 +16,6 @@ from typing import Any
 from ..errors import ConfigError, TextVAEError
 
 
-
 def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """``key (saved -> wanted)`` for every result-relevant key in which two configs differ."""
     from ..config import EXECUTION_KEYS
@@ -60,28 +59,43 @@ def run_point(point: dict[str, Any], run_dir: str, data_dir: str | None = None, 
     return outcome
 
 
+def point_action(config: dict[str, Any], run_dir: Path) -> str:
+    """What running a point into ``run_dir`` does: ``train`` (a new run), ``skip`` (finished), ``resume``
+    (interrupted after a checkpoint) or ``replace`` (killed before its first checkpoint: nothing to keep).
+    A folder the point may not write (another config's run, a folder that is not a run, a run beside a
+    user's files) raises, naming it; the sweep asks this of every point before any starts."""
+    from ..rundir import RunDir
+
+    run = RunDir(run_dir)
+    if not run.is_run():
+        run.check_claim(fresh=True)
+        return "train"
+    differences = config_differences(run.read_config(), config)
+    if differences:
+        raise ConfigError(f"{run_dir}: holds a run of another config: {', '.join(differences)}; "
+                          "give the sweep another --out, or delete the folder")
+    if run.is_finished():
+        return "skip"
+    if run.checkpoint("last").is_file():
+        return "resume"
+    run.check_claim(fresh=True, overwrite=True)
+    return "replace"
+
+
 def _train_point(point: dict[str, Any], run_dir: Path, data_dir: str | None) -> dict[str, Any]:
     from ..config import RunConfig
     from ..rundir import RunDir
     from ..training import train
 
     config = RunConfig.from_dict(point["config"], where=point["id"])
-    run = RunDir(run_dir)
-    if run.is_run():
-        differences = config_differences(run.read_config(), config.to_dict())
-        if differences:
-            raise ConfigError(f"{run_dir}: holds a run of another config: {', '.join(differences)}; "
-                              "give the sweep another --out, or delete the folder")
-        if run.is_finished():
-            return {"status": "skipped"}
-        if run.checkpoint("last").is_file():
-            epochs = len(run.read_metrics(strict=False))
-            train(config, run_dir, data_dir=data_dir, resume=True)
-            return {"status": "finished", "resumed_from_epoch": epochs}
-        # Killed before its first epoch ended: nothing to keep.
-        train(config, run_dir, data_dir=data_dir, overwrite=True)
-        return {"status": "finished"}
-    train(config, run_dir, data_dir=data_dir)
+    action = point_action(config.to_dict(), run_dir)
+    if action == "skip":
+        return {"status": "skipped"}
+    if action == "resume":
+        epochs = len(RunDir(run_dir).read_metrics(strict=False))
+        train(config, run_dir, data_dir=data_dir, resume=True)
+        return {"status": "finished", "resumed_from_epoch": epochs}
+    train(config, run_dir, data_dir=data_dir, overwrite=action == "replace")
     return {"status": "finished"}
 
 

@@ -17,8 +17,9 @@ A sweep file is TOML with the keys of :class:`SweepSpec`::
     [probe]                            # optional: the Table-4 probe after each run
     data = "short-yelp"
 
-Every point is resolved to its full config before anything runs, so a typo in any recipe, key or
-value is reported (one line) before Ray starts.
+Every point is resolved to its full config before anything runs, and every corpus is checked
+(its folder and split files, ``data.vocab_file``, ``data.batch_schedule``), so a typo in any recipe,
+key or value, or a bad per-corpus file, is reported (one line) before Ray starts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import recipes
-from ..config import from_dict, read_mapping
+from ..config import DataConfig, from_dict, read_mapping
 from ..errors import ConfigError, TextVAEError
 from ..strategies import STRATEGIES
 
@@ -127,13 +128,13 @@ def load_spec(path: Path) -> SweepSpec:
 def prepare(spec: SweepSpec, where: str, data_dir: str | Path | None = None) -> list[Point]:
     """Every point resolved (:func:`expand`) and every corpus and the probe data found, so that a
     typo anywhere in the sweep is one line naming ``where`` before anything runs."""
-    from ..data.catalog import locate_corpus
     from ..probing.protocol import load_probe_data, probe_data_dir
 
     try:
         points = expand(spec)
-        for corpus in dict.fromkeys(p.config["data"]["corpus"] for p in points):
-            locate_corpus(corpus, data_dir)
+        datas = {json.dumps(p.config["data"], sort_keys=True): p.config["data"] for p in points}
+        for data in datas.values():
+            check_data_files(DataConfig(**data), data_dir)
     except TextVAEError as e:
         raise ConfigError(f"{where}: {e}") from None
     if spec.probe is not None:
@@ -142,6 +143,25 @@ def prepare(spec: SweepSpec, where: str, data_dir: str | Path | None = None) -> 
         except TextVAEError as e:
             raise ConfigError(f"{where}: [probe] data = {spec.probe.data!r}: {e}") from None
     return points
+
+
+def check_data_files(data: DataConfig, data_dir: str | Path | None) -> None:
+    """What a point's data settings name and can be checked cheaply, before any run starts: the
+    corpus folder and its split files, the vocabulary file, the batch schedule."""
+    from ..data.catalog import locate_corpus
+    from ..data.corpus import SPLITS, find_split_file
+    from ..data.loading import configured_vocab, load_vocab_file
+    from ..data.schedule import load_schedule
+
+    root = locate_corpus(data.corpus, data_dir)
+    if root is not None:
+        for split in SPLITS:
+            find_split_file(root, split)
+    vocab_file = configured_vocab(data)
+    if vocab_file is not None:
+        load_vocab_file(vocab_file, data)
+    if data.batch_schedule:
+        load_schedule(data.batch_schedule)
 
 
 def split_list(value: str, option: str) -> list[str]:
@@ -169,7 +189,9 @@ def shorthand_spec(dataset: str, strategy: str, seeds: str, overrides: list[str]
 
 
 def _format_value(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _grid_tag(combo: dict[str, Any]) -> str:

@@ -38,7 +38,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu",
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: one line, no traceback
-        raise CheckpointError(f"{path}: not a readable textvae checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+        message = f"{path}: not a readable textvae checkpoint ({type(e).__name__}: {e})"
+        raise CheckpointError(message.splitlines()[0]) from None
     missing = [k for k in require if k not in ckpt] if isinstance(ckpt, dict) else list(require)
     if missing:
         raise CheckpointError(f"{path}: not a textvae checkpoint" + (" one can resume from" if ckpt_like(ckpt) else "")

@@ -49,3 +49,10 @@ def staged(batches: list[Batch], device: torch.device) -> list[Batch]:
     if device.type != "cuda":
         return batches
     return [b.pin_memory() for b in batches]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA runs asynchronously); nothing to wait for on a CPU.
+    Timings of GPU work start and end with it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

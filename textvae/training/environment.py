@@ -1,4 +1,5 @@
-"""What a run ran on, saved as env.json beside its config."""
+"""What a run ran on, saved as env.json beside its config, and the machine description and load
+average of benchmark reports (:func:`machine`, :func:`load_average`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..capability import probe_results
+from ..data.reader import split_lines
 from ..threads import available_cpus
 from .device import backend_settings
 
@@ -34,7 +36,7 @@ def cpu_info() -> dict:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         text = ""
-    for line in text.splitlines():
+    for line in split_lines(text):
         key, _, value = line.partition(":")
         if key.strip() == "model name" and model is None:
             model = value.strip()
@@ -100,6 +102,33 @@ def environment(device: torch.device) -> dict:
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
+
+
+def load_average() -> float:
+    """The 1-minute load average (NaN where the system does not report one): how busy the machine was
+    around a timing."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def machine(device: torch.device | None = None) -> dict:
+    """The machine a benchmark ran on, for its report: date, Python, torch, platform, CPU
+    (:func:`describe_cpu`), CPU count and torch threads, and the GPU's name, memory, CUDA and cuDNN
+    versions, compute capability and bfloat16 support when ``device`` (default: the first GPU if
+    any) is a CUDA device."""
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    info = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "python": platform.python_version(), "cpu": describe_cpu(),
+            "torch": torch.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
+            "device": str(device), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version(), capability=f"{props.major}.{props.minor}",
+                    bf16_supported=torch.cuda.is_bf16_supported())
+    return info
 
 
 def pick_device(name: str, what: str = "train.device") -> torch.device:

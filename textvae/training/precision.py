@@ -24,7 +24,8 @@ from typing import Any, ContextManager, Literal
 
 import torch
 
-from ..capability import AMP_DTYPES as DTYPES, amp_autocast
+from ..capability import AMP_DTYPES as DTYPES
+from ..capability import amp_autocast
 
 Amp = Literal["off", "bf16", "fp16"]
 

@@ -17,7 +17,7 @@ MUTABLE_ON_RESUME = (
     "name",
     "train.lr", "train.epochs", "train.decay_epoch", "train.lr_decay", "train.max_decay", "train.load_best_epoch",
     "train.clip_grad", "train.momentum", "train.prior_lr", "train.device", "train.amp", "train.diagnostics",
-    "train.progress", "train.deterministic",
+    "train.progress", "train.deterministic", "train.callbacks",
     "eval.",
 )
 """Keys (or ``section.`` prefixes) a resume may change. ``train.lr`` replaces the current, possibly

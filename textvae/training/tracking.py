@@ -1,7 +1,8 @@
 """Experiment tracking: TensorBoard event files beside ``metrics.jsonl``.
 
-The trainer calls :meth:`Tracker.step` after every optimiser step and :meth:`Tracker.epoch` after
-every epoch's record is logged; :func:`open_tracker` returns a TensorBoard writer when
+The :class:`~textvae.training.callbacks.TensorBoardLog` callback calls :meth:`Tracker.step` after
+every optimiser step and :meth:`Tracker.epoch` after every epoch's record is logged;
+:func:`open_tracker` returns a TensorBoard writer when
 ``train.tensorboard`` is on and the ``tensorboard`` package is installed, else a tracker that does
 nothing. Scalars: ``step/*`` (the batch's reconstruction and KL per sentence, their sum, the KL
 weight), ``train/*`` and ``valid/*`` (the epoch record: -ELBO, KL, MI, AU, ...), ``strategy/*`` (a

@@ -10,13 +10,12 @@ checkpoint continues exactly. The run folder's files and their guarantees belong
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterable
 
 import torch
 
@@ -29,21 +28,17 @@ from ..evaluation.evaluate import perplexity
 from ..evaluation.protocol import evaluation_mode
 from ..models import build_model
 from ..procedures import build_procedure
-from ..progress import Progress, counted, format_duration
 from ..resolution import resolve_config
 from ..rundir import RunDir
 from ..types import Batch, LossTerms, Objective, StepContext
+from .callbacks import Callback, Update, trainer_callbacks
 from .checkpoint import CHECKPOINT_FORMAT, RESUME_KEYS, check_compatible, load_checkpoint, load_model_state
 from .device import set_deterministic, staged
 from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
-from .tracking import Embedding, Tracker, open_tracker
-from .resume import config_changes, describe_changes, flatten
-
-log = logging.getLogger(__name__)
-"""Per-epoch summary lines and progress (INFO); the CLI prints them, the Python API leaves them to the
-caller's logging."""
+from .resume import config_changes, describe_changes
+from .tracking import Embedding
 
 
 @dataclass
@@ -85,16 +80,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 class Trainer:
     """The loop around a training procedure; procedures see it through the narrow
     :class:`~textvae.procedures.TrainingLoop` view (compute, backward_step, groups, random_batch,
-    valid_batches, model, ctx)."""
+    valid_batches, model, ctx).
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None,
-                 corpus: Corpus | None = None):
+    ``callbacks`` run after the trainer's own and the config's ``train.callbacks``
+    (:mod:`textvae.training.callbacks`); one stops training by setting ``should_stop``.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path | RunDir, data_dir: str | Path | None = None,
+                 corpus: Corpus | None = None, callbacks: Iterable[Callback] = ()):
         self.config = config
-        self.run = RunDir(run_dir)
-        self.run_dir = self.run.path
+        self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.changes: dict[str, Any] = {}
         """Config keys a resume changed; recorded in the next epoch's metrics record."""
-        self.tracker: Tracker = Tracker()
+        self.callbacks = trainer_callbacks(config, callbacks)
+        self.should_stop = False
+        """Set by a callback: training ends once the epoch in progress is committed."""
         self.device = pick_device(config.train.device)
         # before any file is written: a run that cannot compute as configured is refused, not degraded
         require_amp(config.train.amp, self.device)
@@ -121,23 +121,20 @@ class Trainer:
         bs = config.data.batch_size
         self.ctx = StepContext(steps_per_epoch=len(train) / bs, n_train=len(train), batch_size=bs,
                                total_steps=config.train.epochs * len(train) / bs)
-        self.valid_batches = [b.to(self.device) for b in self._eval_batches("valid")]
+        self.valid_batches = [b.to(self.device) for b in self.eval_batches("valid")]
         self._epoch_batches: list[Batch] = []
         self._draws = random.Random()
         self._objective_logs: dict[str, list[float]] = {}
         self._samples: dict[int, list[Batch]] = {}
 
-    # ---- paths --------------------------------------------------------------------------------
-    @property
-    def ckpt_dir(self) -> Path:
-        return self.run.checkpoints
-
-    def _eval_batches(self, split: str, limit: int | None = None) -> list[Batch]:
+    def eval_batches(self, split: str, limit: int | None = None) -> list[Batch]:
+        """The batches of ``split`` (its first ``limit`` sentences) as validation and test see them."""
         d = self.config.data
         return make_batches(self.corpus.splits[split].head(limit), d.batch_size, d.batching)
 
     # ---- checkpoints ----------------------------------------------------------------------------
-    def _checkpoint(self) -> dict[str, Any]:
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What ``checkpoints/NAME.pt`` holds: everything a resumed run needs."""
         return {
             "format": CHECKPOINT_FORMAT,
             "config": self.config.to_dict(),
@@ -152,7 +149,7 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
-        self.run.save_checkpoint(name, self._checkpoint())
+        self.run.save_checkpoint(name, self.checkpoint_state())
 
     def resume(self, new_lr: float | None = None) -> None:
         """Continue from ``last.pt``; ``new_lr`` replaces the (possibly decayed) learning rate."""
@@ -177,7 +174,8 @@ class Trainer:
         if "log" in ckpt:
             self.state.history = list(ckpt["log"])
         else:  # written before checkpoints carried the log: keep the file's complete lines up to this epoch
-            self.state.history = [r for r in self.run.read_metrics(strict=False) if r.get("epoch", 0) <= self.state.epoch]
+            self.state.history = [r for r in self.run.read_metrics(strict=False)
+                                  if r.get("epoch", 0) <= self.state.epoch]
         if new_lr is not None:
             self.state.lr = new_lr
         self.ctx.stage = self.state.stage
@@ -193,8 +191,9 @@ class Trainer:
         set_rng_state(ckpt["rng"])
         self.run.rewrite_metrics(self.state.history)
 
-    def _reload_best(self) -> None:
-        path = self.ckpt_dir / "best.pt"
+    def load_best(self) -> None:
+        """The model of ``best.pt`` (of the current stage)."""
+        path = self.run.checkpoint("best")
         load_model_state(self.model, load_checkpoint(path, self.device)["model"], path)
 
     # ---- what procedures use ------------------------------------------------------------------
@@ -219,6 +218,8 @@ class Trainer:
         self.precision.backward(loss)
         if t.clip_grad > 0:
             self.precision.unscale(self.groups.optimizers(dict.fromkeys([*self.groups.main, *groups])))
+        self.callbacks.on_after_backward(self, list(groups))
+        if t.clip_grad > 0:
             scopes = [self.groups.main] if t.clip_scope == "global" else [[g] for g in self.groups.main]
             for scope in scopes:
                 torch.nn.utils.clip_grad_norm_(self.groups.parameters(scope), t.clip_grad)
@@ -269,51 +270,47 @@ class Trainer:
         if not torch.isfinite(loss):
             self.diverged(f"loss is {loss.item()} at epoch {self.state.epoch + 1}, step {self.state.step}")
 
-    def diverged(self, what: str) -> None:
-        """Stop, naming ``last.pt``: only epochs whose training and validation were finite write it."""
+    def diverged(self, what: str, record: dict[str, Any] | None = None) -> None:
+        """Stop, naming ``last.pt``: only epochs whose training and validation were finite write it.
+        ``record``: the diverged epoch's metrics record, which :class:`~.callbacks.MetricsLog` keeps."""
         last = self.run.checkpoint("last")
         good = self.state.history[-1]["epoch"] if self.state.history else 0
         kept = (f"last good checkpoint kept: {last} (epoch {good}); resume it with a lower train.lr"
                 if last.exists() else "no checkpoint had been written yet")
-        raise TrainingDiverged(f"training diverged: {what}; {kept}")
+        raise TrainingDiverged(f"training diverged: {what}; {kept}", record)
 
-    def run_epoch(self, after_update: Callable[[int, Batch], None] | None = None) -> dict[str, float]:
-        """One training epoch; ``after_update(i, batch)`` is called after the i-th update (diagnostics
-        that score the model mid-epoch, such as eval/last_step.py --retrace)."""
+    def run_epoch(self, batches: list[Batch] | None = None) -> dict[str, float]:
+        """One training epoch: its updates, then the strategies' end-of-epoch work; returns the epoch's
+        training figures. ``batches`` replaces the epoch's own (benchmarks time a fixed sample)."""
         cfg = self.config
         epoch = self.state.epoch
         self.ctx.epoch, self.ctx.training = self.state.stage_epoch, True
-        batches = staged(self.epoch_batches(epoch), self.device)
+        batches = staged(self.epoch_batches(epoch) if batches is None else batches, self.device)
         self._epoch_batches = batches
         self.ctx.epoch_updates = len(batches)
         self._draws = random.Random(f"{cfg.seed}:{epoch}")
         self._objective_logs = {}
         self.model.strategy.on_epoch_start(self.ctx)
+        self.callbacks.on_epoch_begin(self)
         totals = {"rec": 0.0, "kl": 0.0, "n": 0, "targets": 0}
-        previous = self.state.history[-1].get("seconds") if self.state.history else None
-        with Progress(f"training epoch {epoch + 1}/{self.epoch_budget}", len(batches), "batch", log,
-                      cfg.train.progress, expected=previous) as bar:
-            for i, batch in enumerate(batches):
-                batch = batch.to(self.device)
-                self.ctx.step, self.ctx.epoch_step = self.state.stage_step, i
-                terms = self.train_step(batch)
-                self.model.strategy.after_step(terms, self.ctx)
-                self.state.step += 1
-                self.state.stage_step += 1
-                if after_update is not None:
-                    after_update(i, batch)
-                rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
-                totals["rec"] += rec
-                totals["kl"] += kl
-                self.tracker.step(self.state.step, {"rec": rec / batch.size, "kl": kl / batch.size,
-                                                    "elbo": (rec + kl) / batch.size, "kl_weight": self.ctx.kl_weight})
-                totals["n"] += batch.size
-                totals["targets"] += batch.n_targets()
-                bar.update(rec=f"{totals['rec'] / totals['n']:.2f}", kl=f"{totals['kl'] / totals['n']:.2f}",
-                           w=f"{self.ctx.kl_weight:.2f}")
+        for i, batch in enumerate(batches):
+            batch = batch.to(self.device)
+            self.ctx.step, self.ctx.epoch_step = self.state.stage_step, i
+            terms = self.train_step(batch)
+            self.model.strategy.after_step(terms, self.ctx)
+            self.state.step += 1
+            self.state.stage_step += 1
+            rec, kl = float(terms.rec.detach().sum()), float(terms.kl.detach().sum())
+            totals["rec"] += rec
+            totals["kl"] += kl
+            totals["n"] += batch.size
+            totals["targets"] += batch.n_targets()
+            scalars = {"rec": rec / batch.size, "kl": kl / batch.size, "elbo": (rec + kl) / batch.size,
+                       "kl_weight": self.ctx.kl_weight}
+            self.callbacks.on_update_end(self, Update(i, batch, terms, scalars))
         self.ctx.training = False
         with evaluation_mode(self.model):
-            self.model.strategy.on_epoch_sample(self.training_sample, self.ctx)
+            self.model.strategy.hand_out_epoch_samples(self.training_sample, self.ctx)
         self.model.strategy.on_epoch_end(self.ctx)
         n = max(totals["n"], 1)
         rec, kl = totals["rec"] / n, totals["kl"] / n
@@ -350,8 +347,8 @@ class Trainer:
         run killed before the new stage's first checkpoint repeats it identically on resume.
         """
         previous = self.stages[stage - 1].name
-        kept = self.ckpt_dir / f"{previous}-best.pt"
-        best = self.ckpt_dir / "best.pt"
+        kept = self.run.checkpoints / f"{previous}-best.pt"  # RunDir.checkpoint names only existing stage files
+        best = self.run.checkpoint("best")
         if not kept.exists() and best.exists():
             best.replace(kept)
         best.unlink(missing_ok=True)
@@ -365,88 +362,98 @@ class Trainer:
         self.model.strategy.on_stage_start(stage, self.ctx)
         self.groups = OptimizerGroups(self.model, self.config.train, s.lr)
 
-    def _time_left(self, seconds: float) -> str:
-        """`` (epoch time; ETA for the epochs the budget still allows)`` for the per-epoch line."""
-        left = 0 if self.done else self.epoch_budget - self.state.epoch
-        timed = [r["seconds"] for r in self.state.history if isinstance(r.get("seconds"), (int, float))]
-        text = f" ({format_duration(seconds)}"
-        if left and timed:
-            text += f"; at most {counted(left, 'more epoch')}, ETA {format_duration(sum(timed) / len(timed) * left)}"
-        return text + ")"
-
-    def fit(self, stop_after: int | None = None) -> TrainState:
-        """Train until done; ``stop_after`` ends this call after that many epochs (a simulated crash)."""
-        self.tracker = open_tracker(self.config.train.tensorboard, self.run.path, self.state.step)
+    def fit(self) -> TrainState:
+        """Train until every stage is done or a callback sets :attr:`should_stop`."""
+        self.should_stop = False
         try:
-            return self._fit(stop_after)
-        finally:
-            self.tracker.close()
-            self.tracker = Tracker()
-
-    def _fit(self, stop_after: int | None) -> TrainState:
-        cfg = self.config
-        if self.state.epoch == 0:
-            self.model.strategy.on_fit_start(self.ctx)
-            self.run.rewrite_metrics([])
-        epochs_this_call = 0
-        while not self.done:
-            if self._stage_done():
-                self._start_stage(self.state.stage + 1)
-            start = time.perf_counter()
-            train_metrics = self.run_epoch()
-            valid = self.validate()
-            if not all(math.isfinite(m[k]) for m in (train_metrics, valid) for k in ("rec", "kl", "elbo")):
-                bad = next(f"{name} {k} is {m[k]}" for name, m in (("training", train_metrics), ("validation", valid))
-                           for k in ("rec", "kl", "elbo") if not math.isfinite(m[k]))
-                self.run.append_metrics({"epoch": self.state.epoch + 1, "step": self.state.step, "lr": self.state.lr,
-                                         "train": train_metrics, "valid": valid, "diverged": True})
-                self.diverged(f"{bad} after epoch {self.state.epoch + 1}")
-            self.model.strategy.on_validation(valid, self.ctx)
-            self.procedure.on_validation(self, valid)
-            self.state.epoch += 1
-            self.state.stage_epoch += 1
-            selection = self.model.strategy.selection_loss(valid, self.ctx)
-            improved = selection < self.state.best_loss
-            if improved:
-                self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = selection, self.state.epoch, 0
-            else:
-                self.state.bad_epochs += 1
-            record = {"epoch": self.state.epoch, "step": self.state.step, "lr": self.state.lr,
-                      "seconds": round(time.perf_counter() - start, 3), "train": train_metrics, "valid": valid,
-                      "strategy": self.model.strategy.log_scalars(), "best": improved}
-            if len(self.stages) > 1:
-                record["stage"] = self.stages[self.state.stage].name
-            if selection != valid["elbo"]:
-                record["selection_loss"] = selection
-            if self._objective_logs:
-                record["objective"] = {k: sum(v) / len(v) for k, v in self._objective_logs.items()}
-            procedure_logs = self.procedure.log_scalars()
-            if procedure_logs:
-                record["procedure"] = procedure_logs
-            if self.changes:
-                record["changed"], self.changes = self.changes, {}
-            if improved:
-                self.save("best")
-            if (not improved and self.state.bad_epochs >= cfg.train.decay_epoch
-                    and self.state.stage_epoch >= cfg.train.load_best_epoch):
-                self.state.decays += 1
-                self.state.lr *= cfg.train.lr_decay
-                self.state.bad_epochs = 0
-                self._reload_best()
-                self.groups.rebuild_decayed(self.model, cfg.train, self.state.lr)
-                record["decay"] = {"count": self.state.decays, "lr": self.state.lr}
-                self.state.finished = self.state.decays >= cfg.train.max_decay
-            self.state.history.append(record)
-            self.save("last")  # carries the record: a crash before the append below loses nothing
-            self.run.append_metrics(record)
-            self.tracker.epoch(record)
-            log.info(f"epoch {self.state.epoch}: valid elbo {valid['elbo']:.3f} rec {valid['rec']:.3f} "
-                     f"kl {valid['kl']:.3f}" + (f" mi {valid['mi']:.3f} au {valid['au']}" if "mi" in valid else "")
-                     + self._time_left(record["seconds"]))
-            epochs_this_call += 1
-            if stop_after is not None and epochs_this_call >= stop_after and not self.done:
-                break
+            self.callbacks.on_train_begin(self)
+            if self.state.epoch == 0:
+                self.model.strategy.on_fit_start(self.ctx)
+            while not self.done and not self.should_stop:
+                self._train_epoch()
+        except BaseException as error:
+            self.callbacks.on_exception(self, error)
+            raise
+        self.callbacks.on_train_end(self)
         return self.state
+
+    def _train_epoch(self) -> None:
+        """Train, validate, select, decay and commit one epoch."""
+        if self._stage_done():
+            self._start_stage(self.state.stage + 1)
+        start = time.perf_counter()
+        train_metrics = self.run_epoch()
+        self.callbacks.on_validation_begin(self)
+        valid = self.validate()
+        self._check_epoch_finite(train_metrics, valid)
+        self.callbacks.on_validation_end(self, valid)
+        self.model.strategy.on_validation(valid, self.ctx)
+        self.procedure.on_validation(self, valid)
+        self.state.epoch += 1
+        self.state.stage_epoch += 1
+        selection, improved = self._select_model(valid)
+        record = self._epoch_record(time.perf_counter() - start, train_metrics, valid, selection, improved)
+        if improved:
+            self.save("best")
+        if not improved:
+            self._decay_if_stalled(record)
+        self._commit_epoch(record)
+
+    def _check_epoch_finite(self, train_metrics: dict[str, float], valid: dict[str, Any]) -> None:
+        bad = [f"{name} {k} is {m[k]}" for name, m in (("training", train_metrics), ("validation", valid))
+               for k in ("rec", "kl", "elbo") if not math.isfinite(m[k])]
+        if bad:
+            record = {"epoch": self.state.epoch + 1, "step": self.state.step, "lr": self.state.lr,
+                      "train": train_metrics, "valid": valid, "diverged": True}
+            self.diverged(f"{bad[0]} after epoch {self.state.epoch + 1}", record)
+
+    def _select_model(self, valid: dict[str, Any]) -> tuple[float, bool]:
+        """The strategy's selection loss of this epoch and whether it is the best so far."""
+        selection = self.model.strategy.selection_loss(valid, self.ctx)
+        improved = selection < self.state.best_loss
+        if improved:
+            self.state.best_loss, self.state.best_epoch, self.state.bad_epochs = selection, self.state.epoch, 0
+        else:
+            self.state.bad_epochs += 1
+        return selection, improved
+
+    def _epoch_record(self, seconds: float, train_metrics: dict[str, float], valid: dict[str, Any],
+                      selection: float, improved: bool) -> dict[str, Any]:
+        """The epoch's line of metrics.jsonl (a decay adds ``decay`` to it)."""
+        record = {"epoch": self.state.epoch, "step": self.state.step, "lr": self.state.lr,
+                  "seconds": round(seconds, 3), "train": train_metrics, "valid": valid,
+                  "strategy": self.model.strategy.log_scalars(), "best": improved}
+        if len(self.stages) > 1:
+            record["stage"] = self.stages[self.state.stage].name
+        if selection != valid["elbo"]:
+            record["selection_loss"] = selection
+        if self._objective_logs:
+            record["objective"] = {k: sum(v) / len(v) for k, v in self._objective_logs.items()}
+        procedure_logs = self.procedure.log_scalars()
+        if procedure_logs:
+            record["procedure"] = procedure_logs
+        if self.changes:
+            record["changed"], self.changes = self.changes, {}
+        return record
+
+    def _decay_if_stalled(self, record: dict[str, Any]) -> None:
+        """After ``decay_epoch`` bad epochs (from ``load_best_epoch`` on): reload the best model, multiply
+        the learning rate by ``lr_decay``, and finish the stage after ``max_decay`` decays."""
+        t, s = self.config.train, self.state
+        if s.bad_epochs < t.decay_epoch or s.stage_epoch < t.load_best_epoch:
+            return
+        s.decays += 1
+        s.lr *= t.lr_decay
+        s.bad_epochs = 0
+        self.load_best()
+        self.groups.rebuild_decayed(self.model, t, s.lr)
+        record["decay"] = {"count": s.decays, "lr": s.lr}
+        s.finished = s.decays >= t.max_decay
+
+    def _commit_epoch(self, record: dict[str, Any]) -> None:
+        self.state.history.append(record)
+        self.save("last")  # carries the record: a crash before the metrics log's append loses nothing
+        self.callbacks.on_epoch_end(self, record)
 
 
 def epoch_batches(config: RunConfig, train: Split, epoch: int) -> list[Batch]:
@@ -482,15 +489,16 @@ def training_kl(model: torch.nn.Module, batches: list[Batch]) -> float:
 
 
 def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
-          stop_after: int | None = None, evaluate_test: bool = True, overwrite: bool = False) -> dict[str, Any]:
+          evaluate_test: bool = True, overwrite: bool = False, callbacks: Iterable[Callback] = ()) -> dict[str, Any]:
     """Train a run into ``run_dir`` and evaluate its best checkpoint on the test split.
 
     Writes config.json, env.json, vocab.txt, metrics.jsonl, checkpoints/{best,last}.pt and results.json
     (:mod:`textvae.rundir`), holding the folder's lock throughout. A fresh run into a folder that holds
     a run is refused unless ``overwrite`` (the old run is then deleted). ``resume`` continues the run
     in ``run_dir``; ``config`` may differ from the saved one only in keys that can change mid-run
-    (``train.lr``, ``train.epochs``, ...), which are then applied and recorded.
-    Returns the test results (empty when ``stop_after`` interrupted the run).
+    (``train.lr``, ``train.epochs``, ...), which are then applied and recorded. ``callbacks``:
+    :class:`~textvae.training.Callback` instances (:mod:`textvae.training.callbacks`).
+    Returns the test results (empty when a callback stopped the run before it was done).
     """
     config = resolve_config(config)  # unknown strategies and bad parameters fail before any work
     run = RunDir(run_dir)
@@ -500,9 +508,8 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
         changes = config_changes(RunConfig.load(run.config).to_dict(), config.to_dict(), run.config)
     else:
         run.check_claim(fresh=True, overwrite=overwrite)
-    trainer = Trainer(config, run.path, data_dir)
+    trainer = Trainer(config, run, data_dir, callbacks=callbacks)
     run.claim(fresh=not resume, overwrite=overwrite)
-    trainer.run = run
     try:
         if resume:
             if not run.vocab.is_file():  # killed while the run was being set up
@@ -511,7 +518,8 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
                 run.write_env(environment(trainer.device))
             trainer.resume(new_lr=config.train.lr if "train.lr" in changes else None)
             done = trainer.state.stage_epoch
-            if "train.epochs" in changes and not trainer.stages[trainer.state.stage].epochs and done > config.train.epochs:
+            stage_sets_its_epochs = bool(trainer.stages[trainer.state.stage].epochs)
+            if "train.epochs" in changes and not stage_sets_its_epochs and done > config.train.epochs:
                 raise CheckpointError(f"{run.path}: train.epochs={config.train.epochs} but the run has already "
                                       f"trained {done} epochs")
             if changes:
@@ -523,20 +531,20 @@ def train(config: RunConfig, run_dir: str | Path, data_dir: str | Path | None = 
             run.write_config(config.to_dict())
             run.write_vocab(trainer.corpus.vocab)
             run.write_env(environment(trainer.device))
-        return _fit_and_evaluate(trainer, stop_after, evaluate_test)
+        return _fit_and_evaluate(trainer, evaluate_test)
     finally:
         run.release()
 
 
-def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: bool) -> dict[str, Any]:
+def _fit_and_evaluate(trainer: Trainer, evaluate_test: bool) -> dict[str, Any]:
     config = trainer.config
-    state = trainer.fit(stop_after=stop_after)
+    state = trainer.fit()
     if not trainer.done or not evaluate_test:
         return {}
     from ..evaluation import evaluate_run_model
 
-    trainer._reload_best()
-    test_batches = [b.to(trainer.device) for b in trainer._eval_batches(config.eval.split, config.eval.limit)]
+    trainer.load_best()
+    test_batches = [b.to(trainer.device) for b in trainer.eval_batches(config.eval.split, config.eval.limit)]
     results, latents = evaluate_run_model(trainer.model, test_batches, config.eval, seed=config.seed,
                                           progress=config.train.progress)
     if "kl_train" not in results:
@@ -547,13 +555,7 @@ def _fit_and_evaluate(trainer: Trainer, stop_after: int | None, evaluate_test: b
     if latents is not None:
         trainer.run.write_latents(config.eval.split, latents.means, latents.labels, latents.index)
     trainer.run.write_results(results)
-    tracker = open_tracker(config.train.tensorboard, trainer.run.path, state.step)
-    try:
-        embedding = posterior_embedding(trainer.model, test_batches, trainer.corpus.splits[config.eval.split]) \
-            if tracker.active else None
-        tracker.test(state.step, results, flatten(config.to_dict()), embedding)
-    finally:
-        tracker.close()
+    trainer.callbacks.on_test_end(trainer, results, test_batches)
     return results
 
 
