@@ -20,7 +20,8 @@ buckets in the reference run's order (``data.batch_schedule``) and zero reparame
   gradient norm) differs by more than 1e-3 relative, beside the same for textvae against itself with
   two torch threads instead of one (``--self-check``).
 
-Writes ``OUT/lockstep.json`` (``{"rows": [...]}``) and ``OUT/lockstep.md``; a row whose reference log
+Writes ``OUT/lockstep.json`` (``{"rows": [...]}``), ``OUT/lockstep.md`` and both sides' per-update
+curves by row in ``OUT/lockstep_curves.json``; a row whose reference log
 and textvae comparison exist is not run again (``--render`` only re-renders). See docs/parity.md.
 """
 
@@ -46,6 +47,7 @@ import parity  # noqa: E402  (eval/parity.py: corpus, scratch copies, rows, nump
 from textvae import recipes  # noqa: E402
 from textvae.data.schedule import write_schedule  # noqa: E402
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only  # noqa: E402
+from textvae.training.callbacks import Callback  # noqa: E402
 
 RESULTS = ROOT / "eval" / "results" / "parity"
 ACCEPT = 1e-5
@@ -141,14 +143,14 @@ class GradNorms:
         torch.nn.utils.clip_grad_norm_ = self.clip
 
 
-class StepLog:
-    """Stands in for the trainer's tracker: keeps each update's figures."""
+class StepLog(Callback):
+    """A trainer callback keeping each update's figures (``Update.scalars``)."""
 
     def __init__(self):
         self.records: list[dict] = []
 
-    def step(self, step: int, values: dict) -> None:
-        self.records.append({"step": step, **values})
+    def on_update_end(self, trainer, update) -> None:
+        self.records.append(dict(update.scalars))
 
 
 def textvae_config(row: parity.Row, corpus: Path, schedule: Path, seed: int, overrides: list[str]):
@@ -159,10 +161,10 @@ def textvae_config(row: parity.Row, corpus: Path, schedule: Path, seed: int, ove
     return recipes.resolve("ptb", row.recipe, sets, seed=seed)
 
 
-def trainer_from(config, initial: dict, run: Path):
+def trainer_from(config, initial: dict, run: Path, callbacks: tuple = ()):
     from textvae.training.trainer import Trainer
 
-    trainer = Trainer(config, run)
+    trainer = Trainer(config, run, callbacks=callbacks)
     state = reference_to_textvae(initial, trainer.model.state_dict(), config_recipe(config),
                                  keep=textvae_only(config_recipe(config)))
     trainer.model.load_state_dict(state)
@@ -178,9 +180,8 @@ def free_run(config, initial: dict, run: Path, threads: int) -> list[dict]:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        trainer = trainer_from(config, initial, run)
         log = StepLog()
-        trainer.tracker = log
+        trainer = trainer_from(config, initial, run, callbacks=(log,))
         with zero_noise(), GradNorms(trainer.model) as grads:
             trainer.run_epoch()
     finally:
@@ -299,6 +300,14 @@ def run_row(name: str, clone: Path, corpus: Path, seed: int, work: Path, n_dumps
     return record
 
 
+def except_last_word(record: dict) -> float:
+    """The largest relative difference (figures, updated parameters) over the re-synchronised updates
+    that do not feed the decoder the vocabulary's last word."""
+    last = set(record.get("last_word_steps", []))
+    return max((max(s["max_rel_figures"], s["max_rel_param"]) for s in record["resync"] if s["step"] not in last),
+               default=0.0)
+
+
 def accepted(record: dict) -> str:
     """'yes', or 'no' naming the updates over the acceptance, the last-word ones apart."""
     last = set(record.get("last_word_steps", []))
@@ -308,6 +317,11 @@ def accepted(record: dict) -> str:
     other = [k for k in over if k not in last]
     return ("no: " + ", ".join(map(str, other)) if other else "no") + (
         f" (last-word update {', '.join(str(k) for k in over if k in last)})" if set(over) & last else "")
+
+
+def curve_key(record: dict) -> str:
+    """A row's key in lockstep_curves.json: its recipe and overrides."""
+    return " ".join([record["recipe"], *record["overrides"]])
 
 
 def render(rows: list[dict], meta: dict) -> str:
@@ -323,9 +337,9 @@ def render(rows: list[dict], meta: dict) -> str:
              "reference and (self) textvae on 1 against 2 threads. 'Last-word' updates feed the decoder the "
              "vocabulary's last word, whose embedding the reference freezes (padding_idx=-1).", "",
              "| row | options | updates | re-synchronised updates | max rel. diff: figures / updated parameters / "
-             "update beyond float32 rounding | accepted | first update > 1e-3 vs reference | vs itself (1 vs 2 "
-             "threads) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "update beyond float32 rounding | the same apart from last-word updates | accepted | first update > "
+             "1e-3 vs reference | vs itself (1 vs 2 threads) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         worst = max(r["resync"], key=lambda s: s["max_rel_update"])
         self_part = r["self_first_step_over_1e-3"]
@@ -333,7 +347,7 @@ def render(rows: list[dict], meta: dict) -> str:
             f"| {r['row']} | {' '.join(r['overrides']) or 'recipe'} | {r['updates']} | {len(r['resync_steps'])} "
             f"({r['resync_steps'][0]}–{r['resync_steps'][-1]}) | {r['max_rel_figures_resync']:.1e} / "
             f"{r['max_rel_param_resync']:.1e} / {r['max_rel_update_resync']:.1e} (`{worst['worst_update']}`) | "
-            f"{accepted(r)} | "
+            f"{except_last_word(r):.1e} | {accepted(r)} | "
             f"{r['first_step_over_1e-3'] or 'none'}" + (f" ({r['first_parting_figure']})" if r['first_parting_figure'] else "")
             + " | " + ("not run" if self_part is None and "self_parting_figure" not in r else
                        f"{self_part or 'none'}" + (f" ({r['self_parting_figure']})" if r.get("self_parting_figure") else ""))
@@ -364,6 +378,12 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     path = a.out / "lockstep.json"
     data = json.loads(path.read_text()) if path.is_file() else {"meta": {}, "rows": []}
+    # both sides' per-update curves, by row label, apart from the table (they are most of the bytes)
+    curves_path = a.out / "lockstep_curves.json"
+    curves = json.loads(curves_path.read_text()) if curves_path.is_file() else {}
+    for r in data["rows"]:
+        if "curves" in r:
+            curves[curve_key(r)] = r.pop("curves")
     if not a.render:
         clones = dict(item.split("=", 1) for item in a.reference)
         if a.ptb is None:
@@ -381,9 +401,11 @@ def main(argv: list[str] | None = None) -> None:
             record = run_row(name, Path(clones[ref]).expanduser().resolve(), corpus, a.seed, work, a.dumps,
                              a.self_check, a.overrides, label)
             data["rows"] = [r for r in data["rows"] if (r["recipe"], r["overrides"]) != (name, a.overrides)]
+            curves[curve_key(record)] = record.pop("curves")
             data["rows"].append(record)
             a.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1) + "\n")
+            curves_path.write_text(json.dumps(curves) + "\n")
             (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     print((a.out / "lockstep.md").read_text())
