@@ -648,8 +648,9 @@ def main(argv: list[str] | None = None) -> None:
             spec.write_text(sweep_spec(row_name, seeds, corpus, a.epochs, a.iw_samples, a.test_lines, schedule,
                                        a.batch_order == "default", tuple(a.textvae_set)))
             print(f"textvae: textvae sweep {spec}", flush=True)
+            # --cpus: the textvae side runs as many programs at once as the reference side (--jobs)
             subprocess.run([*TEXTVAE, "sweep", str(spec), "--out", str(sweep_dir), "--cpus-per-run", "1",
-                            "--no-progress"], check=False)
+                            "--cpus", str(a.jobs), "--no-progress"], check=False)
         ours = []
         for seed in a.seeds:
             run = sweep_dir / "runs" / "ptb" / row.recipe / f"seed{seed}"
