@@ -100,6 +100,7 @@ def test_a_bn_vae_model_keeps_its_batch_norm_and_evaluate_finishes_the_run(tmp_p
     assert result.exit_code == 0, result.output
     config = RunConfig.load(run / "config.json")
     assert config.name == "ptb/bn-vae" and config.strategies["bn-vae"]["gamma"] == pytest.approx(0.6)
+    assert config.eval.limit == 4  # the scored subset is recorded where a trained run records it
     weights = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["model"]
     [shift] = [k for k in weights if k.endswith(".shift")]
     assert torch.equal(weights[shift], state["encoder.mu_bn.bias"])

@@ -39,9 +39,11 @@ def register(app: typer.Typer) -> None:
         """Turn a reference program's saved model into a textvae run folder."""
         from ..reference.importing import import_reference, score_imported
 
-        record = import_reference(from_.value, model, out, args, corpus, recipe, overrides or [])["imported_from"]
+        # the config records the scored subset, as a trained run's does (report reads it there)
+        sets = [*(overrides or []), *([f"eval.limit={limit}"] if evaluate and limit else [])]
+        record = import_reference(from_.value, model, out, args, corpus, recipe, sets)["imported_from"]
         typer.echo(f"imported {model} ({record['program']}) as recipe {record['recipe']} into {out}")
         if evaluate:
-            results = score_imported(out, limit)
+            results = score_imported(out)
             typer.echo(f"test: IW-NLL {results['nll']:.2f}, KL {results['kl']:.2f}, MI {results['mi']:.2f}, "
                        f"AU {results['au']} (saved {out / 'results.json'})")

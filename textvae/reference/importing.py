@@ -24,7 +24,7 @@ from ..rundir import RunDir
 from ..training.checkpoint import CHECKPOINT_FORMAT
 from .state_dicts import PROGRAMS, inactive_batch_norm, reference_to_textvae, textvae_only
 
-USED_ARGS = ("seed", "iw_nsamples", "batch_size", "dec_dropout_in", "dec_dropout_out", "train_data",
+USED_ARGS = ("seed", "iw_nsamples", "batch_size", "epochs", "dec_dropout_in", "dec_dropout_out", "train_data",
              "vocab_file", "aggressive", "kl_start", "warm_up", "gamma", "fb", "delta", "cycle", "beta",
              "target_kl", "p_drop", "delta_rate")
 """The program arguments import reads (others in ARGS.json are recorded, not used)."""
@@ -130,7 +130,7 @@ def import_config(program: str, state: dict[str, torch.Tensor], args: dict[str, 
             f"model.dec_hidden={sizes['dec_hidden']}", 'data.bucket_order="argsort"']
     if recipe != "lstm-lm":
         sets += [f"model.enc_hidden={sizes['enc_hidden']}", f"model.latent_dim={sizes['latent_dim']}"]
-    for arg, key in (("batch_size", "data.batch_size"), ("iw_nsamples", "eval.iw_samples"),
+    for arg, key in (("batch_size", "data.batch_size"), ("iw_nsamples", "eval.iw_samples"), ("epochs", "train.epochs"),
                      ("dec_dropout_in", "model.dec_dropout_in"), ("dec_dropout_out", "model.dec_dropout_out")):
         if arg in args:
             sets.append(f"{key}={json.dumps(args[arg])}")
