@@ -74,18 +74,33 @@ def dump_steps(updates: int, n: int) -> list[int]:
     return sorted({1 + round(i * (updates - 2) / max(n - 1, 1)) for i in range(n)})
 
 
-def run_reference(row: parity.Row, clone: Path, corpus: Path, seed: int, steps: list[int], out: Path,
-                  model: dict) -> None:
+def run_reference(
+    row: parity.Row, clone: Path, corpus: Path, seed: int, steps: list[int], out: Path, model: dict
+) -> None:
     if (out / "done.json").is_file():
         return
     scratch = out / "scratch"
     parity.prepare_reference(clone, row.reference, scratch)
-    parity.write_reference_config(scratch, corpus, {**model, "dec_dropout_in": 0.0, "dec_dropout_out": 0.0}, 1)
-    cmd = parity.program_command(row, row.script, row.args, seed, 100, scratch / "exp", out / "orders.jsonl")
-    cmd = [sys.executable, str(ROOT / "eval" / "lockstep_reference.py"), str(out), ",".join(map(str, steps)),
-           *cmd[3:]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           **parity.scalar_numpy_sort()}
+    parity.write_reference_config(
+        scratch, corpus, {**model, "dec_dropout_in": 0.0, "dec_dropout_out": 0.0}, 1
+    )
+    cmd = parity.program_command(
+        row, row.script, row.args, seed, 100, scratch / "exp", out / "orders.jsonl"
+    )
+    cmd = [
+        sys.executable,
+        str(ROOT / "eval" / "lockstep_reference.py"),
+        str(out),
+        ",".join(map(str, steps)),
+        *cmd[3:],
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **parity.scalar_numpy_sort(),
+    }
     with open(out / "reference.log", "w") as log:
         rc = subprocess.call(cmd, cwd=scratch, stdout=log, stderr=subprocess.STDOUT, env=env)
     if rc != 0:
@@ -94,7 +109,9 @@ def run_reference(row: parity.Row, clone: Path, corpus: Path, seed: int, steps: 
 
 
 def reference_curve(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines() if line.strip()
+    ]
 
 
 # ---- the textvae side -------------------------------------------------------------------------------------
@@ -123,8 +140,12 @@ class GradNorms:
         for p in params:
             if p.grad is not None:
                 module = self.names[id(p)].split(".")[0]
-                module = "encoder" if module == "strategy" else module  # BN on the mean: the reference's encoder
-                found[module] = found.get(module, 0.0) + float(p.grad.detach().double().pow(2).sum())
+                module = (
+                    "encoder" if module == "strategy" else module
+                )  # BN on the mean: the reference's encoder
+                found[module] = found.get(module, 0.0) + float(
+                    p.grad.detach().double().pow(2).sum()
+                )
         found["all"] = sum(found.values())
         return {k: math.sqrt(v) for k, v in found.items()}
 
@@ -154,10 +175,18 @@ class StepLog(Callback):
 
 
 def textvae_config(row: parity.Row, corpus: Path, schedule: Path, seed: int, overrides: list[str]):
-    sets = [f"data.corpus={json.dumps(str(corpus))}", 'data.bucket_order="argsort"',
-            f"data.batch_schedule={json.dumps(str(schedule))}", "model.dec_dropout_in=0.0",
-            "model.dec_dropout_out=0.0", "train.epochs=1", "train.progress=false", "train.tensorboard=false",
-            'train.device="cpu"', *overrides]
+    sets = [
+        f"data.corpus={json.dumps(str(corpus))}",
+        'data.bucket_order="argsort"',
+        f"data.batch_schedule={json.dumps(str(schedule))}",
+        "model.dec_dropout_in=0.0",
+        "model.dec_dropout_out=0.0",
+        "train.epochs=1",
+        "train.progress=false",
+        "train.tensorboard=false",
+        'train.device="cpu"',
+        *overrides,
+    ]
     return recipes.resolve("ptb", row.recipe, sets, seed=seed)
 
 
@@ -165,8 +194,12 @@ def trainer_from(config, initial: dict, run: Path, callbacks: tuple = ()):
     from textvae.training.trainer import Trainer
 
     trainer = Trainer(config, run, callbacks=callbacks)
-    state = reference_to_textvae(initial, trainer.model.state_dict(), config_recipe(config),
-                                 keep=textvae_only(config_recipe(config)))
+    state = reference_to_textvae(
+        initial,
+        trainer.model.state_dict(),
+        config_recipe(config),
+        keep=textvae_only(config_recipe(config)),
+    )
     trainer.model.load_state_dict(state)
     return trainer
 
@@ -186,15 +219,28 @@ def free_run(config, initial: dict, run: Path, threads: int) -> list[dict]:
             trainer.run_epoch()
     finally:
         torch.set_num_threads(previous)
-    return [{"step": i + 1, "rec": r["rec"], "kl": r["kl"], "kl_weight": r["kl_weight"], "lr": trainer.state.lr,
-             **g} for i, (r, g) in enumerate(zip(log.records, grads.records))]
+    return [
+        {
+            "step": i + 1,
+            "rec": r["rec"],
+            "kl": r["kl"],
+            "kl_weight": r["kl_weight"],
+            "lr": trainer.state.lr,
+            **g,
+        }
+        for i, (r, g) in enumerate(zip(log.records, grads.records))
+    ]
 
 
 def first_parting(a: list[dict], b: list[dict]) -> tuple[int | None, str]:
     """The first update at which any curve figure of ``a`` differs from ``b``'s by more than PARTED."""
     for x, y in zip(a, b):
         for key in CURVE_KEYS:
-            u, v = (x["grad_before"]["all"], y["grad_before"]["all"]) if key == "grad" else (x[key], y[key])
+            u, v = (
+                (x["grad_before"]["all"], y["grad_before"]["all"])
+                if key == "grad"
+                else (x[key], y[key])
+            )
             if u is None or v is None:
                 continue
             if rel(u, v) > PARTED:
@@ -202,7 +248,9 @@ def first_parting(a: list[dict], b: list[dict]) -> tuple[int | None, str]:
     return None, ""
 
 
-def resync(config, initial: dict, out: Path, steps: list[int], run: Path, ref_curve: list[dict]) -> list[dict]:
+def resync(
+    config, initial: dict, out: Path, steps: list[int], run: Path, ref_curve: list[dict]
+) -> list[dict]:
     """Per dumped update: load the reference's state, take textvae's update, compare."""
     recipe = config_recipe(config)
     trainer = trainer_from(config, initial, run)
@@ -231,49 +279,86 @@ def resync(config, initial: dict, out: Path, steps: list[int], run: Path, ref_cu
                 continue
             want, got = target[name] - old, mine[name] - old
             diff = float((mine[name] - target[name]).double().norm())
-            params[name] = 0.0 if diff == 0 else diff / max(float(target[name].double().norm()), 1e-12)
+            params[name] = (
+                0.0 if diff == 0 else diff / max(float(target[name].double().norm()), 1e-12)
+            )
             # an update read as new − old carries float32 rounding of the parameters (2^-24 relative each)
-            beyond = diff - 2.0 ** -23 * float(target[name].double().norm())
+            beyond = diff - 2.0**-23 * float(target[name].double().norm())
             updates[name] = max(beyond, 0.0) / max(float(want.double().norm()), 1e-12)
         ref = by_step[k]
-        ours = {"rec": float(terms.rec.detach().mean()), "kl": float(terms.kl.detach().mean()),
-                "kl_weight": ctx.kl_weight, "lr": trainer.state.lr}
+        ours = {
+            "rec": float(terms.rec.detach().mean()),
+            "kl": float(terms.kl.detach().mean()),
+            "kl_weight": ctx.kl_weight,
+            "lr": trainer.state.lr,
+        }
         # a program that computes its loss itself does not show its KL weight (None)
-        figures = {key: rel(value, ref[key]) for key, value in ours.items() if ref.get(key) is not None}
+        figures = {
+            key: rel(value, ref[key]) for key, value in ours.items() if ref.get(key) is not None
+        }
         for when in ("grad_before", "grad_after"):
             for module, value in ref[when].items():
                 figures[f"{when}.{module}"] = rel(grads.records[-1][when].get(module, 0.0), value)
         worst_param, worst_update = max(params, key=params.get), max(updates, key=updates.get)
-        found.append({"step": k, "same_batch": same_batch, "figures": figures,
-                      "max_rel_figures": max(figures.values()), "max_rel_param": params[worst_param],
-                      "worst_param": worst_param, "max_rel_update": updates[worst_update],
-                      "worst_update": worst_update,
-                      "params_over_accept": sorted(n for n, v in params.items() if v > ACCEPT),
-                      "updates_over_accept": sorted(n for n, v in updates.items() if v > ACCEPT)})
-        print(f"  step {k}: figures {max(figures.values()):.2e}, parameters {params[worst_param]:.2e} "
-              f"({worst_param}), update beyond rounding {updates[worst_update]:.2e} ({worst_update}), "
-              f"batch {'same' if same_batch else 'DIFFERENT'}", flush=True)
+        found.append(
+            {
+                "step": k,
+                "same_batch": same_batch,
+                "figures": figures,
+                "max_rel_figures": max(figures.values()),
+                "max_rel_param": params[worst_param],
+                "worst_param": worst_param,
+                "max_rel_update": updates[worst_update],
+                "worst_update": worst_update,
+                "params_over_accept": sorted(n for n, v in params.items() if v > ACCEPT),
+                "updates_over_accept": sorted(n for n, v in updates.items() if v > ACCEPT),
+            }
+        )
+        print(
+            f"  step {k}: figures {max(figures.values()):.2e}, parameters {params[worst_param]:.2e} "
+            f"({worst_param}), update beyond rounding {updates[worst_update]:.2e} ({worst_update}), "
+            f"batch {'same' if same_batch else 'DIFFERENT'}",
+            flush=True,
+        )
     return found
 
 
 # ---- one row ----------------------------------------------------------------------------------------------
-def run_row(name: str, clone: Path, corpus: Path, seed: int, work: Path, n_dumps: int, self_check: bool,
-            overrides: list[str], label: str) -> dict:
+def run_row(
+    name: str,
+    clone: Path,
+    corpus: Path,
+    seed: int,
+    work: Path,
+    n_dumps: int,
+    self_check: bool,
+    overrides: list[str],
+    label: str,
+) -> dict:
     row = parity.ROWS[name]
     out = work / label
     out.mkdir(parents=True, exist_ok=True)
     model = recipes.resolve("ptb", row.recipe).model
-    model_d = {k: getattr(model, k) for k in ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim")}
+    model_d = {
+        k: getattr(model, k) for k in ("embed_dim", "enc_hidden", "dec_hidden", "latent_dim")
+    }
     buckets = parity.training_buckets(corpus, row.recipe)
     updates = sum(b is not None for b in buckets)
     steps = dump_steps(updates, n_dumps)
     print(f"{label}: reference {row.script}, {updates} updates, states at {steps}", flush=True)
     run_reference(row, clone, corpus, seed, steps, out, model_d)
-    orders = [json.loads(line)["order"] for line in (out / "orders.jsonl").read_text().splitlines()
-              if line.strip() and json.loads(line)["n"] == len(buckets)]
+    orders = [
+        json.loads(line)["order"]
+        for line in (out / "orders.jsonl").read_text().splitlines()
+        if line.strip() and json.loads(line)["n"] == len(buckets)
+    ]
     schedule = out / "schedule.json"
-    write_schedule(schedule, len(buckets), {seed: orders[:1]}, f"{parity.REFERENCES[row.reference].repo} "
-                   f"{row.script} epoch 1 (eval/lockstep.py)")
+    write_schedule(
+        schedule,
+        len(buckets),
+        {seed: orders[:1]},
+        f"{parity.REFERENCES[row.reference].repo} {row.script} epoch 1 (eval/lockstep.py)",
+    )
     config = textvae_config(row, corpus, schedule, seed, overrides)
     initial = torch.load(out / "initial.pt", weights_only=False)
     ref_curve = reference_curve(out)
@@ -283,20 +368,34 @@ def run_row(name: str, clone: Path, corpus: Path, seed: int, work: Path, n_dumps
     resynced = resync(config, initial, out, steps, work / "textvae" / label / "resync", ref_curve)
     ours = free_run(config, initial, work / "textvae" / label / "free", threads=1)
     first, what = first_parting(ours, ref_curve)
-    record = {"row": row.label, "recipe": row.recipe, "seed": seed, "overrides": overrides,
-              "updates": updates, "reference_updates": len(ref_curve), "last_word_steps": last_word_steps, "resync_steps": [r["step"] for r in resynced],
-              "max_rel_diff_resync": max(max(r["max_rel_figures"], r["max_rel_param"]) for r in resynced),
-              "max_rel_figures_resync": max(r["max_rel_figures"] for r in resynced),
-              "max_rel_param_resync": max(r["max_rel_param"] for r in resynced),
-              "max_rel_update_resync": max(r["max_rel_update"] for r in resynced),
-              "resync_accepted": all(max(r["max_rel_figures"], r["max_rel_param"]) <= ACCEPT for r in resynced),
-              "same_batches": all(r["same_batch"] for r in resynced),
-              "first_step_over_1e-3": first, "first_parting_figure": what,
-              "self_first_step_over_1e-3": None, "resync": resynced,
-              "curves": {"reference": ref_curve, "textvae": ours}}
+    record = {
+        "row": row.label,
+        "recipe": row.recipe,
+        "seed": seed,
+        "overrides": overrides,
+        "updates": updates,
+        "reference_updates": len(ref_curve),
+        "last_word_steps": last_word_steps,
+        "resync_steps": [r["step"] for r in resynced],
+        "max_rel_diff_resync": max(max(r["max_rel_figures"], r["max_rel_param"]) for r in resynced),
+        "max_rel_figures_resync": max(r["max_rel_figures"] for r in resynced),
+        "max_rel_param_resync": max(r["max_rel_param"] for r in resynced),
+        "max_rel_update_resync": max(r["max_rel_update"] for r in resynced),
+        "resync_accepted": all(
+            max(r["max_rel_figures"], r["max_rel_param"]) <= ACCEPT for r in resynced
+        ),
+        "same_batches": all(r["same_batch"] for r in resynced),
+        "first_step_over_1e-3": first,
+        "first_parting_figure": what,
+        "self_first_step_over_1e-3": None,
+        "resync": resynced,
+        "curves": {"reference": ref_curve, "textvae": ours},
+    }
     if self_check:
         other = free_run(config, initial, work / "textvae" / label / "free2", threads=2)
-        record["self_first_step_over_1e-3"], record["self_parting_figure"] = first_parting(other, ours)
+        record["self_first_step_over_1e-3"], record["self_parting_figure"] = first_parting(
+            other, ours
+        )
     return record
 
 
@@ -304,19 +403,32 @@ def except_last_word(record: dict) -> float:
     """The largest relative difference (figures, updated parameters) over the re-synchronised updates
     that do not feed the decoder the vocabulary's last word."""
     last = set(record.get("last_word_steps", []))
-    return max((max(s["max_rel_figures"], s["max_rel_param"]) for s in record["resync"] if s["step"] not in last),
-               default=0.0)
+    return max(
+        (
+            max(s["max_rel_figures"], s["max_rel_param"])
+            for s in record["resync"]
+            if s["step"] not in last
+        ),
+        default=0.0,
+    )
 
 
 def accepted(record: dict) -> str:
     """'yes', or 'no' naming the updates over the acceptance, the last-word ones apart."""
     last = set(record.get("last_word_steps", []))
-    over = [s["step"] for s in record["resync"] if max(s["max_rel_figures"], s["max_rel_param"]) > ACCEPT]
+    over = [
+        s["step"]
+        for s in record["resync"]
+        if max(s["max_rel_figures"], s["max_rel_param"]) > ACCEPT
+    ]
     if not over:
         return "yes"
     other = [k for k in over if k not in last]
     return ("no: " + ", ".join(map(str, other)) if other else "no") + (
-        f" (last-word update {', '.join(str(k) for k in over if k in last)})" if set(over) & last else "")
+        f" (last-word update {', '.join(str(k) for k in over if k in last)})"
+        if set(over) & last
+        else ""
+    )
 
 
 def curve_key(record: dict) -> str:
@@ -325,21 +437,26 @@ def curve_key(record: dict) -> str:
 
 
 def render(rows: list[dict], meta: dict) -> str:
-    lines = ["# Lockstep: textvae and the reference code update by update", "",
-             f"{meta['corpus']}; seed {meta['seed']}; one epoch; decoder dropout 0, reparameterisation noise 0 "
-             "on both sides; the reference's initial weights and batch order (eval/lockstep.py, docs/parity.md).", "",
-             "Re-synchronised: at each listed update the reference's exact state is loaded into textvae and one "
-             f"update taken on the same batch; the largest relative difference over the loss terms, KL weight, "
-             f"learning rate, gradient norms per module before/after clipping (figures) and each tensor after the update "
-             f"(updated parameters, and the update itself beyond the float32 rounding of new − old); accepted "
-             f"at {ACCEPT:g} on the figures and the updated parameters. Free-running: the first update where reconstruction, KL, KL "
-             f"weight, learning rate or gradient norm differ by more than {PARTED:g} relative, textvae against the "
-             "reference and (self) textvae on 1 against 2 threads. 'Last-word' updates feed the decoder the "
-             "vocabulary's last word, whose embedding the reference freezes (padding_idx=-1).", "",
-             "| row | options | updates | re-synchronised updates | max rel. diff: figures / updated parameters / "
-             "update beyond float32 rounding | the same apart from last-word updates | accepted | first update > "
-             "1e-3 vs reference | vs itself (1 vs 2 threads) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Lockstep: textvae and the reference code update by update",
+        "",
+        f"{meta['corpus']}; seed {meta['seed']}; one epoch; decoder dropout 0, reparameterisation noise 0 "
+        "on both sides; the reference's initial weights and batch order (eval/lockstep.py, docs/parity.md).",
+        "",
+        "Re-synchronised: at each listed update the reference's exact state is loaded into textvae and one "
+        f"update taken on the same batch; the largest relative difference over the loss terms, KL weight, "
+        f"learning rate, gradient norms per module before/after clipping (figures) and each tensor after the update "
+        f"(updated parameters, and the update itself beyond the float32 rounding of new − old); accepted "
+        f"at {ACCEPT:g} on the figures and the updated parameters. Free-running: the first update where reconstruction, KL, KL "
+        f"weight, learning rate or gradient norm differ by more than {PARTED:g} relative, textvae against the "
+        "reference and (self) textvae on 1 against 2 threads. 'Last-word' updates feed the decoder the "
+        "vocabulary's last word, whose embedding the reference freezes (padding_idx=-1).",
+        "",
+        "| row | options | updates | re-synchronised updates | max rel. diff: figures / updated parameters / "
+        "update beyond float32 rounding | the same apart from last-word updates | accepted | first update > "
+        "1e-3 vs reference | vs itself (1 vs 2 threads) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         worst = max(r["resync"], key=lambda s: s["max_rel_update"])
         self_part = r["self_first_step_over_1e-3"]
@@ -348,15 +465,29 @@ def render(rows: list[dict], meta: dict) -> str:
             f"({r['resync_steps'][0]}–{r['resync_steps'][-1]}) | {r['max_rel_figures_resync']:.1e} / "
             f"{r['max_rel_param_resync']:.1e} / {r['max_rel_update_resync']:.1e} (`{worst['worst_update']}`) | "
             f"{except_last_word(r):.1e} | {accepted(r)} | "
-            f"{r['first_step_over_1e-3'] or 'none'}" + (f" ({r['first_parting_figure']})" if r['first_parting_figure'] else "")
-            + " | " + ("not run" if self_part is None and "self_parting_figure" not in r else
-                       f"{self_part or 'none'}" + (f" ({r['self_parting_figure']})" if r.get("self_parting_figure") else ""))
-            + " |")
-    lines += ["", "Tensors whose update (beyond float32 rounding) differed by more than the acceptance at some "
-              "re-synchronised update:", ""]
+            f"{r['first_step_over_1e-3'] or 'none'}"
+            + (f" ({r['first_parting_figure']})" if r["first_parting_figure"] else "")
+            + " | "
+            + (
+                "not run"
+                if self_part is None and "self_parting_figure" not in r
+                else f"{self_part or 'none'}"
+                + (f" ({r['self_parting_figure']})" if r.get("self_parting_figure") else "")
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Tensors whose update (beyond float32 rounding) differed by more than the acceptance at some "
+        "re-synchronised update:",
+        "",
+    ]
     for r in rows:
         over = sorted({n for s in r["resync"] for n in s["updates_over_accept"]})
-        lines.append(f"- {r['row']} ({' '.join(r['overrides']) or 'recipe'}): " + (", ".join(f"`{n}`" for n in over) or "none"))
+        lines.append(
+            f"- {r['row']} ({' '.join(r['overrides']) or 'recipe'}): "
+            + (", ".join(f"`{n}`" for n in over) or "none")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -367,11 +498,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--train-lines", type=int, default=2000)
-    p.add_argument("--dumps", type=int, default=12, help="re-synchronised updates per row (spread over the epoch)")
-    p.add_argument("--self-check", action="store_true", help="also textvae against itself on 2 threads")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="a textvae config override for every row (e.g. an option reproducing the reference)")
-    p.add_argument("--label", default="", help="suffix of the rows' work folders and records (with --set)")
+    p.add_argument(
+        "--dumps",
+        type=int,
+        default=12,
+        help="re-synchronised updates per row (spread over the epoch)",
+    )
+    p.add_argument(
+        "--self-check", action="store_true", help="also textvae against itself on 2 threads"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a textvae config override for every row (e.g. an option reproducing the reference)",
+    )
+    p.add_argument(
+        "--label", default="", help="suffix of the rows' work folders and records (with --set)"
+    )
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "lockstep")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--render", action="store_true")
@@ -391,16 +537,30 @@ def main(argv: list[str] | None = None) -> None:
         work = a.work.resolve()
         corpus = work / "corpus"
         sizes = parity.make_corpus(a.ptb, corpus, a.train_lines, 200, 50)
-        data["meta"] = {"corpus": f"PTB, first {sizes['train']} train lines", "seed": a.seed,
-                        "machine": parity.machine()}
+        data["meta"] = {
+            "corpus": f"PTB, first {sizes['train']} train lines",
+            "seed": a.seed,
+            "machine": parity.machine(),
+        }
         for name in a.rows:
             ref = parity.ROWS[name].reference
             if ref not in clones:
                 raise SystemExit(f"--rows {name}: needs --reference {ref}=PATH")
             label = name + (f"+{a.label}" if a.label else "")
-            record = run_row(name, Path(clones[ref]).expanduser().resolve(), corpus, a.seed, work, a.dumps,
-                             a.self_check, a.overrides, label)
-            data["rows"] = [r for r in data["rows"] if (r["recipe"], r["overrides"]) != (name, a.overrides)]
+            record = run_row(
+                name,
+                Path(clones[ref]).expanduser().resolve(),
+                corpus,
+                a.seed,
+                work,
+                a.dumps,
+                a.self_check,
+                a.overrides,
+                label,
+            )
+            data["rows"] = [
+                r for r in data["rows"] if (r["recipe"], r["overrides"]) != (name, a.overrides)
+            ]
             curves[curve_key(record)] = record.pop("curves")
             data["rows"].append(record)
             a.out.mkdir(parents=True, exist_ok=True)

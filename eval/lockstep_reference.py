@@ -49,11 +49,17 @@ class Recorder:
         """The KL weight of the loss call in progress (None: the program computes its loss itself)."""
 
     def state(self, step: int, batch, kl_weight: float) -> None:
-        torch.save({"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                    "batch": batch, "kl_weight": kl_weight, "step": step,
-                    "lr": [o.param_groups[0]["lr"] for o in self.optimizers[-2:]],
-                    "optimizers": [o.state_dict() for o in self.optimizers[-2:]]},
-                   self.out / f"state_{step}.pt")
+        torch.save(
+            {
+                "state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "batch": batch,
+                "kl_weight": kl_weight,
+                "step": step,
+                "lr": [o.param_groups[0]["lr"] for o in self.optimizers[-2:]],
+                "optimizers": [o.state_dict() for o in self.optimizers[-2:]],
+            },
+            self.out / f"state_{step}.pt",
+        )
 
     def on_step_start(self, model, x, kl_weight: float | None) -> None:
         """The update's first encoder pass: the state before it is the state the update starts from."""
@@ -71,8 +77,11 @@ class Recorder:
                 f.write(f"{self.step}\n")
         if self.step in self.dump or self.step - 1 in self.dump:
             self.state(self.step, x, float("nan") if kl_weight is None else float(kl_weight))
-        self.pending = {"step": self.step, "kl_weight": None if kl_weight is None else float(kl_weight),
-                        "lr": self.optimizers[-1].param_groups[0]["lr"] if self.optimizers else None}
+        self.pending = {
+            "step": self.step,
+            "kl_weight": None if kl_weight is None else float(kl_weight),
+            "lr": self.optimizers[-1].param_groups[0]["lr"] if self.optimizers else None,
+        }
 
     def norms(self, params) -> dict:
         names = {id(p): n for n, p in self.model.named_parameters()}
@@ -80,9 +89,11 @@ class Recorder:
         for p in params:
             if p.grad is not None:
                 module = names.get(id(p), "?").split(".")[0]
-                found[module] = found.get(module, 0.0) + float(p.grad.detach().double().pow(2).sum())
+                found[module] = found.get(module, 0.0) + float(
+                    p.grad.detach().double().pow(2).sum()
+                )
         found["all"] = sum(found.values())
-        return {k: v ** 0.5 for k, v in found.items()}
+        return {k: v**0.5 for k, v in found.items()}
 
     def on_clip(self, params, clip) -> float:
         params = list(params)
@@ -138,7 +149,10 @@ def main() -> None:
         vae_init(self, encoder, decoder, *rest, **kw)
 
         forward = type(encoder).forward
-        if not getattr(forward, "lockstep", False):  # the class's forward: some programs call it directly
+        if not getattr(
+            forward, "lockstep", False
+        ):  # the class's forward: some programs call it directly
+
             def encoder_forward(enc, x, *a, **k):
                 training = enc.training and torch.is_grad_enabled()
                 if training and not rec.in_step:
@@ -147,25 +161,36 @@ def main() -> None:
                 out = forward(enc, x, *a, **k)
                 if training and rec.pending is not None and "kl" not in rec.pending:
                     mu, logvar = out[0], out[1]
-                    rec.pending["kl"] = float((0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(-1).mean())
+                    rec.pending["kl"] = float(
+                        (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(-1).mean()
+                    )
                 return out
+
             encoder_forward.lockstep = True
             type(encoder).forward = encoder_forward
         rec.vae = self
         reconstruct = type(decoder).reconstruct_error
         if not getattr(reconstruct, "lockstep", False):
+
             def reconstruct_error(dec, *a, **k):
                 out = reconstruct(dec, *a, **k)
-                if dec.training and torch.is_grad_enabled() and rec.pending is not None and "rec" not in rec.pending:
+                if (
+                    dec.training
+                    and torch.is_grad_enabled()
+                    and rec.pending is not None
+                    and "rec" not in rec.pending
+                ):
                     rec.pending["rec"] = float(out.detach().mean(dim=1).mean())
                 return out
+
             reconstruct_error.lockstep = True
             type(decoder).reconstruct_error = reconstruct_error
 
     modules.VAE.loss, modules.VAE.__init__ = loss, init
     clip = torch.nn.utils.clip_grad_norm_
     torch.nn.utils.clip_grad_norm_ = lambda params, max_norm, *a, **k: rec.on_clip(
-        params, lambda ps: clip(ps, max_norm, *a, **k))
+        params, lambda ps: clip(ps, max_norm, *a, **k)
+    )
     sgd_init = torch.optim.SGD.__init__
 
     def sgd_recorded(self, *a, **k):

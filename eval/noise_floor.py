@@ -36,22 +36,34 @@ def floor(first: Path, second: Path) -> list[dict]:
         if row not in b:
             continue
         seeds = sorted(set(a[row]) & set(b[row]))
-        metrics = {k: paired_verdict([float(b[row][s][k]) - float(a[row][s][k]) for s in seeds], m)
-                   for k, m in MARGINS.items()} if seeds else {}
+        metrics = (
+            {
+                k: paired_verdict([float(b[row][s][k]) - float(a[row][s][k]) for s in seeds], m)
+                for k, m in MARGINS.items()
+            }
+            if seeds
+            else {}
+        )
         rows.append({"row": row, "seeds": seeds, "metrics": metrics})
     return rows
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["# Noise floor: the reference program against itself (same batch order, other torch seed)", "",
-             "| row | seeds | IW-NLL Δ [90 % CI] | KL Δ [90 % CI] | MI Δ [90 % CI] | AU Δ [90 % CI] |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Noise floor: the reference program against itself (same batch order, other torch seed)",
+        "",
+        "| row | seeds | IW-NLL Δ [90 % CI] | KL Δ [90 % CI] | MI Δ [90 % CI] | AU Δ [90 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         cells = []
         for k in MARGINS:
             m = r["metrics"].get(k)
-            cells.append("—" if not m or m["diff_ci90"] is None else
-                         f"{m['mean']:+.2f} [{m['diff_ci90'][0]:+.2f}, {m['diff_ci90'][1]:+.2f}] (sd {m['sd']:.2f})")
+            cells.append(
+                "—"
+                if not m or m["diff_ci90"] is None
+                else f"{m['mean']:+.2f} [{m['diff_ci90'][0]:+.2f}, {m['diff_ci90'][1]:+.2f}] (sd {m['sd']:.2f})"
+            )
         lines.append(f"| {r['row']} | {len(r['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -64,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     rows = floor(a.first, a.second)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "noise_floor.json").write_text(json.dumps({"first": str(a.first), "second": str(a.second),
-                                                        "rows": rows}, indent=1) + "\n")
+    (a.out / "noise_floor.json").write_text(
+        json.dumps({"first": str(a.first), "second": str(a.second), "rows": rows}, indent=1) + "\n"
+    )
     (a.out / "noise_floor.md").write_text(render(rows))
     print(render(rows))
 

@@ -11,9 +11,14 @@ from textvae.types import StepContext
 
 
 def model_and_batch(make_config, corpus, scale):
-    config = make_config(corpus, {"kl-annealing": {"kl_start": 0.0, "warm_up": 1},
-                                  "du-vae": {"gamma": 0.6, "p_drop": 0.2, "delta_rate": 1.0, "scale": scale}},
-                         model={"encoder_init": "pytorch", "dec_dropout_in": 0.0, "dec_dropout_out": 0.0})
+    config = make_config(
+        corpus,
+        {
+            "kl-annealing": {"kl_start": 0.0, "warm_up": 1},
+            "du-vae": {"gamma": 0.6, "p_drop": 0.2, "delta_rate": 1.0, "scale": scale},
+        },
+        model={"encoder_init": "pytorch", "dec_dropout_in": 0.0, "dec_dropout_out": 0.0},
+    )
     data = load_corpus(config.data)
     torch.manual_seed(0)
     model = build_model(config, len(data.vocab))

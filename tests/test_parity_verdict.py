@@ -40,9 +40,14 @@ def test_a_mean_inside_the_margin_is_never_called_different_and_one_seed_gives_n
     assert paired_verdict([0.4], 1.0)["verdict"] == "not shown"
 
 
-@pytest.mark.parametrize("verdicts, row", [(["equivalent", "equivalent"], "equivalent"),
-                                           (["equivalent", "differs"], "differs"),
-                                           (["equivalent", "not shown"], "not shown")])
+@pytest.mark.parametrize(
+    "verdicts, row",
+    [
+        (["equivalent", "equivalent"], "equivalent"),
+        (["equivalent", "differs"], "differs"),
+        (["equivalent", "not shown"], "not shown"),
+    ],
+)
 def test_the_row_verdict_combines_the_metrics(verdicts, row):
     assert row_verdict({str(i): {"verdict": v} for i, v in enumerate(verdicts)}) == row
 
@@ -50,7 +55,13 @@ def test_the_row_verdict_combines_the_metrics(verdicts, row):
 def test_two_unpaired_sets_of_seeds_are_judged_on_the_difference_of_their_means():
     from textvae.reference.verdict import unpaired_verdict
 
-    assert unpaired_verdict([125.0, 126.0, 125.5, 125.2], [123.0, 124.0, 123.5, 123.2], 1.0)["verdict"] == "differs"
-    assert unpaired_verdict([123.1, 123.2, 123.0], [123.0, 123.1, 123.2], 1.0)["verdict"] == "equivalent"
+    assert (
+        unpaired_verdict([125.0, 126.0, 125.5, 125.2], [123.0, 124.0, 123.5, 123.2], 1.0)["verdict"]
+        == "differs"
+    )
+    assert (
+        unpaired_verdict([123.1, 123.2, 123.0], [123.0, 123.1, 123.2], 1.0)["verdict"]
+        == "equivalent"
+    )
     wide = unpaired_verdict([120.0, 126.0], [123.0, 124.0], 1.0)
     assert wide["verdict"] == "not shown" and wide["seeds_needed"] > 2

@@ -7,4 +7,10 @@ they print (:mod:`.logs`), and how to turn one of their saved models into a run 
 from .logs import parse_log, read_final_test, read_training_curve
 from .state_dicts import PROGRAMS, reference_to_textvae
 
-__all__ = ["PROGRAMS", "parse_log", "read_final_test", "read_training_curve", "reference_to_textvae"]
+__all__ = [
+    "PROGRAMS",
+    "parse_log",
+    "read_final_test",
+    "read_training_curve",
+    "reference_to_textvae",
+]

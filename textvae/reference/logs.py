@@ -13,10 +13,14 @@ import statistics
 
 NUMBER = r"([-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf))"
 
-TRAIN_LINE = re.compile(rf"epoch: (\d+), iter: (\d+), avg_loss: {NUMBER}, kl(?:/H\(z\|x\))?: {NUMBER}, "
-                        rf"(?:mi: {NUMBER}, )?recon: {NUMBER},")
-EVAL_LINE = re.compile(rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl(?:/H\(z\|x\))?: {NUMBER}, mi: {NUMBER}, "
-                       rf"recon: {NUMBER}, nll: {NUMBER}(?:, ppl: {NUMBER})?")
+TRAIN_LINE = re.compile(
+    rf"epoch: (\d+), iter: (\d+), avg_loss: {NUMBER}, kl(?:/H\(z\|x\))?: {NUMBER}, "
+    rf"(?:mi: {NUMBER}, )?recon: {NUMBER},"
+)
+EVAL_LINE = re.compile(
+    rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl(?:/H\(z\|x\))?: {NUMBER}, mi: {NUMBER}, "
+    rf"recon: {NUMBER}, nll: {NUMBER}(?:, ppl: {NUMBER})?"
+)
 AU_LINE = re.compile(r"^(\d+) active units", re.M)
 IW_LINE = re.compile(rf"iw nll: {NUMBER}(?:, iw ppl: {NUMBER})?")
 SEED = re.compile(r"\bseed=(\d+)")
@@ -37,8 +41,14 @@ def read_training_curve(text: str) -> list[dict]:
     for epoch, it, _, kl, _, recon in TRAIN_LINE.findall(text):
         if int(it) > 0:
             windows.setdefault(int(epoch), []).append((float(recon) + float(kl), float(kl)))
-    return [{"epoch": e + 1, "elbo": statistics.fmean(x for x, _ in w), "kl": statistics.fmean(k for _, k in w)}
-            for e, w in sorted(windows.items())]
+    return [
+        {
+            "epoch": e + 1,
+            "elbo": statistics.fmean(x for x, _ in w),
+            "kl": statistics.fmean(k for _, k in w),
+        }
+        for e, w in sorted(windows.items())
+    ]
 
 
 def read_final_test(text: str) -> dict:
@@ -53,14 +63,24 @@ def read_final_test(text: str) -> dict:
     au = AU_LINE.search(text, last.end())
     if au is None:
         return {}
-    return {"iw_nll": number(iws[-1][1]), "iw_ppl": number(iws[-1][2]), "elbo": number(last[6]),
-            "kl": number(last[3]), "mi": number(last[4]), "rec": number(last[5]), "ppl": number(last[7]),
-            "au": int(au[1])}
+    return {
+        "iw_nll": number(iws[-1][1]),
+        "iw_ppl": number(iws[-1][2]),
+        "elbo": number(last[6]),
+        "kl": number(last[3]),
+        "mi": number(last[4]),
+        "rec": number(last[5]),
+        "ppl": number(last[7]),
+        "au": int(au[1]),
+    }
 
 
 def read_validation(text: str) -> list[dict]:
-    return [{"elbo": number(m[6]), "kl": number(m[3]), "mi": number(m[4])}
-            for m in EVAL_LINE.finditer(text) if m[1] == "VAL"]
+    return [
+        {"elbo": number(m[6]), "kl": number(m[3]), "mi": number(m[4])}
+        for m in EVAL_LINE.finditer(text)
+        if m[1] == "VAL"
+    ]
 
 
 def read_seed(text: str) -> int | None:
@@ -70,8 +90,8 @@ def read_seed(text: str) -> int | None:
 
 
 def parse_log(text: str, language_model: bool = False) -> dict:
-    """A finished run's figures: ``iw_nll``, ``kl``, ``mi``, ``au`` (and the other test figures), the
-    per-epoch ``train`` curve and the ``valid`` reports; {} for an unfinished log."""
+    """A finished run's figures: ``iw_nll``, ``kl``, ``mi``, ``au`` (and the other test figures),
+    the per-epoch ``train`` curve and the ``valid`` reports; {} for an unfinished log."""
     if language_model:
         return parse_language_model_log(text)
     final = read_final_test(text)
@@ -89,6 +109,13 @@ def parse_language_model_log(text: str) -> dict:
     tests = LM_TEST_LINE.findall(text)
     if not tests:
         return {}
-    return {"iw_nll": float(tests[-1]), "kl": 0.0, "mi": 0.0, "au": 0,
-            "train": [{"epoch": e + 1, "elbo": loss, "kl": 0.0} for e, loss in sorted(last.items())],
-            "valid": [{"elbo": float(nll), "kl": 0.0, "mi": 0.0} for _, nll in LM_VALID_LINE.findall(text)]}
+    return {
+        "iw_nll": float(tests[-1]),
+        "kl": 0.0,
+        "mi": 0.0,
+        "au": 0,
+        "train": [{"epoch": e + 1, "elbo": loss, "kl": 0.0} for e, loss in sorted(last.items())],
+        "valid": [
+            {"elbo": float(nll), "kl": 0.0, "mi": 0.0} for _, nll in LM_VALID_LINE.findall(text)
+        ],
+    }

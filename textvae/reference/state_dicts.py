@@ -23,10 +23,15 @@ PROGRAMS = {
 }
 """``textvae import --from`` names -> the public repository of the program."""
 
-RENAMED = {"encoder.linear.weight": "encoder.to_posterior.weight",
-           "decoder.trans_linear.weight": "decoder.init_cell.weight",
-           "decoder.pred_linear.weight": "decoder.out.weight"}
-LANGUAGE_MODEL = {"embed.weight": "decoder.embed.weight", "pred_linear.weight": "decoder.out.weight"}
+RENAMED = {
+    "encoder.linear.weight": "encoder.to_posterior.weight",
+    "decoder.trans_linear.weight": "decoder.init_cell.weight",
+    "decoder.pred_linear.weight": "decoder.out.weight",
+}
+LANGUAGE_MODEL = {
+    "embed.weight": "decoder.embed.weight",
+    "pred_linear.weight": "decoder.out.weight",
+}
 """The language model's top-level modules (its LSTM keys gain the ``decoder.`` prefix)."""
 CONSTANTS = ("decoder.loss.weight", "loss.weight")
 """The cross-entropy's class weights: all ones, not part of the model textvae scores."""
@@ -34,14 +39,15 @@ BATCHNORM = {
     "bn-vae": {"weight": "scale", "bias": "shift"},
     "du-vae": {"weight": "weight", "bias": "bias"},
 }
-"""The batch norm on the posterior mean: the reference's ``mu_bn`` entries -> the suffix of textvae's
-strategy entry (BN-VAE's fixed scale is a buffer; DU-VAE's raw weight is a parameter). Running
-statistics go to the strategy's ``stats``."""
+"""The batch norm on the posterior mean: the reference's ``mu_bn`` entries -> the suffix of
+textvae's strategy entry (BN-VAE's fixed scale is a buffer; DU-VAE's raw weight is a parameter).
+Running statistics go to the strategy's ``stats``."""
 
 
 def inactive_batch_norm(reference: Mapping[str, torch.Tensor]) -> bool:
-    """bn-vae's programs build the mean's batch norm in every encoder and use it only for ``--gamma``
-    > 0; its weight is filled with gamma, so an all-zero weight marks a batch norm never applied."""
+    """bn-vae's programs build the mean's batch norm in every encoder and use it only for
+    ``--gamma`` > 0; its weight is filled with gamma, so an all-zero weight marks a batch norm
+    never applied."""
     weight = reference.get("encoder.mu_bn.weight")
     return isinstance(weight, torch.Tensor) and not bool(weight.any())
 
@@ -51,18 +57,26 @@ def target_name(key: str, textvae_keys: list[str], recipe: str) -> str:
     if key.startswith("encoder.mu_bn."):
         part = key.removeprefix("encoder.mu_bn.")
         suffix = BATCHNORM.get(recipe, {}).get(part, f"stats.{part}")
-        matches = [k for k in textvae_keys if k.startswith("strategy.") and k.endswith("." + suffix)]
+        matches = [
+            k for k in textvae_keys if k.startswith("strategy.") and k.endswith("." + suffix)
+        ]
         if len(matches) != 1:
-            raise CheckpointError(f"reference tensor {key}: no place for it in textvae's {recipe} model "
-                                  "(a batch norm on the posterior mean: BN-VAE or DU-VAE)")
+            raise CheckpointError(
+                f"reference tensor {key}: no place for it in textvae's {recipe} model "
+                "(a batch norm on the posterior mean: BN-VAE or DU-VAE)"
+            )
         return matches[0]
     if key.startswith(("encoder.", "decoder.")):
         return RENAMED.get(key, key)
     return LANGUAGE_MODEL.get(key, f"decoder.{key}")
 
 
-def reference_to_textvae(reference: Mapping[str, torch.Tensor], textvae: Mapping[str, torch.Tensor],
-                         recipe: str, keep: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+def reference_to_textvae(
+    reference: Mapping[str, torch.Tensor],
+    textvae: Mapping[str, torch.Tensor],
+    recipe: str,
+    keep: tuple[str, ...] = (),
+) -> dict[str, torch.Tensor]:
     """textvae's state dict ``textvae`` with every tensor taken from the reference model's.
 
     A reference tensor with no place in textvae's model (extra), a textvae tensor the reference does
@@ -80,16 +94,23 @@ def reference_to_textvae(reference: Mapping[str, torch.Tensor], textvae: Mapping
             raise CheckpointError(f"reference entry {key}: not a tensor ({type(tensor).__name__})")
         target = target_name(key, names, recipe)
         if target not in textvae:
-            raise CheckpointError(f"reference tensor {key}: no counterpart in textvae's {recipe} model (extra tensor)")
+            raise CheckpointError(
+                f"reference tensor {key}: no counterpart in textvae's {recipe} model (extra tensor)"
+            )
         if tuple(textvae[target].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"reference tensor {key}: shape {tuple(tensor.shape)}, textvae's {target} "
-                                  f"needs {tuple(textvae[target].shape)}")
+            raise CheckpointError(
+                f"reference tensor {key}: shape {tuple(tensor.shape)}, textvae's {target} "
+                f"needs {tuple(textvae[target].shape)}"
+            )
         out[target] = tensor.detach().to(textvae[target].dtype).clone()
         placed.add(target)
     missing = [k for k in textvae if k not in placed and not k.endswith(keep)]
     if missing:
-        raise CheckpointError(f"reference model lacks {missing[0]} of textvae's {recipe} model"
-                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + " (missing tensor)")
+        raise CheckpointError(
+            f"reference model lacks {missing[0]} of textvae's {recipe} model"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + " (missing tensor)"
+        )
     return out
 
 
@@ -99,7 +120,9 @@ def textvae_only(recipe: str) -> tuple[str, ...]:
     return (".floor_on",) if recipe == "du-vae" else ()
 
 
-def textvae_to_reference_name(textvae_name: str, reference_keys: list[str], recipe: str) -> str | None:
+def textvae_to_reference_name(
+    textvae_name: str, reference_keys: list[str], recipe: str
+) -> str | None:
     """The reference name of a textvae tensor (the inverse map, for comparing two models tensor by
     tensor); None for a textvae-only entry."""
     for key in reference_keys:

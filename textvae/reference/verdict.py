@@ -1,5 +1,5 @@
-"""The parity verdict: paired differences (textvae − reference, same seed, same batch order) judged
-against margins fixed before any run.
+"""The parity verdict: paired differences (textvae − reference, same seed, same batch order)
+judged against margins fixed before any run.
 
 - **equivalent**: the 90 % confidence interval of the mean paired difference lies inside
   (−margin, +margin) — two one-sided t-tests at 5 % each;
@@ -18,7 +18,8 @@ from scipy import stats
 MARGINS = {"iw_nll": 1.0, "kl": 0.5, "mi": 0.5, "au": 3.0}
 """Fixed in advance (issue 31): nats for IW-NLL, KL and MI; active units for AU."""
 MAX_SEEDS = 1000
-"""Seeds-needed beyond this read as 'more than 1000' (a mean on the margin needs unboundedly many)."""
+"""Seeds-needed beyond this read as 'more than 1000' (a mean on the margin needs unboundedly
+many)."""
 
 
 def t_quantile(level: float, df: int) -> float:
@@ -28,12 +29,17 @@ def t_quantile(level: float, df: int) -> float:
 def interval(diffs: list[float], confidence: float) -> tuple[float, float]:
     """The two-sided ``confidence`` t-interval of the mean of ``diffs`` (needs two or more)."""
     mean = statistics.fmean(diffs)
-    half = t_quantile(0.5 + confidence / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    half = (
+        t_quantile(0.5 + confidence / 2, len(diffs) - 1)
+        * statistics.stdev(diffs)
+        / math.sqrt(len(diffs))
+    )
     return mean - half, mean + half
 
 
 def seeds_needed(mean: float, sd: float, margin: float) -> int | None:
-    """Seeds at which the observed mean and spread would give a verdict; None when not within MAX_SEEDS."""
+    """Seeds at which the observed mean and spread would give a verdict; None when not within
+    MAX_SEEDS."""
     for n in range(2, MAX_SEEDS + 1):
         if abs(mean) < margin and abs(mean) + t_quantile(0.95, n - 1) * sd / math.sqrt(n) < margin:
             return n
@@ -47,8 +53,16 @@ def paired_verdict(diffs: list[float], margin: float) -> dict:
     shown, ``seeds_needed`` (None: more than MAX_SEEDS) for the paired differences ``diffs``."""
     n = len(diffs)
     if n < 2:
-        return {"verdict": "not shown", "n": n, "mean": diffs[0] if diffs else None, "sd": None,
-                "margin": margin, "diff_ci90": None, "diff_ci95": None, "seeds_needed": None}
+        return {
+            "verdict": "not shown",
+            "n": n,
+            "mean": diffs[0] if diffs else None,
+            "sd": None,
+            "margin": margin,
+            "diff_ci90": None,
+            "diff_ci95": None,
+            "seeds_needed": None,
+        }
     mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
     ci90, ci95 = interval(diffs, 0.90), interval(diffs, 0.95)
     if -margin < ci90[0] and ci90[1] < margin:
@@ -57,24 +71,47 @@ def paired_verdict(diffs: list[float], margin: float) -> dict:
         verdict = "differs"
     else:
         verdict = "not shown"
-    out = {"verdict": verdict, "n": n, "mean": mean, "sd": sd, "margin": margin,
-           "diff_ci90": list(ci90), "diff_ci95": list(ci95)}
+    out = {
+        "verdict": verdict,
+        "n": n,
+        "mean": mean,
+        "sd": sd,
+        "margin": margin,
+        "diff_ci90": list(ci90),
+        "diff_ci95": list(ci95),
+    }
     if verdict == "not shown":
         out["seeds_needed"] = seeds_needed(mean, sd, margin)
     return out
 
 
 def unpaired_verdict(ours: list[float], reference: list[float], margin: float) -> dict:
-    """The same rule on two independent sets of seeds (each side's own batch order): the difference of
-    the means with Welch's interval; ``seeds_needed`` is per side, at the observed spreads."""
+    """The same rule on two independent sets of seeds (each side's own batch order): the
+    difference of the means with Welch's interval; ``seeds_needed`` is per side, at the observed
+    spreads."""
     if len(ours) < 2 or len(reference) < 2:
-        return {"verdict": "not shown", "n": [len(ours), len(reference)], "mean": None, "sd": None,
-                "margin": margin, "diff_ci90": None, "diff_ci95": None, "seeds_needed": None}
+        return {
+            "verdict": "not shown",
+            "n": [len(ours), len(reference)],
+            "mean": None,
+            "sd": None,
+            "margin": margin,
+            "diff_ci90": None,
+            "diff_ci95": None,
+            "seeds_needed": None,
+        }
     mean = statistics.fmean(ours) - statistics.fmean(reference)
     va, vb = statistics.variance(ours) / len(ours), statistics.variance(reference) / len(reference)
     se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / ((va ** 2 / (len(ours) - 1) if va else 0) + (vb ** 2 / (len(reference) - 1) if vb else 0)
-                           or 1e-300) if se else 1e9
+    df = (
+        (va + vb) ** 2
+        / (
+            (va**2 / (len(ours) - 1) if va else 0) + (vb**2 / (len(reference) - 1) if vb else 0)
+            or 1e-300
+        )
+        if se
+        else 1e9
+    )
     ci90 = (mean - t_quantile(0.95, df) * se, mean + t_quantile(0.95, df) * se)
     ci95 = (mean - t_quantile(0.975, df) * se, mean + t_quantile(0.975, df) * se)
     if -margin < ci90[0] and ci90[1] < margin:
@@ -84,8 +121,15 @@ def unpaired_verdict(ours: list[float], reference: list[float], margin: float) -
     else:
         verdict = "not shown"
     pooled_sd = math.sqrt(statistics.variance(ours) + statistics.variance(reference))
-    out = {"verdict": verdict, "n": [len(ours), len(reference)], "mean": mean, "sd": pooled_sd, "margin": margin,
-           "diff_ci90": list(ci90), "diff_ci95": list(ci95)}
+    out = {
+        "verdict": verdict,
+        "n": [len(ours), len(reference)],
+        "mean": mean,
+        "sd": pooled_sd,
+        "margin": margin,
+        "diff_ci90": list(ci90),
+        "diff_ci95": list(ci95),
+    }
     if verdict == "not shown":
         out["seeds_needed"] = seeds_needed(mean, pooled_sd, margin)
     return out
