@@ -1,7 +1,7 @@
 """Lockstep parity: textvae and a reference program from the same initial weights, on the same
 batches, with the same (zero) noise, compared update by update over one epoch.
 
-    python eval/lockstep.py --ptb PATH/ptb --reference bn-vae=~/src/bn-vae --rows bn-vae \\
+    python -m eval.lockstep --ptb PATH/ptb --reference bn-vae=~/src/bn-vae --rows bn-vae \\
         --train-lines 2000 --work runs/lockstep
 
 Per row: the reference program runs its first epoch under eval/lockstep_reference.py (run-time
@@ -38,16 +38,13 @@ from pathlib import Path
 
 import torch
 
+from eval import parity  # corpus, scratch copies, rows, numpy's scalar sort
+from textvae import recipes
+from textvae.data.schedule import write_schedule
+from textvae.reference.state_dicts import reference_to_textvae, textvae_only
+from textvae.training.callbacks import Callback
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "eval"))
-sys.path.insert(0, str(ROOT))
-
-import parity  # noqa: E402  (eval/parity.py: corpus, scratch copies, rows, numpy's scalar sort)
-
-from textvae import recipes  # noqa: E402
-from textvae.data.schedule import write_schedule  # noqa: E402
-from textvae.reference.state_dicts import reference_to_textvae, textvae_only  # noqa: E402
-from textvae.training.callbacks import Callback  # noqa: E402
 
 RESULTS = ROOT / "eval" / "results" / "parity"
 ACCEPT = 1e-5
@@ -277,7 +274,7 @@ def resync(
         for name, old in start.items():
             if not old.is_floating_point():
                 continue
-            want, got = target[name] - old, mine[name] - old
+            want = target[name] - old
             diff = float((mine[name] - target[name]).double().norm())
             params[name] = (
                 0.0 if diff == 0 else diff / max(float(target[name].double().norm()), 1e-12)
@@ -447,8 +444,9 @@ def render(rows: list[dict], meta: dict) -> str:
         f"update taken on the same batch; the largest relative difference over the loss terms, KL weight, "
         f"learning rate, gradient norms per module before/after clipping (figures) and each tensor after the update "
         f"(updated parameters, and the update itself beyond the float32 rounding of new − old); accepted "
-        f"at {ACCEPT:g} on the figures and the updated parameters. Free-running: the first update where reconstruction, KL, KL "
-        f"weight, learning rate or gradient norm differ by more than {PARTED:g} relative, textvae against the "
+        f"at {ACCEPT:g} on the figures and the updated parameters. Free-running: the first update "
+        f"where reconstruction, KL, KL weight, learning rate or gradient norm differ by more than "
+        f"{PARTED:g} relative, textvae against the "
         "reference and (self) textvae on 1 against 2 threads. 'Last-word' updates feed the decoder the "
         "vocabulary's last word, whose embedding the reference freezes (padding_idx=-1).",
         "",

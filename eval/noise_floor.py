@@ -1,6 +1,6 @@
 """The noise floor of the paired parity comparison: the reference program against itself.
 
-    python eval/noise_floor.py FIRST SECOND [--out eval/results/parity/noise_floor]
+    python -m eval.noise_floor FIRST SECOND [--out eval/results/parity/noise_floor]
 
 FIRST and SECOND are ``--out`` folders of two ``eval/parity.py --reference-only`` invocations on the
 same rows, seeds and corpus, the second with ``--reference-torch-seed-offset N``: the same numpy
@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from textvae.reference.verdict import MARGINS, paired_verdict
 
-from textvae.reference.verdict import MARGINS, paired_verdict  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def reference_runs(folder: Path) -> dict[str, dict[int, dict]]:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from eval_scripts import load_eval_script
 
 ROOT = Path(__file__).resolve().parents[1]

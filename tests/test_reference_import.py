@@ -7,13 +7,12 @@ import json
 
 import pytest
 import torch
+from conftest import write_corpus
 from typer.testing import CliRunner
 
 from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.reference.state_dicts import textvae_to_reference_name
-
-from conftest import write_corpus
 
 runner = CliRunner()
 E, H, Z = 16, 16, 4
