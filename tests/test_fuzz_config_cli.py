@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import types
 import typing
 from pathlib import Path
 
@@ -44,23 +45,47 @@ runner = CliRunner()
 
 
 # ---- what is fuzzed ----------------------------------------------------------------------------
-def config_keys() -> list[tuple[tuple[str, ...], dict]]:
-    """Every config key as (path, the rest of the config it needs), from the dataclasses and registries."""
-    keys: list[tuple[tuple[str, ...], dict]] = []
-    hints = typing.get_type_hints(RunConfig)
-    for f in dataclasses.fields(RunConfig):
-        if dataclasses.is_dataclass(hints[f.name]):
-            keys += [((f.name, g.name), {}) for g in dataclasses.fields(hints[f.name])]
-        else:
-            keys.append(((f.name,), {}))
+def config_keys() -> list[tuple[tuple[str, ...], dict, typing.Any]]:
+    """Every config key as (path, the rest of the config it needs, its annotation), from the
+    dataclasses and the strategy, prior and procedure registries."""
+    keys: list[tuple[tuple[str, ...], dict, typing.Any]] = []
+
+    def fields_of(cls: type, prefix: tuple[str, ...], needs: dict) -> None:
+        hints = typing.get_type_hints(cls)
+        for g in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[g.name]):
+                fields_of(hints[g.name], prefix + (g.name,), needs)
+            else:
+                keys.append((prefix + (g.name,), needs, hints[g.name]))
+
+    fields_of(RunConfig, (), {})
     for name in STRATEGIES.names():
-        keys += [(("strategies", name, g.name), {}) for g in dataclasses.fields(STRATEGIES.entry(name).config_cls)]
+        fields_of(STRATEGIES.entry(name).config_cls, ("strategies", name), {})
     for section, registry in (("prior", PRIORS), ("procedure", PROCEDURES)):
-        keys.append(((section, "name"), {}))
+        keys.append(((section, "name"), {}, typing.Literal[tuple(registry.names())]))
         for name in registry.names():
-            keys += [((section, g.name), {section: {"name": name}})
-                     for g in dataclasses.fields(registry.entry(name).config_cls)]
+            fields_of(registry.entry(name).config_cls, (section,), {section: {"name": name}})
     return keys
+
+
+def plausible(annotation) -> st.SearchStrategy:
+    """Values of the key's own type near the useful range, so that valid configs are drawn too."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*(plausible(a) for a in args))
+    if annotation is type(None):
+        return st.none()
+    if annotation is bool:
+        return st.booleans()
+    if annotation is int:
+        return st.integers(0, 40)
+    if annotation is float:
+        return st.floats(0, 2)
+    if annotation is str:
+        return st.sampled_from(["", "demo", "lstm", "x"])
+    return values
 
 
 KEYS = config_keys()
@@ -157,11 +182,20 @@ def resolved(result) -> RunConfig:
 
 
 # ---- the properties ----------------------------------------------------------------------------
+def key_and_value(literal: bool = False) -> st.SearchStrategy:
+    """A key, and a value of any type or of the key's own (as a ``--set`` literal or raw text)."""
+    def value_for(key):
+        value = st.one_of(values, plausible(key[2]))
+        return value.map(toml_literal) | st.text(max_size=20) if literal else value
+
+    return st.sampled_from(KEYS).flatmap(lambda key: st.tuples(st.just(key), value_for(key)))
+
+
 @FUZZ
-@given(key=st.sampled_from(KEYS), value=values)
-def test_any_value_of_any_key_in_a_config_file(sandbox, monkeypatch, key, value):
+@given(key_value=key_and_value())
+def test_any_value_of_any_key_in_a_config_file(sandbox, monkeypatch, key_value):
     monkeypatch.chdir(sandbox)
-    path, needs = key
+    (path, needs, _), value = key_value
     config = merge(merge({"name": "fuzz", "data": {"corpus": "demo"}}, needs), nest(path, value))
     cfg = sandbox / "fuzz.json"
     cfg.write_text(json.dumps(config))
@@ -174,10 +208,10 @@ def test_any_value_of_any_key_in_a_config_file(sandbox, monkeypatch, key, value)
 
 
 @FUZZ
-@given(key=st.sampled_from(KEYS), value=st.one_of(values.map(toml_literal), st.text(max_size=20)))
-def test_any_value_of_any_key_on_the_command_line(sandbox, monkeypatch, key, value):
+@given(key_value=key_and_value(literal=True))
+def test_any_value_of_any_key_on_the_command_line(sandbox, monkeypatch, key_value):
     monkeypatch.chdir(sandbox)
-    path, needs = key
+    (path, needs, _), value = key_value
     sets = [f"{'.'.join(p)}={toml_literal(v)}" for p, v in
             ((tuple(path[:1]) + (k,), v) for k, v in needs.get(path[0], {}).items())]
     args = ["recipe", "demo", "vae", "--dry-run", "--out", str(sandbox / "new-run")]
