@@ -19,6 +19,8 @@ from collections.abc import MutableMapping
 from .errors import ConfigError
 
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+MAX_THREADS = 65536
+"""More threads than any machine has cores; torch's own limit (a C int) would be a traceback."""
 
 
 def set_wait_policy(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -37,13 +39,15 @@ def available_cpus() -> int:
 def thread_count(requested: int | None, environ: MutableMapping[str, str] = os.environ) -> int:
     """``requested`` (``--threads``), else ``OMP_NUM_THREADS``, else :func:`available_cpus`."""
     if requested is not None:
+        if not 1 <= requested <= MAX_THREADS:
+            raise ConfigError(f"--threads {requested}: must be a whole number from 1 to {MAX_THREADS}")
         return requested
     value = environ.get("OMP_NUM_THREADS", "").strip()
     if not value:
         return available_cpus()
     first = value.split(",")[0]  # OpenMP's nested form "4,2": the outer level is torch's
-    if not first.isdigit() or int(first) < 1:
-        raise ConfigError(f"OMP_NUM_THREADS={value!r}: not a positive whole number")
+    if not (first.isascii() and first.isdigit()) or not 1 <= int(first) <= MAX_THREADS:
+        raise ConfigError(f"OMP_NUM_THREADS={value!r}: not a whole number from 1 to {MAX_THREADS}")
     return int(first)
 
 

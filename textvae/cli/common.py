@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +16,20 @@ from typer.core import TyperGroup
 from ..errors import ConfigError, TextVAEError
 from ..rundir import is_disk_full
 
+MAX_SEED = 2**63 - 1
+"""Seeds are torch generator seeds and a config's ``seed`` (below 2**63): a larger one is a usage error."""
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line whatever it quotes: control characters and line or paragraph
+    separators (a path or value may hold them) are written as escapes."""
+    return "".join(ch if unicodedata.category(ch) not in ("Cc", "Zl", "Zp") else
+                   ascii(ch)[1:-1] for ch in message)
+
+
+def echo_error(message: str) -> None:
+    typer.echo(f"error: {one_line(message)}", err=True)
+
 
 def cli_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
@@ -22,21 +37,21 @@ def cli_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except TextVAEError as e:
-            typer.echo(f"error: {e}", err=True)
+            echo_error(str(e))
             raise typer.Exit(code=2) from None
         except OSError as e:  # full disk, permissions, a path through a file: the OS's one line
             if e.errno is None:
                 raise
             where = f"{e.filename}: " if e.filename else ""
             hint = "; free some space (the last complete checkpoint and files are kept)" if is_disk_full(e) else ""
-            typer.echo(f"error: {where}{e.strerror or e}{hint}", err=True)
+            echo_error(f"{where}{e.strerror or e}{hint}")
             raise typer.Exit(code=2) from None
         except (MemoryError, RuntimeError) as e:  # sizes the machine cannot hold: torch's allocator refuses
             if not out_of_memory(e):
                 raise
             first = (str(e).strip().splitlines() or [""])[0]
-            typer.echo(f"error: out of memory{': ' + first if first else ''} (lower the sizes in the config or "
-                       "command line)", err=True)
+            echo_error(f"out of memory{': ' + first if first else ''} (lower the sizes in the config or "
+                       "command line)")
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: the last checkpoint is kept; continue with --resume", err=True)
@@ -63,11 +78,22 @@ class OneLineUsageErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except UsageError as e:
-            if type(e).__name__ == "NoArgsIsHelpError":  # a bare command: its help is the answer
-                raise
-            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
-            typer.echo(f"error: {where}: {e.format_message()}", err=True)
-            raise typer.Exit(code=2) from None
+            one_line_usage_error(e, ctx.command_path)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The options before the command (``textvae --threads 0 ...``) are parsed here."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as e:
+            one_line_usage_error(e, info_name or "textvae")
+
+
+def one_line_usage_error(error: Exception, where: str) -> None:
+    if type(error).__name__ == "NoArgsIsHelpError":  # a bare command: its help is the answer
+        raise error
+    where = error.ctx.command_path if error.ctx is not None else where
+    echo_error(f"{where}: {error.format_message()}")
+    raise typer.Exit(code=2) from None
 
 
 def _device(value: str) -> str:

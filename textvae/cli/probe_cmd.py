@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import DeviceOption, check_output_file, cli_errors
+from .common import MAX_SEED, DeviceOption, check_output_file, cli_errors
 
 
 def parse_list(value: str, what: str, cast=str) -> tuple:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
                                               "(train.N.txt; default 100,500,1000,2000,10000)."),
         probes: Optional[str] = typer.Option(None, help="Classifiers, comma-separated "
                                              "(default sgd-linear,sklearn-logreg)."),
-        seed: int = typer.Option(0, help="Seed of the SGD probe."),
+        seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed of the SGD probe."),
         checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
         device: str = DeviceOption,
         out: Optional[Path] = typer.Option(None, help="Result file (default RUN_DIR/probe/DATA.json)."),

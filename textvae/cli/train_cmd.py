@@ -13,7 +13,7 @@ from .. import resolution
 from ..config import RunConfig, read_mapping
 from ..errors import ConfigError
 from ..rundir import RunDir, default_run_dir
-from .common import cli_errors, print_table
+from .common import MAX_SEED, cli_errors, print_table
 
 RESULT_KEYS = ("nll", "elbo", "rec", "kl", "kl_train", "mi", "au", "ppl", "iw_ppl", "mi_estimator")
 
@@ -29,6 +29,17 @@ def with_progress(overrides: Optional[list[str]], progress: bool) -> list[str]:
 
 OverwriteOption = typer.Option(False, "--overwrite", help="Delete the run already in the run folder and start "
                                "afresh (without it, such a folder is refused; continue it with --resume).")
+
+
+DryRunOption = typer.Option(False, help="Print the resolved config, check the run folder, and stop (nothing "
+                            "is written).")
+
+
+def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """The checks training makes of its run folder before any work, without writing anything."""
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run and --overwrite deletes it: give one of them")
+    RunDir(out).check_claim(fresh=not resume, overwrite=overwrite)
 
 
 def run_training(config: RunConfig, out: Path, data_dir: Optional[Path], resume: bool, overwrite: bool = False) -> None:
@@ -63,7 +74,7 @@ def register(app: typer.Typer) -> None:
     def recipe(
         dataset: Optional[str] = typer.Argument(None, help="Recipe dataset, e.g. demo, ptb, yahoo."),
         strategy: Optional[str] = typer.Argument(None, help="Recipe strategy, e.g. vae, scale-vae."),
-        seed: Optional[int] = typer.Option(None, help="Random seed (default: the recipe's)."),
+        seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Random seed (default: the recipe's)."),
         overrides: Optional[list[str]] = SetOption,
         prior: Optional[str] = typer.Option(None, help="Prior to run the strategy under, e.g. decoupled."),
         out: Optional[Path] = typer.Option(None, help="Run folder (default runs/DATASET/STRATEGY/seedN)."),
@@ -71,7 +82,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
         overwrite: bool = OverwriteOption,
         list_: bool = typer.Option(False, "--list", help="List the recipe datasets and strategies."),
-        dry_run: bool = typer.Option(False, help="Print the resolved config and stop."),
+        dry_run: bool = DryRunOption,
         progress: bool = ProgressOption,
     ):
         """Train and evaluate DATASET x STRATEGY with the paper's hyper-parameters."""
@@ -85,9 +96,10 @@ def register(app: typer.Typer) -> None:
             return
         config = recipes.resolve(dataset, strategy, with_progress(overrides, progress), seed, prior)
         typer.echo(json.dumps(config.to_dict(), indent=2))
-        if dry_run:
-            return
         out = out or default_run_dir(dataset, strategy if prior is None else f"{strategy}+{prior}", f"seed{config.seed}")
+        if dry_run:
+            check_run_folder(out, resume, overwrite)
+            return
         run_training(config, out, data_dir, resume, overwrite)
 
     @app.command()
@@ -101,6 +113,7 @@ def register(app: typer.Typer) -> None:
                                               "(--set may change train.lr, train.epochs and other schedule keys)."),
         overwrite: bool = OverwriteOption,
         progress: bool = ProgressOption,
+        dry_run: bool = DryRunOption,
     ):
         """Train from a config file, or resume a run folder with --resume RUN_DIR."""
         overrides = with_progress(overrides, progress)
@@ -114,6 +127,10 @@ def register(app: typer.Typer) -> None:
             if overrides:
                 config = resolution.from_dict(resolution.apply_overrides(config.to_dict(), overrides),
                                               where=f"--resume {resume}")
+            if dry_run:
+                typer.echo(json.dumps(config.to_dict(), indent=2))
+                check_run_folder(resume, True, overwrite)
+                return
             run_training(config, resume, data_dir, resume=True, overwrite=overwrite)
             return
         if config_file is None:
@@ -121,4 +138,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=2)
         config = resolution.from_dict(resolution.apply_overrides(read_mapping(config_file), overrides or []),
                                       where=str(config_file))
-        run_training(config, out or default_run_dir(config.name), data_dir, resume=False, overwrite=overwrite)
+        out = out or default_run_dir(config.name)
+        if dry_run:
+            typer.echo(json.dumps(config.to_dict(), indent=2))
+            check_run_folder(out, False, overwrite)
+            return
+        run_training(config, out, data_dir, resume=False, overwrite=overwrite)

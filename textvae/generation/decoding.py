@@ -8,6 +8,8 @@ Models must be in eval mode: decoding never applies dropout.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,8 +38,8 @@ class DecodingConfig:
     def validate(self) -> None:
         if self.mode not in ("greedy", "sample", "beam"):
             raise ConfigError(f"decoding mode must be greedy, sample or beam, got {self.mode!r}")
-        if self.temperature <= 0:
-            raise ConfigError(f"decoding temperature must be > 0, got {self.temperature}")
+        if not 0 < self.temperature < math.inf:  # NaN and inf would decode NaN probabilities
+            raise ConfigError(f"decoding temperature must be a finite number > 0, got {self.temperature}")
         if self.top_k < 0:
             raise ConfigError(f"decoding top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

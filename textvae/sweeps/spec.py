@@ -37,6 +37,12 @@ from ..errors import ConfigError, TextVAEError
 from ..strategies import STRATEGIES
 
 
+MAX_SEEDS = 1000
+MAX_POINTS = 10_000
+"""Bounds checked before any point is expanded: every point is resolved before the sweep starts, so a
+count past these (``--seeds 99999999``) would only ever be a long wait and an exhausted memory."""
+
+
 @dataclass
 class ProbeStep:
     data: str = "short-yelp"
@@ -93,8 +99,8 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
     for key in ("datasets", "strategies"):
         if not getattr(spec, key):
             raise ConfigError(f"{where}: '{key}' is empty; list at least one")
-    if isinstance(spec.seeds, int) and spec.seeds < 1:
-        raise ConfigError(f"{where}: 'seeds' must be >= 1, got {spec.seeds}")
+    if isinstance(spec.seeds, int) and not 1 <= spec.seeds <= MAX_SEEDS:
+        raise ConfigError(f"{where}: 'seeds' must be a count from 1 to {MAX_SEEDS}, got {spec.seeds}")
     if isinstance(spec.seeds, list) and (not spec.seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in spec.seeds)):
         raise ConfigError(f"{where}: 'seeds' must be a number or a non-empty list of integers >= 0, "
@@ -117,6 +123,11 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
     for name, overrides in spec.variants.items():
         if not name or "/" in name or not all(isinstance(o, str) for o in overrides):
             raise ConfigError(f"{where}: variant '{name}' needs a name without '/' and a list of overrides")
+    points = len(spec.seed_list()) * len(spec.datasets) * len(spec.strategies) * max(len(spec.variants), 1)
+    for values in spec.grid.values():
+        points *= len(values)
+    if points > MAX_POINTS:
+        raise ConfigError(f"{where}: {points} points; a sweep holds at most {MAX_POINTS} (split it into several)")
     return spec
 
 
