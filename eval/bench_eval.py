@@ -84,7 +84,8 @@ def main() -> None:
                         help="token budget per pass (default: 200,000 on CPU, sized from free memory on a GPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="also write the report to OUT.md (e.g. eval/results/bench_eval)")
+    parser.add_argument("--out", default=None,
+                        help="also write the report to OUT.md (e.g. eval/results/benchmarks/eval)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
