@@ -61,26 +61,27 @@ def continue_or_retrain(run_dir: Path, opts: argparse.Namespace) -> dict[str, bo
 
 
 def train_run(recipe: str, opts: argparse.Namespace) -> tuple[Path, float]:
-    from textvae.training import train
 
     base = resolve_config(recipe, [], opts.seed)
     config = resolve_config(recipe, study_overrides(opts, base.strategies), opts.seed)
-    run_dir = opts.runs_dir / recipe
-    if (run_dir / "results.json").is_file() and not opts.retrain:
-        return run_dir, math.nan
-    start = time.perf_counter()
-    train(config, run_dir, **continue_or_retrain(run_dir, opts))
-    return run_dir, time.perf_counter() - start
+    return train_or_reuse(config, opts.runs_dir / recipe, opts)
 
 
 def train_language_model(opts: argparse.Namespace) -> tuple[Path, float]:
     """The LSTM-LM scoring generated sentences: the VAE decoder without z, same data and epochs."""
     from textvae import recipes
-    from textvae.training import train
 
     config = recipes.resolve(DATASET, "lstm-lm", study_overrides(opts, {}), opts.seed)
-    run_dir = opts.runs_dir / "lstm-lm"
-    if (run_dir / "results.json").is_file() and not opts.retrain:
+    return train_or_reuse(config, opts.runs_dir / "lstm-lm", opts)
+
+
+def train_or_reuse(config, run_dir: Path, opts: argparse.Namespace) -> tuple[Path, float]:
+    """The run folder and its training seconds; a finished run is reused (NaN seconds) unless --retrain,
+    an interrupted one continued."""
+    from textvae.rundir import RunDir
+    from textvae.training import train
+
+    if RunDir(run_dir).is_finished() and not opts.retrain:
         return run_dir, math.nan
     start = time.perf_counter()
     train(config, run_dir, **continue_or_retrain(run_dir, opts))
