@@ -37,12 +37,9 @@ from textvae.models import build_model
 from textvae.runs import load_run
 from textvae.training.environment import describe_cpu, load_average
 
-from .timing import reference_log_px
+from .timing import SIZES, reference_log_px
 
-SIZES = {
-    "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
-    "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
-}
+
 @dataclass
 class Timing:
     label: str
