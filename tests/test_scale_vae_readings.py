@@ -16,7 +16,6 @@ from textvae.models import build_model
 from textvae.training import train
 from textvae.types import Posterior
 
-
 # ---- the two readings against a direct computation ----------------------------------------------------------
 WORDS = "a b c d e f g h".split()
 
