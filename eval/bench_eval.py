@@ -37,12 +37,9 @@ from textvae.models import build_model
 from textvae.runs import load_run
 from textvae.training.environment import describe_cpu, load_average
 
-from .timing import reference_log_px
+from .timing import SIZES, reference_log_px
 
-SIZES = {
-    "ptb-small": dict(embed_dim=256, enc_hidden=512, dec_hidden=512, latent_dim=32),
-    "paper": dict(embed_dim=512, enc_hidden=1024, dec_hidden=1024, latent_dim=32),
-}
+
 @dataclass
 class Timing:
     label: str
@@ -84,7 +81,8 @@ def main() -> None:
                         help="token budget per pass (default: 200,000 on CPU, sized from free memory on a GPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="also write the report to OUT.md (e.g. eval/results/bench_eval)")
+    parser.add_argument("--out", default=None,
+                        help="also write the report to OUT.md (e.g. eval/results/benchmarks/eval)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

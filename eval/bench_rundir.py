@@ -4,7 +4,7 @@ metrics records carried inside ``last.pt``, next to the time of one training epo
 Old and new variants alternate in one process (timings drift with machine load); medians and the
 inter-quartile range are reported. The epoch time comes from a real run of the ``demo`` recipe.
 
-    python -m eval.bench_rundir --out eval/results/bench_rundir.md
+    python -m eval.bench_rundir --out eval/results/benchmarks/rundir.md
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ ideal is half the back-to-back time on 2 cores; overhead = sweep / (back to back
 memory of the sweep command's process tree (the command, Ray's daemons and idle workers; and apart,
 the workers running points) and its CPU time are sampled every 0.2 s from /proc.
 
-    python -m eval.bench_sweep --repeats 2 --train-limit 1000 --out eval/results/bench_sweep.md
+    python -m eval.bench_sweep --repeats 2 --train-limit 1000 --out eval/results/benchmarks/sweep.md
 """
 
 from __future__ import annotations

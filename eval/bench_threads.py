@@ -1,7 +1,7 @@
 """CPU time and wall time of a shortened demo run with textvae's thread policy on and off, on the
 machine as it is ("idle") and beside two busy processes this script starts.
 
-    python -m eval.bench_threads                   # writes eval/results/bench_threads.md (+ .json)
+    python -m eval.bench_threads                   # writes eval/results/benchmarks/threads.md (+ .json)
     python -m eval.bench_threads --repeats 3 --epochs 1 --train-limit 2000
 
 The run: ``textvae recipe demo bn-vae`` with ``train.epochs``, ``data.train_limit``, ``eval.limit`` and
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-limit", type=int, default=1500)
     parser.add_argument("--eval-limit", type=int, default=200)
     parser.add_argument("--iw-samples", type=int, default=20)
-    parser.add_argument("--out", default="eval/results/bench_threads", help="writes OUT.md and OUT.json")
+    parser.add_argument("--out", default="eval/results/benchmarks/threads", help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
     import torch
 

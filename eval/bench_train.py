@@ -3,7 +3,7 @@
     python -m eval.bench_train                          # PTB-small and paper size, CPU (+ CUDA if present)
     python -m eval.bench_train --quick                  # one short timing per config (a smoke check)
     python -m eval.bench_train --strategy all           # per-step overhead of every strategy over `vae`
-    python -m eval.bench_train --strategy beta-vae free-bits --out eval/results/bench_train_strategies
+    python -m eval.bench_train --strategy beta-vae free-bits --out eval/results/benchmarks/train_strategies
 
 Each measurement runs the real training path, ``Trainer.run_epoch`` on the timed batches (timed
 from its first update to its last by a callback), with the run config a user gets from the ``ptb``
@@ -306,7 +306,7 @@ def main() -> None:
     parser.add_argument("--onednn-cache", nargs="+", type=int, default=None, metavar="N",
                         help="also run textvae with ONEDNN_PRIMITIVE_CACHE_CAPACITY=N (memory against speed)")
     parser.add_argument("--quick", action="store_true", help="a small sample timed once: a smoke check, not a number")
-    parser.add_argument("--out", default=None, help="write OUT.md and OUT.json (e.g. eval/results/bench_train)")
+    parser.add_argument("--out", default=None, help="write OUT.md and OUT.json (e.g. eval/results/benchmarks/train)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

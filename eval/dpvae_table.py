@@ -13,9 +13,9 @@ LSTM VAE on the embedded short-Yelp ``demo`` corpus, evaluates its best checkpoi
 
     python -m eval.dpvae_table --epochs 3 --train-limit 3000 --test-limit 500 --iw-samples 50
 
-Writes eval/results/dpvae_table.md (tables + the command), dpvae_table.json (every number, example
-sentences) and dpvae_leakage.png. Runs are kept under --runs-dir and reused when their results.json
-exists (--retrain to train again).
+Writes table.md (tables + the command), table.json (every number, example sentences) and
+leakage.png into --out (default eval/results/dpvae_table). Runs are kept under --runs-dir and
+reused when their results.json exists (--retrain to train again).
 """
 
 from __future__ import annotations
@@ -61,26 +61,27 @@ def continue_or_retrain(run_dir: Path, opts: argparse.Namespace) -> dict[str, bo
 
 
 def train_run(recipe: str, opts: argparse.Namespace) -> tuple[Path, float]:
-    from textvae.training import train
 
     base = resolve_config(recipe, [], opts.seed)
     config = resolve_config(recipe, study_overrides(opts, base.strategies), opts.seed)
-    run_dir = opts.runs_dir / recipe
-    if (run_dir / "results.json").is_file() and not opts.retrain:
-        return run_dir, math.nan
-    start = time.perf_counter()
-    train(config, run_dir, **continue_or_retrain(run_dir, opts))
-    return run_dir, time.perf_counter() - start
+    return train_or_reuse(config, opts.runs_dir / recipe, opts)
 
 
 def train_language_model(opts: argparse.Namespace) -> tuple[Path, float]:
     """The LSTM-LM scoring generated sentences: the VAE decoder without z, same data and epochs."""
     from textvae import recipes
-    from textvae.training import train
 
     config = recipes.resolve(DATASET, "lstm-lm", study_overrides(opts, {}), opts.seed)
-    run_dir = opts.runs_dir / "lstm-lm"
-    if (run_dir / "results.json").is_file() and not opts.retrain:
+    return train_or_reuse(config, opts.runs_dir / "lstm-lm", opts)
+
+
+def train_or_reuse(config, run_dir: Path, opts: argparse.Namespace) -> tuple[Path, float]:
+    """The run folder and its training seconds; a finished run is reused (NaN seconds) unless --retrain,
+    an interrupted one continued."""
+    from textvae.rundir import RunDir
+    from textvae.training import train
+
+    if RunDir(run_dir).is_finished() and not opts.retrain:
         return run_dir, math.nan
     start = time.perf_counter()
     train(config, run_dir, **continue_or_retrain(run_dir, opts))
@@ -187,7 +188,7 @@ def render(results: dict[str, dict], opts: argparse.Namespace, command: str, sec
         "",
         "Mean of log q(z) - log N(f(z)) over the q(z) samples with log N(f(z)) < tau (f = identity for N(0, I), "
         "g for the decoupled prior); in brackets the share of samples in that region. Lower is better. "
-        "Plot: dpvae_leakage.png.",
+        "Plot: leakage.png.",
         "",
         *leak_lines,
         "",
@@ -196,7 +197,7 @@ def render(results: dict[str, dict], opts: argparse.Namespace, command: str, sec
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=REPO / "eval" / "results")
+    parser.add_argument("--out", type=Path, default=REPO / "eval" / "results" / "dpvae_table")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "dpvae")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=3000)
@@ -236,16 +237,16 @@ def main() -> None:
     command = portable_command("python -m eval.dpvae_table " + " ".join(shlex.quote(a) for a in sys.argv[1:]), REPO)
     options = {k: portable_path(v, REPO) if isinstance(v, Path) else str(v) for k, v in vars(opts).items()}
     opts.out.mkdir(parents=True, exist_ok=True)
-    (opts.out / "dpvae_table.json").write_text(json.dumps(
+    (opts.out / "table.json").write_text(json.dumps(
         {"command": command, "seconds": seconds, "options": options,
          "runs": results}, indent=2) + "\n")
     curves = {key: [LeakagePoint(**p) for p in r["leakage"]] for key, r in results.items()}
     colours = {row: f"C{i}" for i, (_, row) in enumerate(ROWS)}
     styles = {row + suffix: {"color": colours[row], "linestyle": "--" if suffix else "-"}
               for _, row in ROWS for _, suffix in PRIORS}
-    plot_leakage(curves, opts.out / "dpvae_leakage.png", styles=styles,
+    plot_leakage(curves, opts.out / "leakage.png", styles=styles,
                  title="Latent leakage, short-Yelp demo (dashed: decoupled prior)")
-    (opts.out / "dpvae_table.md").write_text(render(results, opts, command, seconds))
+    (opts.out / "table.md").write_text(render(results, opts, command, seconds))
     print(f"done in {seconds / 60:.1f} min; wrote {opts.out}", flush=True)
 
 

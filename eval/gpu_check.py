@@ -2,7 +2,7 @@
 
     python -m eval.gpu_check                      # on a CUDA machine: full size, about 6-8 minutes on an H100
     python -m eval.gpu_check --toy                # tiny sizes, any machine (the default without CUDA)
-    python -m eval.gpu_check --out eval/results/gpu_check   # writes gpu_check.md and gpu_check.json
+    python -m eval.gpu_check --out eval/results/benchmarks/gpu_check   # writes gpu_check.md and gpu_check.json
 
 Steps (each reports its own wall time; one that fails is a row of the report, not the end of it):
 
@@ -474,7 +474,7 @@ def check(argv: list[str] | None) -> dict[str, Any]:
                         choices=["tests", "train", "iwnll", "demo", "deterministic"])
     parser.add_argument("--budget", type=float, default=480.0, help="seconds; steps not started by then are skipped")
     parser.add_argument("--cpu-threads", type=int, default=4, help="OMP_NUM_THREADS of each background CPU demo run")
-    parser.add_argument("--out", default="eval/results/gpu_check", help="writes OUT.md and OUT.json")
+    parser.add_argument("--out", default="eval/results/benchmarks/gpu_check", help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     toy = args.toy or device.type != "cuda"

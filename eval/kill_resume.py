@@ -5,7 +5,7 @@ Each trial starts the CLI on a tiny synthetic corpus, kills it after a random de
 run's: same files, same metrics lines (minus wall-clock seconds), same results.json, no temp or lock
 file. The tests inject crashes at exact points (tests/test_crash_points.py); this is the blind check.
 
-    python -m eval.kill_resume --trials 8 --out eval/results/kill_resume.md
+    python -m eval.kill_resume --trials 8 --out eval/results/kill_resume/README.md
 """
 
 from __future__ import annotations

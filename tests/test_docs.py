@@ -67,10 +67,10 @@ def test_nothing_cites_files_users_do_not_have():
 
 
 
-REPO_FOLDERS = ("textvae", "recipes", "eval", "docs", "examples", "tests", "data")
+REPO_FOLDERS = ("textvae", "recipes", "eval", "docs", "examples", "tests", "data", "published")
 PLACEHOLDER = re.compile(r"[<>{}]|\.\.\.|…|[A-Z]{3,}")
 """``recipes/datasets/<dataset>.toml``, ``eval/results/NAME.md``: a pattern, not a file to check."""
-OUTPUTS = {"eval/results/gpu_check.md": "what eval/gpu_check.py writes on a GPU machine (docs/gpu.md)"}
+OUTPUTS = {"eval/results/benchmarks/gpu_check.md": "what eval/gpu_check.py writes on a GPU machine (docs/gpu.md)"}
 """Files the docs name as what a command writes, not shipped."""
 
 

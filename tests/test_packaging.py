@@ -25,9 +25,9 @@ def unpacked_wheel(tmp_path_factory):
 
 def test_the_wheel_bundles_every_shipped_folder(unpacked_wheel):
     bundled = unpacked_wheel / "textvae" / "_bundled"
-    for folder in ("recipes", "data/demo", "eval/published"):
+    for folder in ("recipes", "data/demo", "published"):
         shipped = {p.relative_to(REPOSITORY / folder) for p in (REPOSITORY / folder).rglob("*") if p.is_file()}
-        target = bundled / {"eval/published": "published"}.get(folder, folder)
+        target = bundled / folder
         assert shipped and shipped == {p.relative_to(target) for p in target.rglob("*") if p.is_file()}, folder
 
 

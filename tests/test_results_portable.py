@@ -56,7 +56,7 @@ def test_manifest_names_run_folders_relative_to_the_sweep(tmp_path):
     assert Path(manifest.entries["demo/vae/seed1"].run_dir).is_absolute()
 
 
-@pytest.mark.parametrize("name", ["demo_more_methods", "scale_vae_study", "latent_clutter"])
+@pytest.mark.parametrize("name", ["demo_agg_sa_skip_mae_pretrain", "scale_vae_study", "latent_clutter"])
 def test_results_folders_are_named_by_what_they_hold(name):
     assert (RESULTS / name).is_dir()
     assert not any(p.name.startswith("issue") and p.is_dir() for p in RESULTS.iterdir())

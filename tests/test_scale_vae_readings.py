@@ -13,23 +13,8 @@ from textvae.config import RunConfig
 from textvae.data import Vocab, encode_texts, make_batches
 from textvae.evaluation import evaluate
 from textvae.models import build_model
-from textvae.strategies import STRATEGIES
 from textvae.training import train
-from textvae.types import Posterior, StepContext
-
-EVAL = StepContext(training=False)
-
-
-def build(latent_dim: int = 3, **params):
-    return STRATEGIES.build("scale-vae", params, latent_dim=latent_dim).train()
-
-
-def posts(n_batches: int = 4, b: int = 8, d: int = 3, seed: int = 0, offset: float = 2.0):
-    g = torch.Generator().manual_seed(seed)
-    return [Posterior(offset + (0.01 + 0.05 * i) * torch.randn(b, d, generator=g), torch.zeros(b, d))
-            for i in range(n_batches)]
-
-
+from textvae.types import Posterior
 
 # ---- the two readings against a direct computation ----------------------------------------------------------
 WORDS = "a b c d e f g h".split()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-_BUNDLED = {"recipes": "recipes", "data": "data", "published": "eval/published"}
+_BUNDLED = {"recipes": "recipes", "data": "data", "published": "published"}
 
 
 def shipped_dir(name: str) -> Path:

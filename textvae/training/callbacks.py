@@ -146,10 +146,10 @@ class ProgressLog(Callback):
         self.totals = {"rec": 0.0, "kl": 0.0, "n": 0}
 
     def on_update_end(self, trainer: Trainer, update: Update) -> None:
-        t = self.totals
-        t["rec"] += float(update.terms.rec.detach().sum())
-        t["kl"] += float(update.terms.kl.detach().sum())
-        t["n"] += update.batch.size
+        t, n = self.totals, update.batch.size
+        t["rec"] += update.scalars["rec"] * n  # the trainer's figures: no second read from the device
+        t["kl"] += update.scalars["kl"] * n
+        t["n"] += n
         self.bar.update(rec=f"{t['rec'] / t['n']:.2f}", kl=f"{t['kl'] / t['n']:.2f}", w=f"{trainer.ctx.kl_weight:.2f}")
 
     def on_validation_begin(self, trainer: Trainer) -> None:
