@@ -50,10 +50,16 @@ def optimizer(record: RunRecord) -> str:
     return f"{c['train.optimizer']} lr {c['train.lr']:g}, clip {c['train.clip_grad']:g} {c['train.clip_scope']}"
 
 
+def per_batch_throughout(record: RunRecord) -> bool:
+    """f_epo covers the whole run: every training batch is scaled by its own factor."""
+    return record.config["strategies.scale-vae.f_epo"] >= record.config["train.epochs"]
+
+
 def reading_name(record: RunRecord, scored: str) -> str:
     c = record.config
     options = {k: c[f"strategies.scale-vae.{k}"] for k in SCALE_OPTIONS}
     changed = [f"{k}={v}" for k, v in options.items() if v != RECIPE[k]]
+    changed += ["per-batch f throughout"] if per_batch_throughout(record) else []
     return ("recipe" if not changed else ", ".join(changed)) + f" · {c['train.optimizer']} · {scored}"
 
 
@@ -68,12 +74,12 @@ def scale_points(records: list[RunRecord]) -> dict:
     for record in records:
         # the annealed Scale-VAE recipes (scale-vae, scale-vae-0.9, -1.1, the grid) share one reading;
         # the star row (no annealing) and the slides' rule (SGD) are other methods or protocols
-        if ("strategies.scale-vae.des_std" not in record.config or record.protocol is not None
+        if ("strategies.scale-vae.des_std" not in record.config
                 or record.strategy in ("scale-vae-star", "scale-vae-slides")
                 or "strategies.kl-annealing.warm_up" not in record.config):
             continue
         c = record.config
-        key = (c["strategies.scale-vae.des_std"], c["strategies.scale-vae.f_epo"])
+        key = (c["strategies.scale-vae.des_std"], 1 if per_batch_throughout(record) else c["strategies.scale-vae.f_epo"])
         scored = {record.results.get("scale_reading", "scaled-posterior"): record.results}
         other = record.run_dir / "eval-scaled-prior.json"
         if other.is_file():
@@ -90,7 +96,7 @@ def baselines(records: list[RunRecord]) -> dict:
     rows: dict = {}
     for record in records:
         if record.strategy in ("kl-annealing", "bn-vae", "du-vae", "lstm-lm", "vae") or (
-                record.strategy == "scale-vae" and record.recipe.endswith("/scale-vae")
+                record.strategy == "scale-vae" and record.recipe.split("/")[-1] in ("scale-vae", "scale-vae@he2019")
                 and record.config["strategies.scale-vae.des_std"] == 0.7
                 and record.config["strategies.scale-vae.f_epo"] == 1
                 and all(record.config[f"strategies.scale-vae.{k}"] == v for k, v in RECIPE.items())):
@@ -125,7 +131,7 @@ def verdicts(by_point: dict, latent_dim: int, rows: dict) -> dict:
     if same and rows:
         opt = same[0]["optimizer"]
         base = {n: stat([r["nll"] for r, o in runs if o == opt]) for n, runs in rows.items()
-                if n in ("kl-annealing@scale-vae", "bn-vae@scale-vae") and any(o == opt for _, o in runs)}
+                if n.split("@")[0] in ("kl-annealing", "bn-vae") and any(o == opt for _, o in runs)}
         if len(base) == 2:
             gaps = {n: s["mean"] - nll[(0.7, 1)]["mean"] for n, s in base.items()}
             out["b"] = (all(g > 0 for g in gaps.values()),
