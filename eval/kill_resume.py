@@ -51,7 +51,10 @@ def textvae(*args: str, env: dict) -> subprocess.Popen:
 def view(run: Path) -> dict:
     metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
                for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {"files": sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()),
+    # TensorBoard names its event files by time and process, so each attempt adds its own; their
+    # scalars are metrics.jsonl's, compared below
+    return {"files": sorted(str(p.relative_to(run)) for p in run.rglob("*")
+                            if p.is_file() and not p.name.startswith("events.out.tfevents.")),
             "metrics": metrics, "results": json.loads((run / "results.json").read_text())}
 
 

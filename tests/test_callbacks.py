@@ -102,11 +102,16 @@ def test_a_callback_stops_after_the_epoch_in_progress_and_the_run_resumes_exactl
     assert train(config, run, callbacks=[StopMidEpoch()]) == {}
     assert [r["epoch"] for r in RunDir(run).read_metrics()] == [1, 2]
     assert not (run / "results.json").exists()
-    assert train(config, run, resume=True) == straight
+    with_callbacks = make_config(tiny_corpus, train={"epochs": 3}, eval={"iw_samples": 2})
+    with_callbacks.train.callbacks = ["test_callbacks:Recorder"]  # an execution key: a resume may add one
+    assert train(with_callbacks, run, resume=True) == straight
+
     def timeless(folder):
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in RunDir(folder).read_metrics()]
+        return [{k: v for k, v in r.items() if k not in ("seconds", "changed")} for r in RunDir(folder).read_metrics()]
 
     assert timeless(run) == timeless(tmp_path / "straight")
+    assert RunDir(run).read_metrics()[2]["changed"] == {
+        "train.callbacks": {"from": [], "to": ["test_callbacks:Recorder"]}}
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         StopAfter(0)
 
