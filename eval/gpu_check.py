@@ -541,7 +541,8 @@ def check(argv: list[str] | None) -> dict[str, Any]:
 
 def failed_steps(results: dict[str, Any]) -> list[str]:
     """Steps that failed, were skipped, or whose check did not hold."""
-    return [name for name, step in results["steps"].items() if "error" in step or step.get("ok") is False]
+    return [name for name, step in results["steps"].items()
+            if "error" in step or step.get("ok") is False]
 
 
 if __name__ == "__main__":

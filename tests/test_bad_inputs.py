@@ -143,7 +143,7 @@ def without_valid(corpus: Path) -> Path:
 
 
 def point_folder(tmp: Path, config_text: str) -> Path:
-    """``tmp`` with the first point folder of :func:`sweep` holding a config.json of ``config_text``."""
+    """``tmp`` with the first point folder of :func:`sweep` holding a config.json of the text."""
     folder = tmp / "sw" / "runs" / "demo" / "vae" / "seed1"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config_text)
@@ -321,16 +321,20 @@ CASES = {
         ["data", "synthesize", t / "syn", "--vocab-size", "99999999999999999999"],
         "synthesize: vocab_size must be an integer in [1, 10000000], got 99999999999999999999"),
     "synthesize: a NaN spacing": lambda t, c: (
-        ["data", "synthesize", t / "syn", "--spacing", "nan"], "synthesize: spacing must be a number > 0"),
+        ["data", "synthesize", t / "syn", "--spacing", "nan"],
+        "synthesize: spacing must be a number > 0"),
     "synthesize: a generator too large": lambda t, c: (
-        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"], "synthesize: the generator would hold"),
+        ["data", "synthesize", t / "syn", "--vocab-size", "10000000"],
+        "synthesize: the generator would hold"),
     "sweep: a vocabulary file without <unk>": lambda t, c: (
-        sweep(t, spec(t, sets(f"data.corpus={c}", f"data.vocab_file={vocab_file(t / 'v.txt', NO_UNK)}"))),
+        sweep(t, spec(t, sets(f"data.corpus={c}",
+                              f"data.vocab_file={vocab_file(t / 'v.txt', NO_UNK)}"))),
         "v.txt: vocabulary file has no '<unk>' entry"),
     "sweep: a split file missing": lambda t, c: (
         sweep(t, spec(t, sets(f"data.corpus={without_valid(c)}"))), "no valid split"),
     "sweep: a point folder holding a user's config.json": lambda t, c: (
-        sweep(point_folder(t, "{}"), spec(t, sets(f"data.corpus={c}"))), "sweep point demo/vae/seed1: "),
+        sweep(point_folder(t, "{}"), spec(t, sets(f"data.corpus={c}"))),
+        "sweep point demo/vae/seed1: "),
     "--out . holding a config.json that is no run's": lambda t, c: (
         ["train", toml(t / "c.toml", c), "--out", text_file(t / "config.json", "{}").parent],
         "holds no textvae run (its config.json carries no run-folder 'format'"),

@@ -96,7 +96,8 @@ def test_range_message_states_the_bounds():
     with pytest.raises(ConfigError) as err:
         RunConfig.from_dict({"model": {"dec_dropout_out": 1.0}}, where="x.toml")
     assert str(err.value) == "x.toml: key 'model.dec_dropout_out' must be >= 0 and < 1, got 1.0"
-    with pytest.raises(ConfigError, match="key 'train.lr' must be > 0, got nan"):
+    with pytest.raises(ConfigError, match="key 'train.lr' must be a finite number within float32's range .*, "
+                                          "got nan"):
         RunConfig.from_dict({"train": {"lr": float("nan")}})
 
 

@@ -32,8 +32,10 @@ def plant(folder: Path) -> None:
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every entry below ``folder``: a file's bytes, None for a folder."""
-    return {p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
-            for p in sorted(folder.rglob("*"))}
+    return {
+        p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def planted(folder: Path) -> dict[str, bytes | None]:
@@ -58,7 +60,9 @@ NOT_RUN_CONFIGS = {
 
 @pytest.mark.parametrize("text", NOT_RUN_CONFIGS.values(), ids=NOT_RUN_CONFIGS.keys())
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_a_config_json_that_is_no_run_config_makes_no_run(tiny_corpus, make_config, tmp_path, text, overwrite):
+def test_a_config_json_that_is_no_run_config_makes_no_run(
+    tiny_corpus, make_config, tmp_path, text, overwrite
+):
     folder = tmp_path / "proj"
     (folder / "data").mkdir(parents=True)
     (folder / "config.json").write_text(text)
@@ -66,8 +70,11 @@ def test_a_config_json_that_is_no_run_config_makes_no_run(tiny_corpus, make_conf
     plant(folder)
     before = snapshot(folder)
     assert not RunDir(folder).is_run()
-    with pytest.raises(RunFolderError, match=r"folder is not empty and holds no textvae run \(.*it holds "
-                                             r"\.git/, config\.json, data/, notes\.txt\)"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"folder is not empty and holds no textvae run \(.*it holds "
+        r"\.git/, config\.json, data/, notes\.txt\)",
+    ):
         train(make_config(tiny_corpus), folder, overwrite=overwrite)
     assert snapshot(folder) == before
 
@@ -82,23 +89,43 @@ def test_out_dot_in_a_git_checkout_is_refused_in_one_line(tmp_path, monkeypatch)
     before = snapshot(proj)
     monkeypatch.chdir(proj)
     for extra in ([], ["--overwrite"]):
-        result = CliRunner().invoke(app, ["recipe", "demo", "vae", "--set", "train.epochs=1", "--set",
-                                          "data.train_limit=300", "--out", ".", *extra])
+        result = CliRunner().invoke(
+            app,
+            [
+                "recipe",
+                "demo",
+                "vae",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "data.train_limit=300",
+                "--out",
+                ".",
+                *extra,
+            ],
+        )
         assert result.exit_code == 2
         assert "holds no textvae run" in one_error_line(result.output)
     assert snapshot(proj) == before
 
 
-def test_overwrite_removes_the_run_and_refuses_a_folder_with_anything_else(tiny_corpus, make_config, tmp_path):
+def test_overwrite_removes_the_run_and_refuses_a_folder_with_anything_else(
+    tiny_corpus, make_config, tmp_path
+):
     cfg = make_config(tiny_corpus, train={"epochs": 1, "tensorboard": True})
     run = tmp_path / "run"
     train(cfg, run)
-    assert foreign_entries(run) == []  # every entry a run writes (TensorBoard's included) is the run's
+    assert (
+        foreign_entries(run) == []
+    )  # every entry a run writes (TensorBoard's included) is the run's
     plant(run)
     (run / "checkpoints" / "mine.txt").write_text("kept beside the checkpoints")
     before = snapshot(run)
-    with pytest.raises(RunFolderError, match=r"holds a finished run and also \.git/, checkpoints/mine\.txt, "
-                                             r"notes\.txt, which a run does not write; nothing was deleted"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"holds a finished run and also \.git/, checkpoints/mine\.txt, "
+        r"notes\.txt, which a run does not write; nothing was deleted",
+    ):
         train(cfg, run, overwrite=True)
     assert snapshot(run) == before
     (run / "checkpoints" / "mine.txt").unlink()
@@ -106,11 +133,15 @@ def test_overwrite_removes_the_run_and_refuses_a_folder_with_anything_else(tiny_
     import shutil
 
     shutil.rmtree(run / ".git")
-    train(RunConfig.from_dict({**cfg.to_dict(), "seed": 5}), run, overwrite=True, evaluate_test=False)
+    train(
+        RunConfig.from_dict({**cfg.to_dict(), "seed": 5}), run, overwrite=True, evaluate_test=False
+    )
     assert RunConfig.load(run / "config.json").seed == 5 and not RunDir(run).is_finished()
 
 
-def test_a_run_without_progress_is_replaced_only_when_nothing_else_is_there(tiny_corpus, make_config, tmp_path):
+def test_a_run_without_progress_is_replaced_only_when_nothing_else_is_there(
+    tiny_corpus, make_config, tmp_path
+):
     cfg = make_config(tiny_corpus, train={"epochs": 1})
     run = tmp_path / "run"
     train(cfg, run, evaluate_test=False)
@@ -120,8 +151,11 @@ def test_a_run_without_progress_is_replaced_only_when_nothing_else_is_there(tiny
     (run / "metrics.jsonl").write_text("")
     plant(run)
     before = snapshot(run)
-    with pytest.raises(RunFolderError, match=r"holds an unfinished run \(0 epochs logged\) and also \.git/, "
-                                             r"notes\.txt"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"holds an unfinished run \(0 epochs logged\) and also \.git/, "
+        r"notes\.txt",
+    ):
         train(cfg, run)
     assert snapshot(run) == before
     (run / "notes.txt").unlink()
@@ -140,7 +174,9 @@ def test_runs_written_before_the_format_marker_are_still_runs(tiny_corpus, make_
     (run / "config.json").write_text(json.dumps(saved))
     assert RunDir(run).is_run()
     assert train(cfg, run, resume=True)["epochs"] == 2
-    assert json.loads((run / "config.json").read_text()).get("format") is None  # resume with no change: as it was
+    assert (
+        json.loads((run / "config.json").read_text()).get("format") is None
+    )  # resume with no change: as it was
     train(cfg, run, overwrite=True, evaluate_test=False)
     assert json.loads((run / "config.json").read_text())["format"] == 1
 
@@ -164,7 +200,11 @@ def test_a_resume_removes_only_its_own_temp_files(tiny_corpus, make_config, tmp_
     train(cfg, run, stop_after=1)
     plant(run)
     mine = {"draft.tmp": b"mine", "checkpoints/mine.tmp": b"mine too", "results.tmp": b"and this"}
-    ours = ["config.json.a1b2c3d4.tmp", "checkpoints/last.pt.x7y8z9.tmp", ".vocab.k3j4h5.tmp/vocab.txt"]
+    ours = [
+        "config.json.a1b2c3d4.tmp",
+        "checkpoints/last.pt.x7y8z9.tmp",
+        ".vocab.k3j4h5.tmp/vocab.txt",
+    ]
     for name, data in mine.items():
         (run / name).write_bytes(data)
     for name in ours:
@@ -174,14 +214,22 @@ def test_a_resume_removes_only_its_own_temp_files(tiny_corpus, make_config, tmp_
     train(cfg, run, resume=True)
     assert planted(run) == before
     assert all((run / name).read_bytes() == data for name, data in mine.items())
-    assert not any((run / name.split("/")[0] if name.startswith(".vocab") else run / name).exists() for name in ours)
+    assert not any(
+        (run / name.split("/")[0] if name.startswith(".vocab") else run / name).exists()
+        for name in ours
+    )
 
 
 def test_the_stage_switch_touches_only_its_checkpoints(tiny_corpus, make_config, tmp_path):
-    stack = {"encoder-pretraining": {"pretrain_epochs": 1}, "kl-annealing": {"kl_start": 0.0, "warm_up": 1}}
+    stack = {
+        "encoder-pretraining": {"pretrain_epochs": 1},
+        "kl-annealing": {"kl_start": 0.0, "warm_up": 1},
+    }
     cfg = make_config(tiny_corpus, stack, train={"epochs": 2}, eval={"iw_samples": 2})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)  # stage 1 done; resuming switches to stage 2 (best.pt moved aside)
+    train(
+        cfg, run, stop_after=1
+    )  # stage 1 done; resuming switches to stage 2 (best.pt moved aside)
     plant(run)
     (run / "checkpoints" / "mine.txt").write_text("mine")
     before = planted(run)
@@ -191,8 +239,9 @@ def test_the_stage_switch_touches_only_its_checkpoints(tiny_corpus, make_config,
 
 
 # ---- sweeps ------------------------------------------------------------------------------------
-def test_a_sweep_point_folder_with_a_users_files_stops_the_sweep_before_it_starts(tiny_corpus, make_config,
-                                                                                    tmp_path):
+def test_a_sweep_point_folder_with_a_users_files_stops_the_sweep_before_it_starts(
+    tiny_corpus, make_config, tmp_path
+):
     from textvae.sweeps.engine import check_point_folders
     from textvae.sweeps.point import run_point
     from textvae.sweeps.spec import Point
@@ -203,14 +252,18 @@ def test_a_sweep_point_folder_with_a_users_files_stops_the_sweep_before_it_start
     RunDir(folder).write_config(config)  # the point's run, killed before its first checkpoint
     plant(folder)
     before = snapshot(folder)
-    with pytest.raises(ConfigError, match=r"sweep point demo/vae/seed1: .* and also \.git/, notes\.txt"):
+    with pytest.raises(
+        ConfigError, match=r"sweep point demo/vae/seed1: .* and also \.git/, notes\.txt"
+    ):
         check_point_folders([point], tmp_path / "sweep")
     outcome = run_point({"id": point.id, "config": config}, str(folder))
     assert outcome["status"] == "failed" and "which a run does not write" in outcome["error"]
     assert "\n" not in outcome["error"] and snapshot(folder) == before
 
 
-def test_a_dead_sweeps_state_file_never_deletes_a_folder_the_sweep_did_not_make(tmp_path, monkeypatch):
+def test_a_dead_sweeps_state_file_never_deletes_a_folder_the_sweep_did_not_make(
+    tmp_path, monkeypatch
+):
     from textvae.rundir import write_json
     from textvae.sweeps import leftovers
 
@@ -243,12 +296,16 @@ def test_prepare_force_replaces_only_a_corpus_folder(tmp_path):
     prepare_corpus("yelp", source, root)
     plant(root / "yelp")
     before = snapshot(root / "yelp")
-    with pytest.raises(DataError, match=r"yelp: holds \.git/, notes\.txt, which textvae does not write into a "
-                                        r"corpus folder; nothing was replaced"):
+    with pytest.raises(
+        DataError,
+        match=r"yelp: holds \.git/, notes\.txt, which textvae does not write into a "
+        r"corpus folder; nothing was replaced",
+    ):
         prepare_corpus("yelp", source, root, force=True)
     assert snapshot(root / "yelp") == before
-    result = CliRunner().invoke(app, ["data", "prepare", "yelp", "--from", str(source), "--data-dir", str(root),
-                                      "--force"])
+    result = CliRunner().invoke(
+        app, ["data", "prepare", "yelp", "--from", str(source), "--data-dir", str(root), "--force"]
+    )
     assert result.exit_code == 2 and "nothing was replaced" in one_error_line(result.output)
     assert snapshot(root / "yelp") == before
     (root / "yelp" / "notes.txt").unlink()
@@ -279,14 +336,29 @@ def test_download_force_checks_the_folder_before_downloading(tmp_path, monkeypat
 
 def test_synthesize_force_replaces_only_its_own_files(tmp_path):
     folder = tmp_path / "syn"
-    small = ["--n-train", "4", "--n-valid", "2", "--n-test", "2", "--length", "3", "--vocab-size", "20"]
+    small = [
+        "--n-train",
+        "4",
+        "--n-valid",
+        "2",
+        "--n-test",
+        "2",
+        "--length",
+        "3",
+        "--vocab-size",
+        "20",
+    ]
     assert CliRunner().invoke(app, ["data", "synthesize", str(folder), *small]).exit_code == 0
-    result = CliRunner().invoke(app, ["data", "synthesize", str(folder), "--seed", "1", "--force", *small])
+    result = CliRunner().invoke(
+        app, ["data", "synthesize", str(folder), "--seed", "1", "--force", *small]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((folder / "synthesis.json").read_text())["seed"] == 1
     plant(folder)
     before = snapshot(folder)
-    result = CliRunner().invoke(app, ["data", "synthesize", str(folder), "--seed", "2", "--force", *small])
+    result = CliRunner().invoke(
+        app, ["data", "synthesize", str(folder), "--seed", "2", "--force", *small]
+    )
     assert result.exit_code == 2 and "holds .git/, notes.txt" in one_error_line(result.output)
     assert snapshot(folder) == before
 

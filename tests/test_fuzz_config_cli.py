@@ -39,8 +39,12 @@ from textvae.rundir import RunDir
 from textvae.strategies import STRATEGIES
 
 EXAMPLES = int(os.environ.get("TEXTVAE_FUZZ_EXAMPLES", "100"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("TEXTVAE_FUZZ_EXAMPLES"),
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("TEXTVAE_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 runner = CliRunner()
 
 
@@ -90,16 +94,42 @@ def plausible(annotation) -> st.SearchStrategy:
 
 KEYS = config_keys()
 SPECIAL_FLOATS = [math.inf, -math.inf, math.nan, 1e308, -1e308, -0.0, 0.0, 3.5e38, 5e-324, 1e-45]
-SPECIAL_INTS = [0, -1, 1, 2**31, 2**63 - 1, 2**63, -2**63 - 1, 10**30, -10**30]
+SPECIAL_INTS = [0, -1, 1, 2**31, 2**63 - 1, 2**63, -(2**63) - 1, 10**30, -(10**30)]
 scalars = st.one_of(
-    st.integers(), st.sampled_from(SPECIAL_INTS),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(SPECIAL_FLOATS),
-    st.text(max_size=12), st.sampled_from(["", "\x00", "\n", "\u2028", "é", "demo", "vae", "adam", "bf16",
-                                           "lstm", "sgd", "word", "padded", "test", "\x1b[31m"]),
-    st.booleans(), st.none())
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                      max_leaves=6)
+    st.integers(),
+    st.sampled_from(SPECIAL_INTS),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(SPECIAL_FLOATS),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "\n",
+            "\u2028",
+            "é",
+            "demo",
+            "vae",
+            "adam",
+            "bf16",
+            "lstm",
+            "sgd",
+            "word",
+            "padded",
+            "test",
+            "\x1b[31m",
+        ]
+    ),
+    st.booleans(),
+    st.none(),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def toml_literal(value) -> str:
@@ -111,7 +141,13 @@ def toml_literal(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, list):
@@ -152,7 +188,10 @@ def sandbox(tmp_path_factory):
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {p.relative_to(root).as_posix(): None if p.is_dir() else p.read_bytes() for p in sorted(root.rglob("*"))}
+    return {
+        p.relative_to(root).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def invoke(args: list[str], root: Path, output: Path | None = None):
@@ -163,9 +202,14 @@ def invoke(args: list[str], root: Path, output: Path | None = None):
     finally:
         torch.set_num_threads(1)  # --threads is process-wide
     after = snapshot(root)
-    inside = (lambda k: output is not None and (root / k).resolve().is_relative_to(output.resolve())
-              or (output is not None and output.resolve().is_relative_to((root / k).resolve())))
-    changed = sorted(k for k in set(before) | set(after) if before.get(k, 0) != after.get(k, 0) and not inside(k))
+    inside = lambda k: (
+        output is not None
+        and (root / k).resolve().is_relative_to(output.resolve())
+        or (output is not None and output.resolve().is_relative_to((root / k).resolve()))
+    )
+    changed = sorted(
+        k for k in set(before) | set(after) if before.get(k, 0) != after.get(k, 0) and not inside(k)
+    )
     context = f"{args!r}\n{result.output}\n{result.exception!r}"
     assert changed == [], f"changed outside the output folder: {changed}\n{context}"
     assert result.exit_code in (0, 2), context
@@ -184,6 +228,7 @@ def resolved(result) -> RunConfig:
 # ---- the properties ----------------------------------------------------------------------------
 def key_and_value(literal: bool = False) -> st.SearchStrategy:
     """A key, and a value of any type or of the key's own (as a ``--set`` literal or raw text)."""
+
     def value_for(key):
         value = st.one_of(values, plausible(key[2]))
         return value.map(toml_literal) | st.text(max_size=20) if literal else value
@@ -200,7 +245,9 @@ def test_any_value_of_any_key_in_a_config_file(sandbox, monkeypatch, key_value):
     cfg = sandbox / "fuzz.json"
     cfg.write_text(json.dumps(config))
     try:
-        result = invoke(["train", str(cfg), "--dry-run", "--out", str(sandbox / "new-run")], sandbox)
+        result = invoke(
+            ["train", str(cfg), "--dry-run", "--out", str(sandbox / "new-run")], sandbox
+        )
     finally:
         cfg.unlink()
     if result.exit_code == 0:
@@ -212,8 +259,10 @@ def test_any_value_of_any_key_in_a_config_file(sandbox, monkeypatch, key_value):
 def test_any_value_of_any_key_on_the_command_line(sandbox, monkeypatch, key_value):
     monkeypatch.chdir(sandbox)
     (path, needs, _), value = key_value
-    sets = [f"{'.'.join(p)}={toml_literal(v)}" for p, v in
-            ((tuple(path[:1]) + (k,), v) for k, v in needs.get(path[0], {}).items())]
+    sets = [
+        f"{'.'.join(p)}={toml_literal(v)}"
+        for p, v in ((tuple(path[:1]) + (k,), v) for k, v in needs.get(path[0], {}).items())
+    ]
     args = ["recipe", "demo", "vae", "--dry-run", "--out", str(sandbox / "new-run")]
     for item in [*sets, f"{'.'.join(path)}={value}"]:
         args += ["--set", item]
@@ -222,31 +271,79 @@ def test_any_value_of_any_key_on_the_command_line(sandbox, monkeypatch, key_valu
         resolved(result)
 
 
-NUMBERS = st.one_of(st.integers().map(str), st.sampled_from(SPECIAL_INTS).map(str),
-                    st.floats(allow_nan=True, allow_infinity=True).map(str), st.sampled_from(SPECIAL_FLOATS).map(str),
-                    st.sampled_from(["", "-", "1e400", "0x10", "1_000", "٣", "²", " 5", "5 ", "1,2", "nan", "inf"]),
-                    st.text(max_size=8))
+NUMBERS = st.one_of(
+    st.integers().map(str),
+    st.sampled_from(SPECIAL_INTS).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(SPECIAL_FLOATS).map(str),
+    st.sampled_from(["", "-", "1e400", "0x10", "1_000", "٣", "²", " 5", "5 ", "1,2", "nan", "inf"]),
+    st.text(max_size=8),
+)
 NO_RUN = "no-such-run"
 NUMERIC = {  # command line -> where the value goes
     "recipe --seed": ["recipe", "demo", "vae", "--dry-run", "--out", "new-run", "--seed", "{}"],
     "--threads": ["--threads", "{}", "recipe", "demo", "vae", "--dry-run", "--out", "new-run"],
-    **{f"sweep {opt}": ["sweep", "--dataset", "demo", "--strategy", "vae", "--dry-run", "--out", "sw", opt, "{}"]
-       for opt in ("--seeds", "--cpus-per-run", "--gpus-per-run", "--cpus")},
-    **{f"generate {opt}": ["generate", NO_RUN, opt, "{}"] for opt in
-       ("-n", "--temperature", "--top-k", "--top-p", "--beam-size", "--max-length", "--seed", "--batch-size")},
-    **{f"reconstruct {opt}": ["reconstruct", NO_RUN, "a b", opt, "{}"] for opt in ("--temperature", "--seed")},
+    **{
+        f"sweep {opt}": [
+            "sweep",
+            "--dataset",
+            "demo",
+            "--strategy",
+            "vae",
+            "--dry-run",
+            "--out",
+            "sw",
+            opt,
+            "{}",
+        ]
+        for opt in ("--seeds", "--cpus-per-run", "--gpus-per-run", "--cpus")
+    },
+    **{
+        f"generate {opt}": ["generate", NO_RUN, opt, "{}"]
+        for opt in (
+            "-n",
+            "--temperature",
+            "--top-k",
+            "--top-p",
+            "--beam-size",
+            "--max-length",
+            "--seed",
+            "--batch-size",
+        )
+    },
+    **{
+        f"reconstruct {opt}": ["reconstruct", NO_RUN, "a b", opt, "{}"]
+        for opt in ("--temperature", "--seed")
+    },
     "interpolate --steps": ["interpolate", NO_RUN, "a", "b", "--steps", "{}"],
-    **{f"eval {opt}": ["eval", NO_RUN, opt, "{}"] for opt in ("--iw-samples", "--max-tokens", "--limit", "--seed")},
-    **{f"synthesize {opt}": ["data", "synthesize", "syn", opt, "{}"] for opt in
-       ("--seed", "--components", "--spacing", "--component-std", "--vocab-size", "--length", "--weight-scale",
-        "--n-train", "--n-valid", "--n-test")},
+    **{
+        f"eval {opt}": ["eval", NO_RUN, opt, "{}"]
+        for opt in ("--iw-samples", "--max-tokens", "--limit", "--seed")
+    },
+    **{
+        f"synthesize {opt}": ["data", "synthesize", "syn", opt, "{}"]
+        for opt in (
+            "--seed",
+            "--components",
+            "--spacing",
+            "--component-std",
+            "--vocab-size",
+            "--length",
+            "--weight-scale",
+            "--n-train",
+            "--n-valid",
+            "--n-test",
+        )
+    },
 }
 
 
 def tiny_synthesis(c):
     """The synthesizer's output shape without its cost: the fuzz checks the command line, not torch."""
-    return {split: ([" ".join(f"w{i % c.vocab_size}" for i in range(min(c.length, 3)))], [0])
-            for split in ("train", "valid", "test")}
+    return {
+        split: ([" ".join(f"w{i % c.vocab_size}" for i in range(min(c.length, 3)))], [0])
+        for split in ("train", "valid", "test")
+    }
 
 
 @FUZZ
@@ -265,20 +362,55 @@ def test_any_number_in_any_numeric_argument(sandbox, monkeypatch, command, numbe
 
 
 PATHS = st.one_of(
-    st.sampled_from(["", ".", "..", "/", "~", "/proc/nope/x", "notes.txt", "notes.txt/below", "user", "appcfg",
-                     "run", ".git", "input.txt", "a\x00b", "x" * 300, "/".join(["d"] * 60), "new/dir/out",
-                     "-", "--help", "\u2028", " "]),
-    st.text(max_size=16))
+    st.sampled_from(
+        [
+            "",
+            ".",
+            "..",
+            "/",
+            "~",
+            "/proc/nope/x",
+            "notes.txt",
+            "notes.txt/below",
+            "user",
+            "appcfg",
+            "run",
+            ".git",
+            "input.txt",
+            "a\x00b",
+            "x" * 300,
+            "/".join(["d"] * 60),
+            "new/dir/out",
+            "-",
+            "--help",
+            "\u2028",
+            " ",
+        ]
+    ),
+    st.text(max_size=16),
+)
 PATH_COMMANDS = {
     "recipe --out": (["recipe", "demo", "vae", "--dry-run", "--out", "{}"], None),
-    "recipe --out --overwrite": (["recipe", "demo", "vae", "--dry-run", "--overwrite", "--out", "{}"], None),
+    "recipe --out --overwrite": (
+        ["recipe", "demo", "vae", "--dry-run", "--overwrite", "--out", "{}"],
+        None,
+    ),
     "train CONFIG": (["train", "{}", "--dry-run", "--out", "new-run"], None),
     "train --resume": (["train", "--resume", "{}", "--dry-run"], None),
     "reconstruct --input": (["reconstruct", NO_RUN, "--input", "{}"], None),
-    "data prepare --from": (["data", "prepare", "yelp", "--from", "{}", "--data-dir", "dataroot"], None),
-    "data prepare --data-dir": (["data", "prepare", "yelp", "--from", "user", "--data-dir", "{}"], None),
+    "data prepare --from": (
+        ["data", "prepare", "yelp", "--from", "{}", "--data-dir", "dataroot"],
+        None,
+    ),
+    "data prepare --data-dir": (
+        ["data", "prepare", "yelp", "--from", "user", "--data-dir", "{}"],
+        None,
+    ),
     "data synthesize OUT": (["data", "synthesize", "{}"], "{}"),
-    "sweep --out": (["sweep", "--dataset", "demo", "--strategy", "vae", "--dry-run", "--out", "{}"], None),
+    "sweep --out": (
+        ["sweep", "--dataset", "demo", "--strategy", "vae", "--dry-run", "--out", "{}"],
+        None,
+    ),
     "generate --out": (["generate", NO_RUN, "--out", "{}"], None),
 }
 

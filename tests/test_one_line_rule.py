@@ -31,7 +31,9 @@ def test_reconstruct_reads_its_input_as_training_reads_a_split(make_config, tiny
     run = save_run(make_config(tiny_corpus, model=model), tmp_path / "run")
     inputs = tmp_path / "in.txt"
     inputs.write_text("the food was\u2028good\nslow\u0085service\r\n", newline="")
-    result = CliRunner().invoke(app, ["reconstruct", str(run), "--input", str(inputs), "--max-length", "5"])
+    result = CliRunner().invoke(
+        app, ["reconstruct", str(run), "--input", str(inputs), "--max-length", "5"]
+    )
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.split("\n") if line]
     assert [row.split("\t")[0] for row in rows] == ["the food was\u2028good", "slow\u0085service"]

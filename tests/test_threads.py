@@ -64,7 +64,7 @@ def test_thread_count_rules():
     assert thread_count(None, {"OMP_NUM_THREADS": "2"}) == 2
     assert thread_count(None, {"OMP_NUM_THREADS": "6,2"}) == 6  # nested form: torch's level is the outer one
     assert thread_count(None, {}) == available_cpus() == len(os.sched_getaffinity(0))
-    for bad in ("0", "two", "-1"):
+    for bad in ("0", "two", "-1", "\u00b2"):  # "²" is a digit to str.isdigit, not to int()
         with pytest.raises(ConfigError, match=f"^OMP_NUM_THREADS='{bad}': not a positive whole number$"):
             thread_count(None, {"OMP_NUM_THREADS": bad})
     env = {"KMP_BLOCKTIME": "200"}
@@ -91,3 +91,10 @@ def test_the_cpu_line_names_the_model_and_its_isa_flags():
     cpu_flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
     assert ", ".join(f for f in ISA_FLAGS if f in cpu_flags) in line
     assert "model name" not in line and " CPUs available" in line
+
+
+def test_thread_counts_past_torchs_limit_are_one_line():
+    with pytest.raises(ConfigError, match="^--threads 99999999999999999999: must be a whole number from 1 to 65536$"):
+        thread_count(99999999999999999999)
+    with pytest.raises(ConfigError, match="more than 65536 threads"):
+        thread_count(None, {"OMP_NUM_THREADS": "10000000000000000000000"})

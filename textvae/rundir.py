@@ -94,7 +94,7 @@ marker existed (see :meth:`RunDir.run_config_problem`); one of a later format is
 which this one reads but never replaces."""
 RUN_SECTIONS = ("name", "seed", "data", "model", "prior", "strategies", "train", "eval")
 """The top-level keys every textvae has written into a run's config.json."""
-RUN_FILES = (CONFIG, "env.json", "vocab.txt", "metrics.jsonl", "results.json", TOKENIZER, LOCK, PROJECTOR)
+RUN_FILES = (CONFIG, ENV, VOCAB, METRICS, RESULTS, TOKENIZER, LOCK, PROJECTOR)
 _RUN_FILE_PATTERNS = (re.compile(r"eval_[^/]+\.json"), re.compile(r"latents_[^/]+\.json"),
                       re.compile(r"events\.out\.tfevents\.[^/]+"))
 RESULTS_FORMAT = 1
@@ -218,7 +218,8 @@ def foreign_entries(top: Path) -> list[str]:
         for p in sorted(folder.iterdir()):
             kind = run_entry_kind(p, top)
             if kind is None:
-                found.append(p.relative_to(top).as_posix() + ("/" if p.is_dir() and not p.is_symlink() else ""))
+                folder = p.is_dir() and not p.is_symlink()
+                found.append(p.relative_to(top).as_posix() + ("/" if folder else ""))
             elif kind == "folder":
                 visit(p)
 
@@ -323,7 +324,8 @@ class RunDir:
         if not isinstance(saved, dict):
             return f"its {CONFIG} is not a JSON object"
         if "format" not in saved:
-            others = [n for n in (ENV, VOCAB, METRICS, RESULTS, CHECKPOINTS) if (self.path / n).exists()]
+            beside = (ENV, VOCAB, METRICS, RESULTS, CHECKPOINTS)
+            others = [n for n in beside if (self.path / n).exists()]
             if not all(k in saved for k in RUN_SECTIONS) or not others:
                 return f"its {CONFIG} carries no run-folder 'format'"
         try:
@@ -331,7 +333,8 @@ class RunDir:
         except ConfigError as e:
             if "newer textvae" in str(e):
                 return None  # a run, of a later format: recognised, and refused by claim
-            return f"its {CONFIG} is not a textvae run config ({str(e).removeprefix(str(self.config) + ': ')})"
+            reason = str(e).removeprefix(str(self.config) + ": ")
+            return f"its {CONFIG} is not a textvae run config ({reason})"
         return None
 
     def newer_format(self) -> bool:
@@ -580,7 +583,8 @@ class RunDir:
     # writing (by the owner)
     def write_config(self, config: dict[str, Any]) -> None:
         """config.json: the config with the run-folder ``format`` that marks the folder as a run."""
-        write_json(self.config, {"format": RUN_FORMAT, **{k: v for k, v in config.items() if k != "format"}})
+        rest = {k: v for k, v in config.items() if k != "format"}
+        write_json(self.config, {"format": RUN_FORMAT, **rest})
 
     def write_vocab(self, vocab: Any) -> None:
         """``vocab.save`` into a temp folder, then each file renamed into place, ``vocab.txt`` last

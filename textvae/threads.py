@@ -46,8 +46,10 @@ def thread_count(requested: int | None, environ: MutableMapping[str, str] = os.e
     if not value:
         return available_cpus()
     first = value.split(",")[0]  # OpenMP's nested form "4,2": the outer level is torch's
-    if not (first.isascii() and first.isdigit()) or not 1 <= int(first) <= MAX_THREADS:
-        raise ConfigError(f"OMP_NUM_THREADS={value!r}: not a whole number from 1 to {MAX_THREADS}")
+    if not (first.isascii() and first.isdigit()) or int(first) < 1:
+        raise ConfigError(f"OMP_NUM_THREADS={value!r}: not a positive whole number")
+    if int(first) > MAX_THREADS:
+        raise ConfigError(f"OMP_NUM_THREADS={value!r}: more than {MAX_THREADS} threads")
     return int(first)
 
 

@@ -17,7 +17,8 @@ from ..errors import ConfigError, TextVAEError
 from ..rundir import is_disk_full
 
 MAX_SEED = 2**63 - 1
-"""Seeds are torch generator seeds and a config's ``seed`` (below 2**63): a larger one is a usage error."""
+"""Seeds are torch generator seeds and a config's ``seed`` (below 2**63): a larger one is a usage
+error."""
 
 
 def one_line(message: str) -> str:
@@ -46,7 +47,7 @@ def cli_errors(fn: Callable) -> Callable:
             hint = "; free some space (the last complete checkpoint and files are kept)" if is_disk_full(e) else ""
             echo_error(f"{where}{e.strerror or e}{hint}")
             raise typer.Exit(code=2) from None
-        except (MemoryError, RuntimeError) as e:  # sizes the machine cannot hold: torch's allocator refuses
+        except (MemoryError, RuntimeError) as e:  # sizes the machine cannot hold
             if not out_of_memory(e):
                 raise
             first = (str(e).strip().splitlines() or [""])[0]

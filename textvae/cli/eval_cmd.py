@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         precision: Optional[PrecisionName] = typer.Option(
             None, help="bfloat16: decoder matrix products in bfloat16 autocast (faster on CPUs with AVX512-BF16 "
             "and on GPUs); sums stay float32+ (default: the run's eval.precision)."),
-        seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Sampling seed (default: the run's seed)."),
+        seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED,
+                                           help="Sampling seed (default: the run's seed)."),
         checkpoint: str = typer.Option("best", help="best, last or a .pt file of the run."),
         device: str = DeviceOption,
         data_dir: Optional[Path] = typer.Option(None, help="Data root (default $TEXTVAE_DATA or the user cache)."),

@@ -27,7 +27,8 @@ TopKOption = typer.Option(0, "--top-k", help="Sample among the k most likely wor
 TopPOption = typer.Option(1.0, "--top-p", help="Nucleus sampling threshold; 1 = all.")
 BeamOption = typer.Option(5, "--beam-size", min=1, help="Beam width (--mode beam).")
 MaxLengthOption = typer.Option(100, "--max-length", min=1, help="Most words per generated sentence.")
-SeedOption = typer.Option(0, min=0, max=MAX_SEED, help="Random seed: same seed and batch size give the same output.")
+SeedOption = typer.Option(0, min=0, max=MAX_SEED,
+                          help="Random seed: same seed and batch size give the same output.")
 CheckpointOption = typer.Option("best", help="best, last or a .pt file of the run.")
 BatchOption = typer.Option(256, "--batch-size", min=1, help="Sentences decoded at once.")
 

@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
     def recipe(
         dataset: Optional[str] = typer.Argument(None, help="Recipe dataset, e.g. demo, ptb, yahoo."),
         strategy: Optional[str] = typer.Argument(None, help="Recipe strategy, e.g. vae, scale-vae."),
-        seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Random seed (default: the recipe's)."),
+        seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED,
+                                           help="Random seed (default: the recipe's)."),
         overrides: Optional[list[str]] = SetOption,
         prior: Optional[str] = typer.Option(None, help="Prior to run the strategy under, e.g. decoupled."),
         out: Optional[Path] = typer.Option(None, help="Run folder (default runs/DATASET/STRATEGY/seedN)."),
@@ -96,7 +97,8 @@ def register(app: typer.Typer) -> None:
             return
         config = recipes.resolve(dataset, strategy, with_progress(overrides, progress), seed, prior)
         typer.echo(json.dumps(config.to_dict(), indent=2))
-        out = out or default_run_dir(dataset, strategy if prior is None else f"{strategy}+{prior}", f"seed{config.seed}")
+        name = strategy if prior is None else f"{strategy}+{prior}"
+        out = out or default_run_dir(dataset, name, f"seed{config.seed}")
         if dry_run:
             check_run_folder(out, resume, overwrite)
             return

@@ -151,7 +151,8 @@ def write_synthetic_corpus(c: SynthesisConfig, folder: Path, force: bool = False
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder}: exists and is not a folder")
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
+    entries = sorted(p.name + ("/" if p.is_dir() else "")
+                     for p in folder.iterdir()) if folder.is_dir() else []
     if entries and not force:
         raise DataError(f"{folder}: folder exists and is not empty (use --force to replace its files)")
     foreign = [e for e in entries if e not in SYNTHESIS_FILES]

@@ -123,11 +123,13 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
     for name, overrides in spec.variants.items():
         if not name or "/" in name or not all(isinstance(o, str) for o in overrides):
             raise ConfigError(f"{where}: variant '{name}' needs a name without '/' and a list of overrides")
-    points = len(spec.seed_list()) * len(spec.datasets) * len(spec.strategies) * max(len(spec.variants), 1)
+    points = len(spec.seed_list()) * len(spec.datasets) * len(spec.strategies)
+    points *= max(len(spec.variants), 1)
     for values in spec.grid.values():
         points *= len(values)
     if points > MAX_POINTS:
-        raise ConfigError(f"{where}: {points} points; a sweep holds at most {MAX_POINTS} (split it into several)")
+        raise ConfigError(f"{where}: {points} points; a sweep holds at most {MAX_POINTS} "
+                          "(split it into several)")
     return spec
 
 
