@@ -30,13 +30,11 @@ import json
 import math
 import re
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from textvae.reference.logs import read_final_test, read_seed  # noqa: E402
+from textvae.reference.logs import read_final_test, read_seed
+
 METRICS = ("nll", "kl", "mi", "au")
 
 
@@ -147,7 +145,6 @@ def mi_draws(run_dir: Path, checkpoint: str, draws: int, data_dir: Path | None =
     (which draws fresh noise at every check; until it did, it always used seed 0) (the encoder pass itself is
     deterministic in eval mode, so only the one z per sentence changes).
     """
-    sys.path.insert(0, str(REPO))
     from textvae.data import encode_texts, load_corpus, make_batches
     from textvae.evaluation.information import mutual_information
     from textvae.evaluation.posterior_pass import posterior_pass

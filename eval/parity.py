@@ -595,7 +595,6 @@ def main(argv: list[str] | None = None) -> None:
     work = a.work.resolve()
     corpus = work / "corpus"
     sizes = make_corpus(a.ptb, corpus, a.train_lines, a.valid_lines, a.test_lines)
-    sys.path.insert(0, str(ROOT))
     from textvae import recipes
     from textvae.data.schedule import write_schedule
 

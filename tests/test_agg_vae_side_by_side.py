@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval_scripts import load_eval_script
-
+from eval import agg_vae_side_by_side
 
 # The shape of a reference text.py stdout: a TEST line during training, a later one after the best
 # checkpoint is reloaded, and the local per-epoch timing line.
@@ -37,7 +36,7 @@ iw nll: 58.7500, iw ppl: 85.0000
 
 @pytest.fixture(scope="module")
 def side():
-    return load_eval_script("agg_vae_side_by_side")
+    return agg_vae_side_by_side
 
 
 def test_peer_log_final_numbers_come_after_the_reload(side):

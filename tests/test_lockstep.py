@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import torch
-from eval_scripts import load_eval_script
+
+from eval import lockstep as lockstep_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ def test_the_runner_logs_every_update_saves_states_and_stops_at_evaluation(tmp_p
 
 
 def test_dumps_parting_and_acceptance():
-    lockstep = load_eval_script("lockstep")
+    lockstep = lockstep_script
     steps = lockstep.dump_steps(90, 12)
     assert len(steps) == 12 and steps[0] == 1 and steps[-1] == 89
     curve = [{"step": k, "rec": 100.0, "kl": 5.0, "kl_weight": 0.1, "lr": 1.0, "grad_before": {"all": 2.0}}

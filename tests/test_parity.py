@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from eval import agg_vae_side_by_side, noise_floor
+from eval import parity as parity_script
 from textvae.errors import CheckpointError
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 from textvae.sweeps.spec import expand, load_spec
-
-from eval_scripts import load_eval_script
-
 
 # The shape of the reference programs' stdout (He et al.'s trainer and its descendants).
 LOG = """\
@@ -41,7 +40,7 @@ iw nll: 160.2500, iw ppl: 700.0000
 
 @pytest.fixture(scope="module")
 def parity():
-    return load_eval_script("parity")
+    return parity_script
 
 
 def test_reads_the_final_test_figures_and_per_epoch_training_means(parity):
@@ -184,7 +183,6 @@ def test_the_recorder_passes_the_draws_on_unchanged(tmp_path):
     import subprocess
     import sys
 
-    from eval_scripts import EVAL
 
     script = tmp_path / "program.py"
     script.write_text("import sys\nimport numpy as np\nnp.random.seed(3)\n"
@@ -192,7 +190,7 @@ def test_the_recorder_passes_the_draws_on_unchanged(tmp_path):
                       " np.random.rand())\n")
     plain = subprocess.run([sys.executable, str(script), "--x", "1"], capture_output=True, text=True, check=True)
     log = tmp_path / "orders.jsonl"
-    recorded = subprocess.run([sys.executable, str(EVAL / "record_orders.py"), str(log), str(script), "--x", "1"],
+    recorded = subprocess.run([sys.executable, str(Path(parity_script.__file__).with_name("record_orders.py")), str(log), str(script), "--x", "1"],
                               capture_output=True, text=True, check=True, cwd=tmp_path)
     assert recorded.stdout == plain.stdout
     calls = [json.loads(line) for line in log.read_text().splitlines()]
@@ -398,12 +396,12 @@ def test_one_reader_serves_both_scripts_and_reads_a_diverged_log(parity):
     parsed = parse_log(diverged)
     assert parsed["iw_nll"] == float("-inf") and parsed["train"][1]["kl"] != parsed["train"][1]["kl"]  # nan
     assert parity.parse_reference_log(LOG)["iw_nll"] == 160.25
-    agg = load_eval_script("agg_vae_side_by_side")
+    agg = agg_vae_side_by_side
     assert agg.parse_peer_log(LOG).nll == 160.25 and agg.parse_peer_log(diverged).nll == float("-inf")
 
 
 def test_the_noise_floor_judges_the_reference_against_itself(tmp_path):
-    floor = load_eval_script("noise_floor")
+    floor = noise_floor
 
     def out(name, shift):
         folder = tmp_path / name

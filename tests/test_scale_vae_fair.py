@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 
-from eval_scripts import load_eval_script
-
+from eval import scale_vae_fair as fair
+from eval import scale_vae_trace as trace
 from textvae import recipes
 from textvae.rundir import RunDir
-
-fair = load_eval_script("scale_vae_fair")
-trace = load_eval_script("scale_vae_trace")
 
 
 def run(root, recipe, seed, overrides=(), **results):
