@@ -19,7 +19,7 @@ from textvae.cli.main import app
 from textvae.config import RunConfig
 from textvae.errors import ConfigError, DataError, RunFolderError, TextVAEError
 from textvae.rundir import RunDir, foreign_entries
-from textvae.training import train
+from textvae.training import StopAfter, train
 
 
 def plant(folder: Path) -> None:
@@ -167,7 +167,7 @@ def test_a_run_without_progress_is_replaced_only_when_nothing_else_is_there(
 def test_runs_written_before_the_format_marker_are_still_runs(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, train={"epochs": 2})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)
+    train(cfg, run, callbacks=[StopAfter(1)])
     saved = json.loads((run / "config.json").read_text())
     assert saved["format"] == 1
     del saved["format"]  # as the previous textvae wrote it
@@ -197,7 +197,7 @@ def test_a_run_of_a_newer_format_is_read_but_never_replaced(tiny_corpus, make_co
 def test_a_resume_removes_only_its_own_temp_files(tiny_corpus, make_config, tmp_path):
     cfg = make_config(tiny_corpus, train={"epochs": 2})
     run = tmp_path / "run"
-    train(cfg, run, stop_after=1)
+    train(cfg, run, callbacks=[StopAfter(1)])
     plant(run)
     mine = {"draft.tmp": b"mine", "checkpoints/mine.tmp": b"mine too", "results.tmp": b"and this"}
     ours = [
@@ -228,7 +228,7 @@ def test_the_stage_switch_touches_only_its_checkpoints(tiny_corpus, make_config,
     cfg = make_config(tiny_corpus, stack, train={"epochs": 2}, eval={"iw_samples": 2})
     run = tmp_path / "run"
     train(
-        cfg, run, stop_after=1
+        cfg, run, callbacks=[StopAfter(1)]
     )  # stage 1 done; resuming switches to stage 2 (best.pt moved aside)
     plant(run)
     (run / "checkpoints" / "mine.txt").write_text("mine")

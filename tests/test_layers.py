@@ -81,4 +81,4 @@ def test_the_config_schema_imports_neither_torch_nor_the_registries():
     loaded = json.loads(out.stdout)
     assert "torch" not in loaded
     assert not [m for m in loaded if m.startswith(("textvae.strategies", "textvae.priors", "textvae.registry"))]
-    assert set(loaded) == {"textvae", "textvae.config", "textvae.errors"}
+    assert set(loaded) == {"textvae", "textvae.config", "textvae.errors", "textvae.formats"}

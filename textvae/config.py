@@ -28,6 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError, suggest
+from .formats import check_format
 
 FLOAT32_MAX = 3.4028234663852886e38
 """Every float key ends up in a float32 tensor or torch's float32 arithmetic (a learning rate, a loss
@@ -263,13 +264,18 @@ LEGACY_VALUES: dict[tuple[str, str], dict[Any, Any]] = {("train", "amp"): {True:
 bool meaning bfloat16 before float16 joined it."""
 
 
+RUN_FORMAT = 1
+"""A run's config.json carries ``"format": RUN_FORMAT`` (written by :mod:`textvae.rundir`): the
+run-folder format. A config.json without it was written before the marker existed (see
+``RunDir.run_config_problem``); one of a later format is a newer textvae's run, which this one reads
+but never replaces."""
+
+
 def without_run_format(d: dict[str, Any], where: str) -> dict[str, Any]:
     """``d`` without the run-folder ``format`` marker a run's config.json carries (so that a run's
     config.json is also a config ``textvae train`` reads); a marker of a later format is refused."""
     if "format" not in d:
         return d
-    from .rundir import RUN_FORMAT, check_format
-
     check_format(d["format"], RUN_FORMAT, Path(where), "run", ConfigError, use="read or replace")
     return {k: v for k, v in d.items() if k != "format"}
 

@@ -66,7 +66,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import RunFolderError
+from .config import RUN_FORMAT, RunConfig
+from .errors import ConfigError, RunFolderError
+from .formats import check_format
 
 try:
     import fcntl
@@ -88,10 +90,6 @@ GENERATION_DIR = "generation"
 PROJECTOR = "projector_config.pbtxt"
 PROJECTOR_TAG = "test_posterior_mean"
 VOCAB_STAGING = ".vocab"
-RUN_FORMAT = 1
-"""config.json's ``format``: the run-folder format. A config.json without it was written before the
-marker existed (see :meth:`RunDir.run_config_problem`); one of a later format is a newer textvae's run,
-which this one reads but never replaces."""
 RUN_SECTIONS = ("name", "seed", "data", "model", "prior", "strategies", "train", "eval")
 """The top-level keys every textvae has written into a run's config.json."""
 RUN_FILES = (CONFIG, ENV, VOCAB, METRICS, RESULTS, TOKENIZER, LOCK, PROJECTOR)
@@ -287,7 +285,7 @@ class RunDir:
             if name in CHECKPOINT_NAMES or ("/" not in name and "\\" not in name and path.is_file()):
                 return path
         names = sorted(p.stem for p in self.checkpoints.glob("*.pt")) if self.checkpoints.is_dir() else []
-        raise RunFolderError(f"checkpoint must be 'best', 'last' or a .pt path"
+        raise RunFolderError("checkpoint must be 'best', 'last' or a .pt path"
                              + (f" (this run has: {', '.join(names)})" if names else "") + f", got {name!r}")
 
     def eval_record(self, split: str) -> Path:
@@ -312,9 +310,6 @@ class RunDir:
         be a run config (:meth:`RunConfig.from_saved`) and carry the run-folder ``format``. A
         config.json without ``format`` (written before the marker existed) counts when it holds every
         section a run's config has and another run file lies beside it."""
-        from .config import RunConfig
-        from .errors import ConfigError
-
         if not self.config.is_file():
             return f"no {CONFIG}"
         try:
@@ -666,17 +661,6 @@ def metrics_record_problem(record: Any) -> str | None:
         if not isinstance(record.get(key, {}), dict):
             return f"'{key}' must be a JSON object of metrics, got {record[key]!r}"
     return None
-
-
-def check_format(version: Any, newest: int, path: Path, kind: str, error: type[Exception],
-                 label: str = "'format'", use: str = "read") -> int:
-    """A file's ``format`` entry: a positive integer no newer than ``newest``, else ``error`` naming ``path``."""
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise error(f"{path}: {label} must be a positive integer, got {version!r}")
-    if version > newest:
-        raise error(f"{path}: written by a newer textvae ({kind} format {version}; this textvae "
-                    f"reads formats up to {newest}): upgrade textvae to {use} it")
-    return version
 
 
 def write_latents(path: Path, split: str, means: Any, labels: Any, index: Any = None) -> None:

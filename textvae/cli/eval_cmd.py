@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
             scores, latents = latent_clutter(run.model, batches, seed=config.seed if seed is None else seed)
             results.update(scores)
         if latent_use is not None:
-            from ..evaluation.latent_use import latent_use as score_latent_use, nll_decomposition
+            from ..evaluation.latent_use import latent_use as score_latent_use
+            from ..evaluation.latent_use import nll_decomposition
 
             use = score_latent_use(run.model, batches, samples=latent_use, seed=config.seed if seed is None else seed)
             results.update(iw_gain=nll_decomposition(results)["iw_gain"], latent_use_samples=use.pop("samples"), **use)

@@ -8,9 +8,8 @@ import typer
 
 from .. import __version__
 from ..threads import set_threads
+from . import data_cmd, eval_cmd, generate_cmd, import_cmd, plot_cmd, probe_cmd, report_cmd, sweep_cmd, train_cmd
 from .common import OneLineUsageErrors, cli_errors, show_info_lines
-from . import data_cmd, generate_cmd, probe_cmd, report_cmd, train_cmd
-from . import eval_cmd, import_cmd, plot_cmd, sweep_cmd
 
 app = typer.Typer(cls=OneLineUsageErrors, no_args_is_help=True, add_completion=False,
                   help="Text VAEs with swappable anti-collapse strategies: train, evaluate, probe, generate.")

@@ -8,8 +8,7 @@ from typing import Optional
 
 import typer
 
-from .. import recipes
-from .. import resolution
+from .. import recipes, resolution
 from ..config import RunConfig, read_mapping
 from ..errors import ConfigError
 from ..rundir import RunDir, default_run_dir

@@ -9,7 +9,6 @@ Models must be in eval mode: decoding never applies dropout.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Literal
 

@@ -48,6 +48,7 @@ from ..types import Batch, Posterior, StepContext
 from .base import Strategy
 from .registry import STRATEGIES
 
+
 @dataclass
 class ScaleVAEConfig:
     des_std: float = ranged(0.7, gt=0)

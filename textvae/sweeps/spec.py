@@ -36,7 +36,6 @@ from ..config import DataConfig, from_dict, read_mapping
 from ..errors import ConfigError, TextVAEError
 from ..strategies import STRATEGIES
 
-
 MAX_SEEDS = 1000
 MAX_POINTS = 10_000
 """Bounds checked before any point is expanded: every point is resolved before the sweep starts, so a

@@ -34,11 +34,15 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+import torch
+
+from ..data import Split
 from ..errors import ArgumentTypeError, ConfigError, TrainingDiverged
+from ..evaluation.protocol import evaluation_mode
 from ..progress import Progress, counted, format_duration
 from ..registry import import_object
 from ..types import Batch, LossTerms
-from .tracking import Tracker, open_tracker
+from .tracking import Embedding, Tracker, open_tracker
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -202,7 +206,6 @@ class TensorBoardLog(Callback):
 
     def on_test_end(self, trainer: Trainer, results: dict[str, Any], batches: list[Batch]) -> None:
         from .resume import flatten
-        from .trainer import posterior_embedding
 
         config, step = trainer.config, trainer.state.step
         tracker = open_tracker(True, trainer.run.path, step)
@@ -252,3 +255,18 @@ def trainer_callbacks(config, extra: Iterable[Callback] = (), where: str = "conf
         if not isinstance(callback, Callback):
             raise ArgumentTypeError(f"callbacks: {callback!r} is not a textvae.training.Callback")
     return CallbackList([*own, *named_callbacks(config.train.callbacks, where), *extra])
+
+
+@torch.no_grad()
+def posterior_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
+    """The posterior means of the evaluated sentences in split order, with their texts and labels
+    (None for a language model, which has no posterior)."""
+    if not model.latent_dim:
+        return None
+    with evaluation_mode(model):
+        means = torch.cat([model.posterior(b).mu.float().cpu() for b in batches])
+    order = torch.cat([b.index.cpu() for b in batches])
+    perm = torch.argsort(order)  # batches come by sentence length; the projector lists split order
+    rows = order[perm].tolist()
+    return Embedding(means[perm], [split.texts[i] for i in rows],
+                     None if split.labels is None else [split.labels[i] for i in rows])

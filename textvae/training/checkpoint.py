@@ -12,8 +12,9 @@ import torch
 
 from ..config import RunConfig
 from ..errors import CheckpointError
+from ..formats import check_format
 from ..resolution import normalized, resolve_config
-from ..rundir import atomic_write, check_format
+from ..rundir import atomic_write
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:

@@ -38,7 +38,6 @@ from .environment import environment, pick_device
 from .optim import OptimizerGroups
 from .precision import Precision
 from .resume import config_changes, describe_changes
-from .tracking import Embedding
 
 
 @dataclass
@@ -557,18 +556,3 @@ def _fit_and_evaluate(trainer: Trainer, evaluate_test: bool) -> dict[str, Any]:
     trainer.run.write_results(results)
     trainer.callbacks.on_test_end(trainer, results, test_batches)
     return results
-
-
-@torch.no_grad()
-def posterior_embedding(model: torch.nn.Module, batches: list[Batch], split: Split) -> Embedding | None:
-    """The posterior means of the evaluated sentences in split order, with their texts and labels
-    (None for a language model, which has no posterior)."""
-    if not model.latent_dim:
-        return None
-    with evaluation_mode(model):
-        means = torch.cat([model.posterior(b).mu.float().cpu() for b in batches])
-    order = torch.cat([b.index.cpu() for b in batches])
-    perm = torch.argsort(order)  # batches come by sentence length; the projector lists split order
-    rows = order[perm].tolist()
-    return Embedding(means[perm], [split.texts[i] for i in rows],
-                     None if split.labels is None else [split.labels[i] for i in rows])
