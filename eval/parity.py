@@ -33,6 +33,7 @@ from textvae.reference.importing import read_reference_model
 from textvae.reference.logs import parse_log, read_training_curve
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict, unpaired_verdict
+from textvae.training.environment import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "eval" / "results" / "parity"
@@ -85,8 +86,10 @@ class Row:
 
 ROWS = {
     "vae": Row("VAE", "vae", "lagging", "text.py", ("--kl_start", "1.0", "--warm_up", "10")),
-    "kl-annealing": Row("VAE + annealing", "kl-annealing", "lagging", "text.py", ("--kl_start", "0.1", "--warm_up", "10")),
-    "agg-vae": Row("Agg-VAE", "agg-vae", "lagging", "text.py", ("--aggressive", "1", "--kl_start", "1.0", "--warm_up", "10")),
+    "kl-annealing": Row("VAE + annealing", "kl-annealing", "lagging", "text.py",
+                        ("--kl_start", "0.1", "--warm_up", "10")),
+    "agg-vae": Row("Agg-VAE", "agg-vae", "lagging", "text.py",
+                   ("--aggressive", "1", "--kl_start", "1.0", "--warm_up", "10")),
     "beta-vae": Row("β-VAE (0.4)", "beta-vae", "pretraining", "text_beta.py", ("--beta", "0.4")),
     "free-bits": Row("Free-Bits (0.1)", "free-bits", "bn-vae", "text_anneal_fb.py",
                      ("--fb", "2", "--target_kl", "3.2", "--kl_start", "0", "--warm_up", "10")),
@@ -168,7 +171,8 @@ def program_command(row: Row, script: str, args: tuple[str, ...], seed: int, iw_
         cmd += ["--seed", str(seed), "--exp_dir", str(exp_dir)]
     else:
         if seed not in ref.seed_list:
-            raise SystemExit(f"--seeds: {ref.repo} takes its seed from a fixed list {list(ref.seed_list)}; {seed} is not in it")
+            raise SystemExit(f"--seeds: {ref.repo} takes its seed from a fixed list {list(ref.seed_list)}; "
+                             f"{seed} is not in it")
         cmd += ["--taskid", str(ref.seed_list.index(seed))]
     return cmd
 
@@ -220,7 +224,8 @@ def training_buckets(corpus: Path, recipe: str) -> list[int | None]:
     from textvae.data import cut_batches, load_corpus
 
     config = recipes.resolve("ptb", recipe, [f"data.corpus={json.dumps(str(corpus))}", 'data.bucket_order="argsort"'])
-    cut = cut_batches(load_corpus(config.data).splits["train"], config.data.batch_size, "bucket", bucket_order="argsort")
+    train = load_corpus(config.data).splits["train"]
+    cut = cut_batches(train, config.data.batch_size, "bucket", bucket_order="argsort")
     return [b.max_words if b.size >= config.data.min_batch_size else None for b in cut]
 
 
@@ -266,7 +271,8 @@ def run_reference(job: dict) -> dict:
             rc = subprocess.call(step["cmd"], cwd=job["cwd"], stdout=out, stderr=subprocess.STDOUT, env=env)
         if rc != 0:
             tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
-            return {"error": f"{log.name}: exit {rc}: {tail[0][:300]}", "seconds": round(time.perf_counter() - start, 1)}
+            return {"error": f"{log.name}: exit {rc}: {tail[0][:300]}",
+                    "seconds": round(time.perf_counter() - start, 1)}
     seconds = round(time.perf_counter() - start, 1)
     parsed = parse_reference_run(job)
     if not parsed:
@@ -323,7 +329,8 @@ def read_textvae_run(run: Path) -> dict:
     return {"iw_nll": results["nll"], "kl": results["kl"], "mi": results["mi"], "au": results["au"],
             "last_buckets_words": last_buckets(run, records[-1]["epoch"]),
             "train": [{"epoch": r["epoch"], "elbo": r["train"]["elbo"], "kl": r["train"]["kl"]} for r in records],
-            "valid": [{"elbo": r["valid"]["elbo"], "kl": r["valid"]["kl"], "mi": r["valid"].get("mi")} for r in records]}
+            "valid": [{"elbo": r["valid"]["elbo"], "kl": r["valid"]["kl"], "mi": r["valid"].get("mi")}
+                      for r in records]}
 
 
 # ---- the reference's model under textvae's evaluator ------------------------------------------------------
@@ -476,12 +483,15 @@ def render(records: list[dict], meta: dict) -> str:
                     f"{statistics.fmean(r['train'][e]['kl'] for r in runs):.2f}"
                     for e in range(min(len(r["train"]) for r in runs)))
                 cells = [cell("iw_nll"), cell("kl"), cell("mi"), cell("au", ".1f"), per_epoch]
-            ref_name = rec["reference"]["repo"] + " " + rec["reference"]["script"] if side == "reference" else "textvae sweep"
-            verdict_cell = (rec["verdict"] + (f": {rec['explanation']}" if rec["explanation"] else "")) if side == "textvae" else ""
+            reference = rec["reference"]
+            ref_name = reference["repo"] + " " + reference["script"] if side == "reference" else "textvae sweep"
+            explained = rec["verdict"] + (f": {rec['explanation']}" if rec["explanation"] else "")
+            verdict_cell = explained if side == "textvae" else ""
             lines.append(f"| {rec['row'] if side == 'reference' else ''} | {ref_name} | {side} | " + " | ".join(cells)
                          + f" | {verdict_cell} |")
     lines += ["", "Per seed. With SGD at lr 1 a short run's final figures depend on the lengths of the last buckets it "
-              "trained on (one update on four-word sentences cost textvae's BN-VAE 8.4 nats of validation reconstruction; "
+              "trained on (one update on four-word sentences cost textvae's BN-VAE 8.4 nats of validation "
+              "reconstruction; "
               "docs/parity.md); each side's last six are listed.", "",
               "| row | seed | reference IW-NLL / KL | textvae IW-NLL / KL | reference's last buckets (words) | "
               "textvae's last buckets (words) |",
@@ -538,7 +548,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--render", action="store_true", help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) and re-render parity.md")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) "
+                        "and re-render parity.md")
     p.add_argument("--cross-eval", action="store_true",
                    help="also evaluate each finished reference run's saved model with textvae's evaluator")
     p.add_argument("--batch-order", choices=["reference", "seeded", "default"], default="reference",
@@ -676,8 +688,9 @@ def main(argv: list[str] | None = None) -> None:
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
             "batch_order": a.batch_order, "reference_torch_seed_offset": a.reference_torch_seed_offset,
-            "machine": machine(),
-            "wall_minutes": earlier_wall_minutes(a.out, records) if a.collect else round((time.time() - started) / 60, 1)}
+            "machine": machine()["cpu"],
+            "wall_minutes": (earlier_wall_minutes(a.out, records) if a.collect
+                             else round((time.time() - started) / 60, 1))}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "parity.json").write_text(json.dumps({"meta": meta, "rows": records}, indent=1) + "\n")
     (a.out / "parity.md").write_text(render(records, meta))
@@ -733,12 +746,6 @@ def earlier_wall_minutes(out: Path, records: list[dict]) -> float | None:
         return None
     same = [(r["row"], r["seeds"]) for r in earlier.get("rows", [])] == [(r["row"], r["seeds"]) for r in records]
     return earlier.get("meta", {}).get("wall_minutes") if same else None
-
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").is_file() else "unknown CPU"
-    return f"{model}, {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

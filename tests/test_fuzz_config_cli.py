@@ -202,11 +202,12 @@ def invoke(args: list[str], root: Path, output: Path | None = None):
     finally:
         torch.set_num_threads(1)  # --threads is process-wide
     after = snapshot(root)
-    inside = lambda k: (
-        output is not None
-        and (root / k).resolve().is_relative_to(output.resolve())
-        or (output is not None and output.resolve().is_relative_to((root / k).resolve()))
-    )
+    def inside(k: str) -> bool:
+        if output is None:
+            return False
+        path = (root / k).resolve()
+        return path.is_relative_to(output.resolve()) or output.resolve().is_relative_to(path)
+
     changed = sorted(
         k for k in set(before) | set(after) if before.get(k, 0) != after.get(k, 0) and not inside(k)
     )

@@ -103,7 +103,8 @@ def test_a_two_stage_row_runs_its_pretraining_program_first(parity, tmp_path):
 
 
 # text_beta.py reports its weighted objective as avg_loss (at beta 0: the reconstruction alone)
-TWO_STAGE_PRETRAIN_LOG = """epoch: 0, iter: 50, avg_loss: 90.0000, kl: 30.0000, recon: 90.0000,time 9.00s, kl_weight 0.0000
+TWO_STAGE_PRETRAIN_LOG = """\
+epoch: 0, iter: 50, avg_loss: 90.0000, kl: 30.0000, recon: 90.0000,time 9.00s, kl_weight 0.0000
 epoch: 1, iter: 100, avg_loss: 60.0000, kl: 40.0000, recon: 60.0000,time 19.00s, kl_weight 0.0000
 TEST --- avg_loss: 99.0000, kl: 41.0000, mi: 8.0000, recon: 58.0000, nll: 99.0000, ppl: 90.0000
 32 active units
@@ -174,7 +175,8 @@ def test_the_reference_order_is_its_permutation_of_the_training_buckets(parity, 
         parity.reference_orders(job, 2, 2)
     # a two-program run trains on its first program's epochs, then on the second's
     first = tmp_path / "first.jsonl"
-    first.write_text(json.dumps({"n": 5, "order": [1, 0, 2, 3, 4]}) + "\n" + json.dumps({"n": 5, "order": [0, 1, 2, 4, 3]}) + "\n")
+    first.write_text(json.dumps({"n": 5, "order": [1, 0, 2, 3, 4]}) + "\n"
+                     + json.dumps({"n": 5, "order": [0, 1, 2, 4, 3]}) + "\n")
     two = {"steps": [{"orders": str(first)}, {"orders": str(orders)}]}
     assert parity.reference_orders(two, 5, 2) == [[1, 0, 2, 3, 4], [0, 1, 2, 4, 3], [4, 3, 2, 1, 0], [0, 2, 4, 1, 3]]
 
@@ -186,11 +188,13 @@ def test_the_recorder_passes_the_draws_on_unchanged(tmp_path):
 
     script = tmp_path / "program.py"
     script.write_text("import sys\nimport numpy as np\nnp.random.seed(3)\n"
-                      "print(sys.argv[1:], np.random.permutation(6).tolist(), np.random.permutation(np.arange(3)).tolist(),"
+                      "print(sys.argv[1:], np.random.permutation(6).tolist(),"
+                      " np.random.permutation(np.arange(3)).tolist(),"
                       " np.random.rand())\n")
     plain = subprocess.run([sys.executable, str(script), "--x", "1"], capture_output=True, text=True, check=True)
     log = tmp_path / "orders.jsonl"
-    recorded = subprocess.run([sys.executable, str(Path(parity_script.__file__).with_name("record_orders.py")), str(log), str(script), "--x", "1"],
+    recorder = Path(parity_script.__file__).with_name("record_orders.py")
+    recorded = subprocess.run([sys.executable, str(recorder), str(log), str(script), "--x", "1"],
                               capture_output=True, text=True, check=True, cwd=tmp_path)
     assert recorded.stdout == plain.stdout
     calls = [json.loads(line) for line in log.read_text().splitlines()]
@@ -232,7 +236,8 @@ def test_render_names_every_row_and_the_patches(parity):
     assert "| BN-VAE (0.6) | valdersoul/bn-vae text_anneal_fb.py | reference | 140.50 ± 0.71 |" in text
     assert "| agrees |" in text and "utils.py: '.cuda()'" in text and "textvae's evaluator" not in text
     record["reference"]["runs"][0] = {**run(140.0, 8.0), "seed": 1, "textvae_eval": {"iw_nll": 140.25, "kl": 8.0}}
-    record["reference"]["runs"][1] = {**run(141.0, 9.0), "seed": 2, "textvae_eval": {"error": "no saved reference model"}}
+    record["reference"]["runs"][1] = {**run(141.0, 9.0), "seed": 2,
+                                      "textvae_eval": {"error": "no saved reference model"}}
     text = parity.render([record], meta)
     assert "| BN-VAE (0.6) | 1 | 140.00 / 8.00 | 140.25 / 8.00 | +0.25 |" in text
     assert "| BN-VAE (0.6) | 2 | 141.00 / 9.00 | no saved reference model | |" in text
@@ -272,7 +277,8 @@ def _as_reference(state: dict, recipe: str) -> dict:
     """The state dict a reference program of He et al.'s family would save for the same weights."""
     back = {"encoder.to_posterior.weight": "encoder.linear.weight", "decoder.init_cell.weight":
             "decoder.trans_linear.weight", "decoder.out.weight": "decoder.pred_linear.weight"}
-    bn = {"bn-vae": {"scale": "weight", "shift": "bias"}, "du-vae": {"weight": "weight", "bias": "bias"}}.get(recipe, {})
+    bn = {"bn-vae": {"scale": "weight", "shift": "bias"},
+          "du-vae": {"weight": "weight", "bias": "bias"}}.get(recipe, {})
     out = {}
     for key, tensor in state.items():
         if key.startswith("strategy."):
@@ -365,7 +371,8 @@ def test_merging_invocations_keeps_each_rows_latest_folder(parity, tmp_path):
         meta = {"corpus": corpus, "model": "m", "epochs": 2, "iw_samples": 100, "seeds": seeds, "batch_order": order,
                 "patches": [f"patch of {name}"], "machine": "cpu", "wall_minutes": 10.0}
         records = [{"row": r, "recipe": r, "seeds": seeds, "verdict": "agrees", "explanation": "",
-                    "reference": {"repo": "o/n", "script": "s.py", "args": [], "runs": [{**run(140.0, 8.0), "seed": s} for s in seeds],
+                    "reference": {"repo": "o/n", "script": "s.py", "args": [],
+                                  "runs": [{**run(140.0, 8.0), "seed": s} for s in seeds],
                                   "errors": []},
                     "textvae": {"recipe": r, "runs": [{**run(140.2 + s / 100, 8.1), "seed": s} for s in seeds]}}
                    for r in rows]
@@ -432,5 +439,6 @@ def test_the_default_pipeline_spec_leaves_buckets_and_order_to_the_recipe(parity
     path.write_text(parity.sweep_spec("bn-vae", [101], tmp_path / "corpus", 2, 100, 1000, None, True,
                                       ('data.bucket_order="random"',)))
     [point] = expand(load_spec(path))
-    assert 'data.bucket_order="argsort"' not in path.read_text() and 'data.bucket_order=\\"random\\"' in path.read_text()
+    text = path.read_text()
+    assert 'data.bucket_order="argsort"' not in text and 'data.bucket_order=\\"random\\"' in text
     assert point is not None

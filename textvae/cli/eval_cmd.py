@@ -104,7 +104,8 @@ def register(app: typer.Typer) -> None:
         )
         bad = [k for k in ("nll", "elbo", "kl") if not math.isfinite(results[k])]
         if bad:
-            raise CheckpointError(f"{run.checkpoint}: {', '.join(f'{k} is {results[k]}' for k in bad)} on {split.value}: "
+            values = ", ".join(f"{k} is {results[k]}" for k in bad)
+            raise CheckpointError(f"{run.checkpoint}: {values} on {split.value}: "
                                   "the model is numerically unstable (diverged); nothing saved")
         latents = None
         if config.eval.latent_clutter:

@@ -56,7 +56,8 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, help="Write the sentences to this file instead of stdout."),
         metrics: bool = typer.Option(False, "--metrics", help="Also compute Dist-n, Ent-n, self-BLEU, Gram-n "
                                      "(vs the run's train split) and save them beside the run."),
-        lm: Optional[Path] = typer.Option(None, help="An LSTM-LM run folder: with --metrics, add the PPL of the samples."),
+        lm: Optional[Path] = typer.Option(
+            None, help="An LSTM-LM run folder: with --metrics, add the PPL of the samples."),
         data_dir: Optional[Path] = typer.Option(None, help="Data root for the train split (--metrics)."),
     ):
         """Sample N sentences from the prior (the strategy's generation rule) and decode them."""

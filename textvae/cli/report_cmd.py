@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
     def report(
         runs: list[Path] = typer.Argument(..., help="Run folders, or folders (e.g. a sweep's) to search for runs."),
         table: str = typer.Option("table1", help="table1 (NLL/KL/MI/AU), table3 (hyper-parameter grid), "
-                                  "table4 (linear probe), table5 (generation), clutter (label separation of the latents)."),
+                                  "table4 (linear probe), table5 (generation), "
+                                  "clutter (label separation of the latents)."),
         column: Optional[str] = typer.Option(None, help="Published column to show beside ours (table1: yahoo or "
                                              "yelp; default the first)."),
         fmt: str = typer.Option("markdown", "--format", help="markdown, csv or latex."),
