@@ -8,7 +8,7 @@ preparation and the local changes it needs on current torch/numpy are in
 eval/results/agg_vae_side_by_side.md). This script reads both sides:
 
     # both sides -> Markdown table (per seed, mean +- std, difference in units of the seed spread)
-    python eval/agg_vae_side_by_side.py compare --runs-dir sweeps/agg_vae_side_by_side/runs/demo/agg-vae \\
+    python -m eval.agg_vae_side_by_side compare --runs-dir sweeps/agg_vae_side_by_side/runs/demo/agg-vae \\
         --peer-log peer_t0.out --peer-log peer_t1.out --peer-log peer_t2.out \\
         --out eval/results/agg_vae_side_by_side/table.md
 
@@ -19,7 +19,7 @@ how many epochs trained aggressively, and seconds per epoch. The reference's see
 random streams are not: agreement is judged against the spread over seeds.
 
     # the sampling noise of the per-batch validation MI that ends aggressive mode
-    python eval/agg_vae_side_by_side.py mi-noise sweeps/agg_vae_side_by_side/runs/demo/agg-vae/seed101 \\
+    python -m eval.agg_vae_side_by_side mi-noise sweeps/agg_vae_side_by_side/runs/demo/agg-vae/seed101 \\
         --checkpoint best --draws 20
 """
 

@@ -6,7 +6,7 @@ clone, where the runner writes a config module for the parity corpus and applies
 patches listed in ``PATCHES`` (printed in parity.md); nothing of the clone is changed and nothing of it
 is copied into the results. The textvae side runs through ``textvae sweep`` on a spec the runner writes.
 
-    python eval/parity.py --ptb PATH/ptb --reference lagging=~/src/vae-lagging-encoder \\
+    python -m eval.parity --ptb PATH/ptb --reference lagging=~/src/vae-lagging-encoder \\
         --reference bn-vae=~/src/bn-vae --reference du-vae=~/src/DU-VAE --work runs/parity
 
 writes ``eval/results/parity/parity.json`` (one record per row) and ``parity.md``. Re-running skips reference

@@ -11,7 +11,7 @@ reading reproduces it:
 (c) f_epo 1 / 3 / 5 nearly equal: their range within 0.3 nats or twice the largest seed std;
 (d) every latent dimension active and MI above the trained KL.
 
-    python eval/scale_vae_fair.py eval/results/scale_vae_fair --table-runs eval/results/table1_demo \\
+    python -m eval.scale_vae_fair eval/results/scale_vae_fair --table-runs eval/results/table1_demo \\
         --out eval/results/scale_vae_fair
 
 writes ``trends.json`` ({"readings": [{"reading", "des_std", "nll", "seeds", ...}], "same_optimizer":

@@ -11,7 +11,7 @@ unscaled posterior (mean ± std over seeds), the f_bar trajectory per seed and t
 accuracy at the largest labelled subset. A row is a run folder below ``SWEEP/runs`` without its seed
 (``ptb/scale-vae-slides/epoch-std``), so the variants and grid points of a study stay apart.
 
-    python eval/scale_vae_readings.py eval/results/table1_demo --baselines bn-vae kl-annealing \\
+    python -m eval.scale_vae_readings eval/results/table1_demo --baselines bn-vae kl-annealing \\
         --out eval/results/scale_vae_study/demo_readings.md
 """
 

@@ -11,9 +11,9 @@ sentences and records the std of their raw means and of the means scaled by the 
 (``probe_raw_std``, ``probe_scaled_std``): the decoder's input drifting away from des_std between
 two updates of f_bar shows there.
 
-    python eval/scale_vae_trace.py --recipe scale-vae-slides --epochs 3 --name slides \\
+    python -m eval.scale_vae_trace --recipe scale-vae-slides --epochs 3 --name slides \\
         --out eval/results/scale_vae_fair/trace
-    python eval/scale_vae_trace.py --summarize eval/results/scale_vae_fair/trace \\
+    python -m eval.scale_vae_trace --summarize eval/results/scale_vae_fair/trace \\
         > eval/results/scale_vae_fair/trace.md
 
 A run stops at the end of ``--epochs`` or when training diverges (non-finite loss), which is recorded.
