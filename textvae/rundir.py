@@ -288,6 +288,11 @@ class RunDir:
         raise RunFolderError("checkpoint must be 'best', 'last' or a .pt path"
                              + (f" (this run has: {', '.join(names)})" if names else "") + f", got {name!r}")
 
+    def stage_checkpoint(self, stage: str) -> Path:
+        """Where a multi-stage run keeps the best model of its earlier stage ``stage`` (``STAGE-best.pt``),
+        written or not: :meth:`checkpoint` resolves such a name only once the file exists."""
+        return self.checkpoints / f"{stage}-best.pt"
+
     def eval_record(self, split: str) -> Path:
         return self.path / f"eval_{split}.json"
 

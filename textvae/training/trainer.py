@@ -346,7 +346,7 @@ class Trainer:
         run killed before the new stage's first checkpoint repeats it identically on resume.
         """
         previous = self.stages[stage - 1].name
-        kept = self.run.checkpoints / f"{previous}-best.pt"  # RunDir.checkpoint names only existing stage files
+        kept = self.run.stage_checkpoint(previous)
         best = self.run.checkpoint("best")
         if not kept.exists() and best.exists():
             best.replace(kept)
