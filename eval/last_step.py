@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
     a = p.parse_args(argv)
     for run in a.runs:
-        if not (run / "checkpoints" / "last.pt").is_file():
+        if not RunDir(run).checkpoint("last").is_file():
             raise SystemExit(f"{run}: no checkpoints/last.pt (not a finished textvae run)")
     records = [probe(run, a.data_dir, a.words, a.per_length, a.tail) for run in a.runs]
     if a.retrace:

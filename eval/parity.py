@@ -33,6 +33,7 @@ from textvae.reference.importing import read_reference_model
 from textvae.reference.logs import parse_log, read_training_curve
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict, unpaired_verdict
+from textvae.rundir import RunDir
 from textvae.training.environment import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -350,9 +351,10 @@ def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_line
     if out.is_file():
         return json.loads(out.read_text())
     model = reference_model_file(job)
-    if model is None or not (run / "checkpoints" / "best.pt").is_file():
+    best = RunDir(run).checkpoint("best")
+    if model is None or not best.is_file():
         return {"error": "no saved reference model" if model is None else "no textvae run to host it"}
-    ckpt = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
     try:
         state = reference_to_textvae(read_reference_model(model), ckpt["model"], recipe, keep=textvae_only(recipe))
     except CheckpointError as e:
@@ -360,7 +362,7 @@ def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_line
     kept = [k for k in ckpt["model"] if k.endswith(textvae_only(recipe))]
     ckpt["model"] = state
     ckpt.pop("optimizer", None)
-    host = run / "checkpoints" / "reference.pt"
+    host = RunDir(run).checkpoints / "reference.pt"
     torch.save(ckpt, host)
     record = out.with_suffix(".eval.json")
     result = subprocess.run([*TEXTVAE, "eval", str(run),
