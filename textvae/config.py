@@ -124,6 +124,10 @@ class ModelConfig:
     """Training-time probability of hiding a decoder input word (its whole embedding set to zero, not
     rescaled; ``<s>`` always kept), as Bowman et al. (2016): with less of the history to read, the
     decoder leans on z (docs/model.md)."""
+    dec_freeze_last_word: bool = False
+    """Never update the decoder's embedding of the vocabulary's last word, as the reference programs'
+    decoders do (their embedding is built with ``padding_idx=-1``). Off by default: the last word is an
+    ordinary word; on, textvae's updates match the reference's to rounding (docs/parity.md)."""
     init: Literal["he2019", "pytorch"] = "he2019"
     """``he2019``: U(-0.01, 0.01) weights, U(-0.1, 0.1) embeddings; ``pytorch``: library defaults."""
     encoder_init: Literal["he2019", "pytorch"] | None = None

@@ -21,6 +21,14 @@ from .registry import DECODERS
 EVAL_CONTEXT = StepContext(training=False)
 
 
+def freeze_last_word(decoder: nn.Module, config: ModelConfig) -> None:
+    """``model.dec_freeze_last_word``: the embedding's ``padding_idx`` zeroes that row's gradient in
+    every backward pass. Set after construction, so the row keeps its initial values (as in the
+    reference programs, which initialise every row afterwards) instead of being zeroed."""
+    if config.dec_freeze_last_word:
+        decoder.embed.padding_idx = decoder.embed.num_embeddings - 1
+
+
 class TextVAE(nn.Module):
     """Encoder, decoder, prior and strategy stack. ``forward`` returns unweighted loss terms."""
 
@@ -36,6 +44,7 @@ class TextVAE(nn.Module):
         self.decoder = DECODERS.entry(config.decoder, "model.decoder").cls(
             vocab_size, config.embed_dim, config.dec_hidden, config.latent_dim,
             config.dec_dropout_in, config.dec_dropout_out, word_dropout=config.dec_word_dropout)
+        freeze_last_word(self.decoder, config)
         if (config.encoder_init or config.init) == "he2019":
             init_he2019(self.encoder)
         if config.init == "he2019":
@@ -118,6 +127,7 @@ class LSTMLanguageModel(nn.Module):
         self.config = config
         self.decoder = LSTMDecoder(vocab_size, config.embed_dim, config.dec_hidden, 0,
                                    config.dec_dropout_in, config.dec_dropout_out, config.dec_word_dropout)
+        freeze_last_word(self.decoder, config)
         if config.init == "he2019":
             init_he2019(self.decoder)
         self.strategy = StrategyStack([])
