@@ -43,6 +43,7 @@ from textvae import recipes
 from textvae.data.schedule import write_schedule
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 from textvae.training.callbacks import Callback
+from textvae.training.environment import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -538,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         data["meta"] = {
             "corpus": f"PTB, first {sizes['train']} train lines",
             "seed": a.seed,
-            "machine": parity.machine(),
+            "machine": machine()["cpu"],
         }
         for name in a.rows:
             ref = parity.ROWS[name].reference
