@@ -90,6 +90,8 @@ def register(app: typer.Typer) -> None:
             typer.echo("datasets:   " + " ".join(recipes.datasets()))
             typer.echo("strategies: " + " ".join(recipes.strategies()))
             typer.echo("priors:     " + " ".join(["standard-normal", *recipes.priors()]))
+            typer.echo("protocols:  " + " ".join(recipes.protocols())
+                       + f"  (STRATEGY{recipes.PROTOCOL_MARK}PROTOCOL: a strategy trained as the protocol's method is)")
             if not list_:
                 raise typer.Exit(code=2)
             list_registered()
