@@ -175,11 +175,23 @@ def main(argv: list[str] | None = None) -> None:
                                        "nll_std": s["std"], "seeds": s["n"],
                                        "kl": statistics.fmean(r["kl"] for r in values),
                                        "mi": statistics.fmean(r["mi"] for r in values)})
+    decomposition = []
+    for record in records:
+        use = record.run_dir / "eval-latent-use.json"
+        if use.is_file():
+            r = json.loads(use.read_text())
+            parts = record.run_dir.resolve().parts
+            runs = len(parts) - 1 - parts[::-1].index("runs")  # SWEEP/runs/...: name the sweep and the point
+            decomposition.append({"run": "/".join(parts[runs - 1:runs] + parts[runs + 1:]),
+                                  "budget": budget(record), "optimizer": optimizer(record),
+                                  **{k: r[k] for k in ("nll", "rec", "kl", "iw_gain", "rec_posterior", "rec_prior",
+                                                       "latent_use", "latent_use_samples")}})
     trends = [{"reading": r, "budget": b, **{k: {"reproduced": v[0], "figures": v[1]} for k, v in t.items()}}
               for r, b, t in trend_rows]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trends.json").write_text(json.dumps(
-        {"readings": readings, "same_optimizer": same_optimizer, "trends": trends}, indent=1) + "\n")
+        {"readings": readings, "same_optimizer": same_optimizer, "trends": trends,
+         "decomposition": decomposition}, indent=1) + "\n")
 
     lines = ["# The slides' Scale-VAE trends as tests of each reading (eval/scale_vae_fair.py)", "",
              ("Demo corpus (10k short-Yelp sentences, 64/128/16 model), test IW-NLL with K = 100 on the 1000 test "
@@ -208,6 +220,16 @@ def main(argv: list[str] | None = None) -> None:
     for reading, run_budget, t in trend_rows:
         cells = [("**yes**: " if t[k][0] else "no: ") + t[k][1] if k in t else "not measured" for k in names]
         lines.append(f"| {reading} | {run_budget} | " + " | ".join(cells) + " |")
+    if decomposition:
+        lines += ["", "## Where the NLL goes (`textvae eval RUN --latent-use 10`, seed 1)", "",
+                  ("NLL = rec + KL − iw_gain; rec with z from the posterior (rec_posterior, 10 samples) against z from "
+                   "the prior (rec_prior); latent_use = rec_prior − rec_posterior."), "",
+                  "| run | budget | optimizer | NLL | rec | KL | iw_gain | rec_posterior | rec_prior | latent_use |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for d in sorted(decomposition, key=lambda d: (d["budget"], d["optimizer"], d["run"])):
+            lines.append(f"| {d['run']} | {d['budget']} | {d['optimizer']} | {d['nll']:.2f} | {d['rec']:.2f} | "
+                         f"{d['kl']:.2f} | {d['iw_gain']:.2f} | {d['rec_posterior']:.2f} | {d['rec_prior']:.2f} | "
+                         f"{d['latent_use']:.2f} |")
     (args.out / "trends.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

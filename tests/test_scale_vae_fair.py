@@ -38,6 +38,9 @@ def test_trends_follow_the_measured_numbers(tmp_path):
         run(tmp_path, "kl-annealing@scale-vae", seed, nll=41.5, kl=0.0, mi=0.0, au=0)
         run(tmp_path, "bn-vae@scale-vae", seed, nll=42.5)
         run(tmp_path, "bn-vae", seed, nll=40.0)  # another optimiser: not a same-optimizer baseline
+    use = {"nll": 42.1, "rec": 40.0, "kl": 4.0, "iw_gain": 1.9, "rec_posterior": 40.0, "rec_prior": 43.0,
+           "latent_use": 3.0, "latent_use_samples": 10}
+    (tmp_path / "runs" / "scale-vae" / "seed1" / "eval-latent-use.json").write_text(json.dumps(use))
     fair.main([str(tmp_path), "--out", str(tmp_path / "out")])
     out = json.loads((tmp_path / "out" / "trends.json").read_text())
     recipe = next(r for r in out["readings"] if r["reading"] == "recipe · adam · scaled-posterior")
@@ -52,6 +55,8 @@ def test_trends_follow_the_measured_numbers(tmp_path):
     assert rows[("bn-vae", "sgd lr 1, clip 5 global")]["nll"] == 40.0
     assert rows[("bn-vae@scale-vae", "adam lr 0.001, clip 5 per-module")]["seeds"] == 2
     assert "| recipe · adam · scaled-posterior |" in (tmp_path / "out" / "trends.md").read_text()
+    assert out["decomposition"] == [{"run": f"{tmp_path.name}/scale-vae/seed1", "budget": "6 epochs",
+                                     "optimizer": "adam lr 0.001, clip 5 per-module", **use}]
 
 
 def test_trace_summary_reads_each_epoch(tmp_path):
