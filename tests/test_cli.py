@@ -31,9 +31,11 @@ def test_recipe_list():
     listed = result.output.split()
     recipes_dir = shipped_dir("recipes")
     every = [str(p.relative_to(recipes_dir).with_suffix("")).removeprefix("strategies/")
-             for p in recipes_dir.rglob("*.toml") if p.parent.name not in ("datasets", "priors")
+             for p in recipes_dir.rglob("*.toml") if p.parent.name not in ("datasets", "priors", "protocols")
              and p.parent.parent.name != "datasets" and p.name != "defaults.toml"]
     assert "dpvae/factor-vae-dp" in every and sorted(set(every) - set(listed)) == []
+    protocols = [p.stem for p in (recipes_dir / "protocols").glob("*.toml")]
+    assert "scale-vae" in protocols and set(protocols) <= set(listed)
     from textvae.priors import PRIORS
     from textvae.strategies import STRATEGIES
 
