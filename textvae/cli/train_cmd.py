@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
             typer.echo("datasets:   " + " ".join(recipes.datasets()))
             typer.echo("strategies: " + " ".join(recipes.strategies()))
             typer.echo("priors:     " + " ".join(["standard-normal", *recipes.priors()]))
-            typer.echo("protocols:  " + " ".join(recipes.protocols()) + "  (train a strategy as STRATEGY@PROTOCOL)")
+            typer.echo("protocols:  " + " ".join(recipes.protocols())
+                       + "  (train a strategy as STRATEGY@PROTOCOL)")
             if not list_:
                 raise typer.Exit(code=2)
             list_registered()

@@ -1,5 +1,5 @@
-"""Where a model's NLL goes: the importance-weighted NLL split into reconstruction, KL and the gain of
-importance sampling over the ELBO, and how much the decoder uses z: its reconstruction with z drawn
+"""Where a model's NLL goes: the importance-weighted NLL split into reconstruction, KL and the gain
+of importance sampling over the ELBO, and how much the decoder uses z: its reconstruction with z drawn
 from the posterior against z drawn from the prior (docs/evaluation.md, "Where the NLL goes").
 
 A decoder that ignores z reconstructs as well from a prior sample as from a posterior one
@@ -46,7 +46,8 @@ def latent_use(model: LatentVariableModel, batches: Iterable[Any], *, samples: i
     dim = model.latent_dim
     prior = getattr(model, "prior", None)
     if dim > 0 and not callable(getattr(prior, "from_base", None)):
-        raise ConfigError("latent_use needs a model whose prior can be sampled (model.prior.from_base)")
+        raise ConfigError("latent_use needs a model whose prior can be sampled "
+                          "(model.prior.from_base)")
     draws = samples if dim > 0 else 1
     device = model_device(model)
     generator = make_generator(seed, device)
@@ -59,7 +60,8 @@ def latent_use(model: LatentVariableModel, batches: Iterable[Any], *, samples: i
             size = post.mu.size(0)
             eps = torch.randn(size, draws, dim, device=device, generator=generator)
             z_post = post.mu.unsqueeze(1) + post.std.unsqueeze(1) * eps
-            z_prior = prior.from_base(torch.randn(size, draws, dim, device=device, generator=generator)) if dim else z_post
+            noise = torch.randn(size, draws, dim, device=device, generator=generator)
+            z_prior = prior.from_base(noise) if dim else z_post
             total_post -= model.log_likelihood(batch, z_post).double().mean(1).sum().item()
             total_prior -= model.log_likelihood(batch, z_prior).double().mean(1).sum().item()
             n += size
