@@ -21,7 +21,7 @@ buckets in the reference run's order (``data.batch_schedule``) and zero reparame
   two torch threads instead of one (``--self-check``).
 
 Writes ``OUT/lockstep.json`` (``{"rows": [...]}``), ``OUT/lockstep.md`` and both sides' per-update
-curves by row in ``OUT/lockstep_curves.json``; a row whose reference log
+curves by row in ``OUT/lockstep_curves.json.gz`` (gzip: they are most of the bytes); a row whose reference log
 and textvae comparison exist is not run again (``--render`` only re-renders). See docs/parity.md.
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import math
 import os
@@ -430,7 +431,7 @@ def accepted(record: dict) -> str:
 
 
 def curve_key(record: dict) -> str:
-    """A row's key in lockstep_curves.json: its recipe and overrides."""
+    """A row's key in lockstep_curves.json.gz: its recipe and overrides."""
     return " ".join([record["recipe"], *record["overrides"]])
 
 
@@ -524,8 +525,8 @@ def main(argv: list[str] | None = None) -> None:
     path = a.out / "lockstep.json"
     data = json.loads(path.read_text()) if path.is_file() else {"meta": {}, "rows": []}
     # both sides' per-update curves, by row label, apart from the table (they are most of the bytes)
-    curves_path = a.out / "lockstep_curves.json"
-    curves = json.loads(curves_path.read_text()) if curves_path.is_file() else {}
+    curves_path = a.out / "lockstep_curves.json.gz"
+    curves = json.loads(gzip.decompress(curves_path.read_bytes())) if curves_path.is_file() else {}
     for r in data["rows"]:
         if "curves" in r:
             curves[curve_key(r)] = r.pop("curves")
@@ -564,7 +565,8 @@ def main(argv: list[str] | None = None) -> None:
             data["rows"].append(record)
             a.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1) + "\n")
-            curves_path.write_text(json.dumps(curves) + "\n")
+            # mtime 0: the same curves give the same bytes, so a re-run changes no committed file
+            curves_path.write_bytes(gzip.compress((json.dumps(curves) + "\n").encode(), mtime=0))
             (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     print((a.out / "lockstep.md").read_text())

@@ -79,7 +79,8 @@ def scale_points(records: list[RunRecord]) -> dict:
                 or "strategies.kl-annealing.warm_up" not in record.config):
             continue
         c = record.config
-        key = (c["strategies.scale-vae.des_std"], 1 if per_batch_throughout(record) else c["strategies.scale-vae.f_epo"])
+        f_epo = 1 if per_batch_throughout(record) else c["strategies.scale-vae.f_epo"]
+        key = (c["strategies.scale-vae.des_std"], f_epo)
         scored = {record.results.get("scale_reading", "scaled-posterior"): record.results}
         other = record.run_dir / "eval-scaled-prior.json"
         if other.is_file():
@@ -120,13 +121,15 @@ def verdicts(by_point: dict, latent_dim: int, rows: dict) -> dict:
         tolerance = max(2 * max(s["std"] for s in f_epo), NEARLY_EQUAL)
         means = " / ".join(f"{s['mean']:.2f}" for s in f_epo)
         largest_std = max(s["std"] for s in f_epo)
-        out["c"] = (spread <= tolerance, f"f_epo 1/3/5: {means} (range {spread:.2f}, seeds' std up to {largest_std:.2f})")
+        out["c"] = (spread <= tolerance,
+                    f"f_epo 1/3/5: {means} (range {spread:.2f}, seeds' std up to {largest_std:.2f})")
     default = by_point.get((0.7, 1))
     if default:
         au = statistics.fmean(r["au"] for r in default)
         mi = statistics.fmean(r["mi"] for r in default)
         kl_train = statistics.fmean(r["kl_train"] for r in default)
-        out["d"] = (au == latent_dim and mi > kl_train, f"AU {au:.1f}/{latent_dim}, MI {mi:.2f} vs trained KL {kl_train:.2f}")
+        out["d"] = (au == latent_dim and mi > kl_train,
+                    f"AU {au:.1f}/{latent_dim}, MI {mi:.2f} vs trained KL {kl_train:.2f}")
     same = [r for r in default or [] if "optimizer" in r]
     if same and rows:
         opt = same[0]["optimizer"]
@@ -175,11 +178,23 @@ def main(argv: list[str] | None = None) -> None:
                                        "nll_std": s["std"], "seeds": s["n"],
                                        "kl": statistics.fmean(r["kl"] for r in values),
                                        "mi": statistics.fmean(r["mi"] for r in values)})
+    decomposition = []
+    for record in records:
+        use = record.run_dir / "eval-latent-use.json"
+        if use.is_file():
+            r = json.loads(use.read_text())
+            parts = record.run_dir.resolve().parts
+            runs = len(parts) - 1 - parts[::-1].index("runs")  # SWEEP/runs/...: name the sweep and the point
+            decomposition.append({"run": "/".join(parts[runs - 1:runs] + parts[runs + 1:]),
+                                  "budget": budget(record), "optimizer": optimizer(record),
+                                  **{k: r[k] for k in ("nll", "rec", "kl", "iw_gain", "rec_posterior", "rec_prior",
+                                                       "latent_use", "latent_use_samples")}})
     trends = [{"reading": r, "budget": b, **{k: {"reproduced": v[0], "figures": v[1]} for k, v in t.items()}}
               for r, b, t in trend_rows]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trends.json").write_text(json.dumps(
-        {"readings": readings, "same_optimizer": same_optimizer, "trends": trends}, indent=1) + "\n")
+        {"readings": readings, "same_optimizer": same_optimizer, "trends": trends,
+         "decomposition": decomposition}, indent=1) + "\n")
 
     lines = ["# The slides' Scale-VAE trends as tests of each reading (eval/scale_vae_fair.py)", "",
              ("Demo corpus (10k short-Yelp sentences, 64/128/16 model), test IW-NLL with K = 100 on the 1000 test "
@@ -196,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                      + " | ".join(cells.get(d, "–") for d in (0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)) + " |")
     lines += ["", ("Slides (Yahoo, Table 1/3): 325.7 / 325.0 / 323.1 / 321.3 / 318.6 / 326.5 at des_std "
                    "0.5 / 0.7 / 0.9 / 1.1 / 1.3 / 1.5."), "",
-              "## Same optimiser", "", "| row | budget | optimizer | seeds | NLL | KL | MI |", "|---|---|---|---|---|---|---|"]
+              "## Same optimiser", "", "| row | budget | optimizer | seeds | NLL | KL | MI |",
+              "|---|---|---|---|---|---|---|"]
     for row in same_optimizer:
         lines.append(f"| {row['row']} | {row['budget']} | {row['optimizer']} | {row['seeds']} | "
                      f"{fmt({'mean': row['nll'], 'std': row['nll_std'], 'n': row['seeds']})} | {row['kl']:.2f} | "
@@ -208,6 +224,16 @@ def main(argv: list[str] | None = None) -> None:
     for reading, run_budget, t in trend_rows:
         cells = [("**yes**: " if t[k][0] else "no: ") + t[k][1] if k in t else "not measured" for k in names]
         lines.append(f"| {reading} | {run_budget} | " + " | ".join(cells) + " |")
+    if decomposition:
+        lines += ["", "## Where the NLL goes (`textvae eval RUN --latent-use 10`, seed 1)", "",
+                  ("NLL = rec + KL − iw_gain; rec with z from the posterior (rec_posterior, 10 samples) against z from "
+                   "the prior (rec_prior); latent_use = rec_prior − rec_posterior."), "",
+                  "| run | budget | optimizer | NLL | rec | KL | iw_gain | rec_posterior | rec_prior | latent_use |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for d in sorted(decomposition, key=lambda d: (d["budget"], d["optimizer"], d["run"])):
+            lines.append(f"| {d['run']} | {d['budget']} | {d['optimizer']} | {d['nll']:.2f} | {d['rec']:.2f} | "
+                         f"{d['kl']:.2f} | {d['iw_gain']:.2f} | {d['rec_posterior']:.2f} | {d['rec_prior']:.2f} | "
+                         f"{d['latent_use']:.2f} |")
     (args.out / "trends.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -74,14 +74,16 @@ def main() -> None:
             trajectories.append(f"| {recipe} | {folder.name} | {f} | {rec} |")
 
     lines = ["# Scale-VAE under both readings, beside baselines (eval/scale_vae_readings.py)", "",
-             f"Sweep folders: {', '.join(f'`{d.name}`' for d in args.sweep_dirs)}; test split as in each results.json; mean ± sample std over seeds.", "",
+             f"Sweep folders: {', '.join(f'`{d.name}`' for d in args.sweep_dirs)}; test split as in each "
+             "results.json; mean ± sample std over seeds.", "",
              "| recipe | reading | seeds | NLL | KL (scored) | KL (trained) | MI | AU | MI unscaled | AU unscaled "
              "| probe acc. (largest subset): sgd-linear | sklearn-logreg |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (recipe, reading), results in sorted(rows.items()):
         col = lambda k: [r.get(k) for r in results]  # noqa: E731
         lines.append(f"| {recipe} | {reading} | {len(results)} | {fmt(col('nll'), 2)} | {fmt(col('kl'), 2)} | "
-                     f"{fmt(col('kl_train'), 2)} | {fmt(col('mi'), 2)} | {fmt(col('au'), 1)} | {fmt(col('mi_unscaled'), 2)} | "
+                     f"{fmt(col('kl_train'), 2)} | {fmt(col('mi'), 2)} | {fmt(col('au'), 1)} | "
+                     f"{fmt(col('mi_unscaled'), 2)} | "
                      f"{fmt(col('au_unscaled'), 1)} | {fmt(col('probe_sgd'), 1)} | {fmt(col('probe_logreg'), 1)} |")
     lines += ["", "## f_bar (mean over dimensions) and training reconstruction per epoch", "",
               "| recipe | seed | f_bar per epoch | train rec per epoch |", "|---|---|---|---|", *sorted(trajectories)]

@@ -50,6 +50,26 @@ def test_a_decoder_that_ignores_z_uses_nothing():
     assert out["latent_use"] == 0.0 and out["rec_posterior"] == out["rec_prior"]
 
 
+class NoLatent:
+    """A model without z (as the LSTM-LM): log p(x) = -0.5 * sum x^2 per row."""
+    latent_dim = 0
+
+    def posterior(self, x):
+        from textvae.types import Posterior
+        empty = x.new_zeros(x.size(0), 0)
+        return Posterior(empty, empty)
+
+    def log_likelihood(self, x, z):
+        return (-0.5 * (x**2).sum(-1)).unsqueeze(1).expand(-1, z.size(1))
+
+
+def test_a_model_without_latent_is_scored_once_by_its_exact_nll():
+    x = torch.arange(12, dtype=torch.float64).view(4, 3)
+    out = latent_use(NoLatent(), [x[:2], x[2:]], samples=7)
+    assert out["rec_posterior"] == out["rec_prior"] == pytest.approx(0.5 * (x**2).sum(-1).mean().item())
+    assert out["latent_use"] == 0.0 and out["samples"] == 1
+
+
 def test_nll_decomposition_adds_up():
     parts = nll_decomposition({"rec": 40.0, "kl": 4.0, "elbo": 44.0, "nll": 42.5})
     assert parts == {"rec": 40.0, "kl": 4.0, "iw_gain": 1.5}

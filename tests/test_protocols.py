@@ -39,7 +39,8 @@ def test_a_protocol_changes_only_train_keys_and_the_name(strategy):
 
 
 def test_a_dataset_layer_of_the_strategy_still_applies_under_a_protocol():
-    assert flat("yelp", "du-vae@scale-vae")["strategies.du-vae.gamma"] == flat("yelp", "du-vae")["strategies.du-vae.gamma"]
+    gamma = "strategies.du-vae.gamma"
+    assert flat("yelp", "du-vae@scale-vae")[gamma] == flat("yelp", "du-vae")[gamma]
 
 
 def test_protocols_are_not_listed_as_strategies():

@@ -35,6 +35,9 @@ def test_trends_follow_the_measured_numbers(tmp_path):
         run(tmp_path, "kl-annealing@scale-vae", seed, nll=41.5, kl=0.0, mi=0.0, au=0)
         run(tmp_path, "bn-vae@scale-vae", seed, nll=42.5)
         run(tmp_path, "bn-vae", seed, nll=40.0)  # another optimiser: not a same-optimizer baseline
+    use = {"nll": 42.1, "rec": 40.0, "kl": 4.0, "iw_gain": 1.9, "rec_posterior": 40.0, "rec_prior": 43.0,
+           "latent_use": 3.0, "latent_use_samples": 10}
+    (tmp_path / "runs" / "scale-vae" / "seed1" / "eval-latent-use.json").write_text(json.dumps(use))
     fair.main([str(tmp_path), "--out", str(tmp_path / "out")])
     out = json.loads((tmp_path / "out" / "trends.json").read_text())
     recipe = next(r for r in out["readings"] if r["reading"] == "recipe · adam · scaled-posterior")
@@ -49,6 +52,8 @@ def test_trends_follow_the_measured_numbers(tmp_path):
     assert rows[("bn-vae", "sgd lr 1, clip 5 global")]["nll"] == 40.0
     assert rows[("bn-vae@scale-vae", "adam lr 0.001, clip 5 per-module")]["seeds"] == 2
     assert "| recipe · adam · scaled-posterior |" in (tmp_path / "out" / "trends.md").read_text()
+    assert out["decomposition"] == [{"run": f"{tmp_path.name}/scale-vae/seed1", "budget": "6 epochs",
+                                     "optimizer": "adam lr 0.001, clip 5 per-module", **use}]
 
 
 def test_trace_summary_reads_each_epoch(tmp_path):
@@ -57,4 +62,5 @@ def test_trace_summary_reads_each_epoch(tmp_path):
                for e in (1, 2) for i in (1, 2)]
     (tmp_path / "r.json").write_text(json.dumps({"status": "finished", "updates": updates}))
     text = trace.summarize(tmp_path)
-    assert "| r | finished | 2 | 4 (4–4) | 0.7 (0.7–0.7) | 0.35 (0.35–0.35) | 1 (1–1) | 40 (40–40) | 7 | 1.4 → 1.4 |" in text
+    row = "| r | finished | 2 | 4 (4–4) | 0.7 (0.7–0.7) | 0.35 (0.35–0.35) | 1 (1–1) | 40 (40–40) | 7 | 1.4 → 1.4 |"
+    assert row in text

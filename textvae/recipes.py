@@ -2,9 +2,9 @@
 
 ``defaults.toml`` -> ``datasets/<dataset>.toml`` -> ``strategies/<strategy>.toml`` ->
 ``datasets/<dataset>/<strategy>.toml`` -> ``protocols/<protocol>.toml`` (a strategy named
-``<strategy>@<protocol>``) -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``. Each
-file lists only what differs from the layers below it. A strategy recipe's ``[strategies]`` table
-replaces the stack; the dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
+``<strategy>@<protocol>``) -> ``priors/<prior>.toml`` (with ``--prior``) -> ``--set key=value``.
+Each file lists only what differs from the layers below it. A strategy recipe's ``[strategies]``
+table replaces the stack; the dataset-specific layer then only adjusts parameters of that stack. A dataset recipe's
 ``[strategy_defaults.<name>]`` tables adjust strategy ``<name>`` in whichever stack contains it
 (e.g. a shorter KL warm-up for a short demo run). A protocol sets only ``[train]`` keys: how a
 recipe is optimised, so that one method can be trained exactly as another is (``bn-vae@scale-vae``).
@@ -63,7 +63,8 @@ def _protocol_layer(protocol: str) -> dict[str, Any]:
     path = RECIPES_DIR / "protocols" / f"{protocol}.toml"
     layer = read_mapping(path)
     if set(layer) != {"train"}:
-        raise ConfigError(f"{path}: a protocol sets only [train] keys (found {', '.join(sorted(layer))})")
+        found = ", ".join(sorted(layer))
+        raise ConfigError(f"{path}: a protocol sets only [train] keys (found {found})")
     return layer
 
 

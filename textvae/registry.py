@@ -37,8 +37,9 @@ class Registry:
         def deco(cls: type) -> type:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
-            doc = (cls.__doc__ or "").strip().splitlines()
-            self._entries[name] = Entry(cls, config, doc[0] if doc else "")
+            # the docstring's first paragraph, however it is wrapped, is the one-line help
+            summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+            self._entries[name] = Entry(cls, config, " ".join(summary.split()))
             cls.registry_name = name
             return cls
 

@@ -15,8 +15,8 @@ from .common import MAX_SEED, DeviceOption, check_output_file, cli_errors, print
 
 SHOWN = ("nll", "iw_ppl", "elbo", "rec", "kl", "kl_estimator", "ppl", "mi", "mi_estimator", "au", "n_sentences",
          "n_targets", "iw_samples", "precision")
-EXTRA = ("scale_reading", "kl_train", "mi_unscaled", "au_unscaled", "iw_gain", "rec_posterior", "rec_prior",
-         "latent_use", "latent_use_samples")
+EXTRA = ("scale_reading", "kl_train", "mi_unscaled", "au_unscaled", "iw_gain", "rec_posterior",
+         "rec_prior", "latent_use", "latent_use_samples")
 """Shown when present: a model that decodes rescaled latents (Scale-VAE); ``--latent-use``."""
 
 
@@ -70,8 +70,9 @@ def register(app: typer.Typer) -> None:
             None, help="Scale-VAE: the generative model scored (default: the run's eval.scale_reading)."),
         latent_use: Optional[int] = typer.Option(
             None, "--latent-use", min=1, metavar="SAMPLES",
-            help="Also score how much the decoder uses z: reconstruction with z from the posterior against z "
-            "from the prior, SAMPLES latents per sentence, and the NLL split (docs/evaluation.md)."),
+            help="Also score how much the decoder uses z: reconstruction with z from the posterior "
+            "against z from the prior, SAMPLES latents per sentence, and the NLL split "
+            "(docs/evaluation.md)."),
     ):
         """Evaluate a run's checkpoint on a split; print a table and save the results as JSON."""
         from ..capability import require_eval_precision
@@ -115,8 +116,10 @@ def register(app: typer.Typer) -> None:
             from ..evaluation.latent_use import latent_use as score_latent_use
             from ..evaluation.latent_use import nll_decomposition
 
-            use = score_latent_use(run.model, batches, samples=latent_use, seed=config.seed if seed is None else seed)
-            results.update(iw_gain=nll_decomposition(results)["iw_gain"], latent_use_samples=use.pop("samples"), **use)
+            use = score_latent_use(run.model, batches, samples=latent_use,
+                                   seed=config.seed if seed is None else seed)
+            results.update(iw_gain=nll_decomposition(results)["iw_gain"],
+                           latent_use_samples=use.pop("samples"), **use)
         # The checkpoint relative to its run folder: a record names no machine path.
         checkpoint_file = os.path.relpath(run.checkpoint, run_dir)
         results.update({"split": split.value, "limit": limit, "checkpoint": Path(checkpoint_file).as_posix()})

@@ -53,7 +53,7 @@ class RunRecord:
 
     @property
     def protocol(self) -> str | None:
-        """The recipe's training protocol (``scale-vae`` of ``demo/bn-vae@scale-vae``), None without one."""
+        """The recipe's training protocol (``scale-vae`` of ``demo/bn-vae@scale-vae``), else None."""
         _, mark, protocol = self.recipe.split("/")[-1].partition("@")
         return protocol if mark else None
 
@@ -131,7 +131,7 @@ class Row:
         return self.runs[0].protocol
 
     def optimizer(self) -> str:
-        """How the row was optimised, e.g. ``sgd lr 1, clip 5 global`` (a report names it where rows differ)."""
+        """How the row was optimised, e.g. ``sgd lr 1, clip 5 global`` (named where rows differ)."""
         clip = self.setting("train.clip_grad")
         clipping = f"clip {clip:g} {self.setting('train.clip_scope')}" if clip else "no clipping"
         return f"{self.setting('train.optimizer')} lr {self.setting('train.lr'):g}, {clipping}"

@@ -100,8 +100,8 @@ def _label(row: Row, spec: dict | None) -> str:
 
 
 def _optimizer_column(rows: list[Row]) -> bool:
-    """Rows trained with different optimisers name theirs in a column: an NLL gap between them may be
-    the optimiser's, not the method's."""
+    """Rows trained with different optimisers name theirs in a column: an NLL gap between them
+    may be the optimiser's, not the method's."""
     return len({row.optimizer() for row in rows}) > 1
 
 

@@ -71,7 +71,8 @@ class ScaleVAEConfig:
 
 @STRATEGIES.register("scale-vae", config=ScaleVAEConfig)
 class ScaleVAE(Strategy):
-    """Scale-VAE: the decoder sees means scaled to a desired batch std, the KL the unscaled posterior (Song et al. 2024)."""
+    """Scale-VAE: the decoder sees means scaled to a desired batch std, the KL the unscaled posterior
+    (Song et al. 2024)."""
 
     paper = "Song et al. 2024, Scale-VAE: Preventing Posterior Collapse in Variational Autoencoder"
 
