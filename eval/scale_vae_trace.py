@@ -22,6 +22,7 @@ A run stops at the end of ``--epochs`` or when training diverges (non-finite los
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import statistics
 import sys
@@ -126,14 +127,15 @@ def summarize(folder: Path) -> str:
               "factor) at the epoch's first and last probe."), "",
              ("| run | status | epoch | f | scaled std | raw std | KL | rec | grad norm (median) | probe scaled std "
               "(first → last) |"), "|---|---|---|---|---|---|---|---|---|---|"]
-    for path in sorted(folder.glob("*.json")):
-        run = json.loads(path.read_text())
+    for path in sorted(folder.glob("*.json.gz")):
+        run = json.loads(gzip.decompress(path.read_bytes()))
+        name = path.name.removesuffix(".json.gz")
         for epoch in sorted({u["epoch"] for u in run["updates"]}):
             ups = [u for u in run["updates"] if u["epoch"] == epoch and "f" in u]
             probes = [u["probe_scaled_std"] for u in ups if "probe_scaled_std" in u]
             norms = [sum(u["grad_norm"]) for u in ups if u.get("grad_norm")]
             lines.append(
-                f"| {path.stem} | {run['status'].split(':')[0]} | {epoch} | {_window([u['f'] for u in ups])} "
+                f"| {name} | {run['status'].split(':')[0]} | {epoch} | {_window([u['f'] for u in ups])} "
                 f"| {_window([u['scaled_std'] for u in ups])} | {_window([u['raw_std'] for u in ups])} "
                 f"| {_window([u['kl'] for u in ups])} | {_window([u['rec'] for u in ups])} "
                 f"| {statistics.median(norms):.3g} | "
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe-size", type=int, default=500)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--name", help="file stem under --out (default: the recipe)")
-    parser.add_argument("--out", type=Path, help="folder for NAME.json")
+    parser.add_argument("--out", type=Path, help="folder for NAME.json.gz")
     parser.add_argument("--summarize", type=Path, help="print the table of the traces in this folder")
     args = parser.parse_args(argv)
     if args.summarize:
@@ -162,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     result = trace_run(args.dataset, args.recipe, args.overrides, args.epochs, args.seed, args.probe_every,
                        args.probe_size, args.data_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name or args.recipe}.json").write_text(json.dumps(result) + "\n")
+    # gzip: a trace is a record per update; mtime 0 keeps a re-run's bytes equal to the committed file's
+    (args.out / f"{args.name or args.recipe}.json.gz").write_bytes(
+        gzip.compress((json.dumps(result) + "\n").encode(), mtime=0))
     print(result["status"], len(result["updates"]), "updates")
 
 

@@ -3,6 +3,7 @@ eval/scale_vae_trace.py, on run folders written here."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from eval import scale_vae_fair as fair
@@ -60,7 +61,7 @@ def test_trace_summary_reads_each_epoch(tmp_path):
     updates = [{"epoch": e, "update": i, "f": 2.0 * e, "raw_std": 0.35, "scaled_std": 0.7, "kl": 1.0, "rec": 40.0,
                 "grad_norm": [3.0, 4.0], **({"probe_scaled_std": 0.7 * e} if i == 1 else {})}
                for e in (1, 2) for i in (1, 2)]
-    (tmp_path / "r.json").write_text(json.dumps({"status": "finished", "updates": updates}))
+    (tmp_path / "r.json.gz").write_bytes(gzip.compress(json.dumps({"status": "finished", "updates": updates}).encode()))
     text = trace.summarize(tmp_path)
     row = "| r | finished | 2 | 4 (4–4) | 0.7 (0.7–0.7) | 0.35 (0.35–0.35) | 1 (1–1) | 40 (40–40) | 7 | 1.4 → 1.4 |"
     assert row in text
