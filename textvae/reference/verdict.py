@@ -48,91 +48,53 @@ def seeds_needed(mean: float, sd: float, margin: float) -> int | None:
     return None
 
 
-def paired_verdict(diffs: list[float], margin: float) -> dict:
-    """``verdict``, ``n``, ``mean``, ``sd``, ``margin``, ``diff_ci90``, ``diff_ci95`` and, when not
-    shown, ``seeds_needed`` (None: more than MAX_SEEDS) for the paired differences ``diffs``."""
-    n = len(diffs)
-    if n < 2:
-        return {
-            "verdict": "not shown",
-            "n": n,
-            "mean": diffs[0] if diffs else None,
-            "sd": None,
-            "margin": margin,
-            "diff_ci90": None,
-            "diff_ci95": None,
-            "seeds_needed": None,
-        }
-    mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
-    ci90, ci95 = interval(diffs, 0.90), interval(diffs, 0.95)
-    if -margin < ci90[0] and ci90[1] < margin:
+def judged(n: int | list[int], mean: float | None, sd: float | None, margin: float,
+           ci90: tuple[float, float] | None, ci95: tuple[float, float] | None) -> dict:
+    """The record of one metric's verdict: equivalent when the 90 % interval lies inside the margin,
+    differs when the 95 % interval excludes 0 and the mean lies outside it, else not shown (with the
+    seeds it would need at the observed spread; none without an interval)."""
+    if ci90 is None or ci95 is None:
+        verdict = "not shown"
+    elif -margin < ci90[0] and ci90[1] < margin:
         verdict = "equivalent"
     elif (ci95[0] > 0 or ci95[1] < 0) and abs(mean) > margin:
         verdict = "differs"
     else:
         verdict = "not shown"
-    out = {
-        "verdict": verdict,
-        "n": n,
-        "mean": mean,
-        "sd": sd,
-        "margin": margin,
-        "diff_ci90": list(ci90),
-        "diff_ci95": list(ci95),
-    }
+    out = {"verdict": verdict, "n": n, "mean": mean, "sd": sd, "margin": margin,
+           "diff_ci90": list(ci90) if ci90 else None, "diff_ci95": list(ci95) if ci95 else None}
     if verdict == "not shown":
-        out["seeds_needed"] = seeds_needed(mean, sd, margin)
+        out["seeds_needed"] = seeds_needed(mean, sd, margin) if ci90 else None
     return out
+
+
+def paired_verdict(diffs: list[float], margin: float) -> dict:
+    """``verdict``, ``n``, ``mean``, ``sd``, ``margin``, ``diff_ci90``, ``diff_ci95`` and, when not
+    shown, ``seeds_needed`` (None: more than MAX_SEEDS) for the paired differences ``diffs``."""
+    if len(diffs) < 2:
+        return judged(len(diffs), diffs[0] if diffs else None, None, margin, None, None)
+    return judged(len(diffs), statistics.fmean(diffs), statistics.stdev(diffs), margin,
+                  interval(diffs, 0.90), interval(diffs, 0.95))
 
 
 def unpaired_verdict(ours: list[float], reference: list[float], margin: float) -> dict:
     """The same rule on two independent sets of seeds (each side's own batch order): the
     difference of the means with Welch's interval; ``seeds_needed`` is per side, at the observed
     spreads."""
-    if len(ours) < 2 or len(reference) < 2:
-        return {
-            "verdict": "not shown",
-            "n": [len(ours), len(reference)],
-            "mean": None,
-            "sd": None,
-            "margin": margin,
-            "diff_ci90": None,
-            "diff_ci95": None,
-            "seeds_needed": None,
-        }
+    n = [len(ours), len(reference)]
+    if min(n) < 2:
+        return judged(n, None, None, margin, None, None)
     mean = statistics.fmean(ours) - statistics.fmean(reference)
     va, vb = statistics.variance(ours) / len(ours), statistics.variance(reference) / len(reference)
     se = math.sqrt(va + vb)
-    df = (
-        (va + vb) ** 2
-        / (
-            (va**2 / (len(ours) - 1) if va else 0) + (vb**2 / (len(reference) - 1) if vb else 0)
-            or 1e-300
-        )
-        if se
-        else 1e9
-    )
+    if se:  # Welch-Satterthwaite degrees of freedom
+        df = (va + vb) ** 2 / ((va**2 / (len(ours) - 1) if va else 0) + (vb**2 / (len(reference) - 1) if vb else 0))
+    else:
+        df = 1e9
     ci90 = (mean - t_quantile(0.95, df) * se, mean + t_quantile(0.95, df) * se)
     ci95 = (mean - t_quantile(0.975, df) * se, mean + t_quantile(0.975, df) * se)
-    if -margin < ci90[0] and ci90[1] < margin:
-        verdict = "equivalent"
-    elif (ci95[0] > 0 or ci95[1] < 0) and abs(mean) > margin:
-        verdict = "differs"
-    else:
-        verdict = "not shown"
     pooled_sd = math.sqrt(statistics.variance(ours) + statistics.variance(reference))
-    out = {
-        "verdict": verdict,
-        "n": [len(ours), len(reference)],
-        "mean": mean,
-        "sd": pooled_sd,
-        "margin": margin,
-        "diff_ci90": list(ci90),
-        "diff_ci95": list(ci95),
-    }
-    if verdict == "not shown":
-        out["seeds_needed"] = seeds_needed(mean, pooled_sd, margin)
-    return out
+    return judged(n, mean, pooled_sd, margin, ci90, ci95)
 
 
 def row_verdict(metrics: dict[str, dict]) -> str:
