@@ -16,7 +16,7 @@ import statistics
 from scipy import stats
 
 MARGINS = {"iw_nll": 1.0, "kl": 0.5, "mi": 0.5, "au": 3.0}
-"""Fixed in advance (issue 31): nats for IW-NLL, KL and MI; active units for AU."""
+"""Fixed before any run was judged: nats for IW-NLL, KL and MI; active units for AU."""
 MAX_SEEDS = 1000
 """Seeds-needed beyond this read as 'more than 1000' (a mean on the margin needs unboundedly
 many)."""
