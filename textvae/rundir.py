@@ -232,6 +232,11 @@ def describe_entries(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def is_newer_format(version: Any) -> bool:
+    """A config.json ``format`` written by a newer textvae than this one."""
+    return isinstance(version, int) and not isinstance(version, bool) and version > RUN_FORMAT
+
+
 # ---- the folder ---------------------------------------------------------------------------------
 class RunDir:
     """One run folder. Reading needs nothing. A writer calls :meth:`claim` first, which keeps every
@@ -323,6 +328,8 @@ class RunDir:
             return f"its {CONFIG} is not JSON"
         if not isinstance(saved, dict):
             return f"its {CONFIG} is not a JSON object"
+        if is_newer_format(saved.get("format")):
+            return None  # a run of a later format: recognised here, refused by claim
         if "format" not in saved:
             beside = (ENV, VOCAB, METRICS, RESULTS, CHECKPOINTS)
             others = [n for n in beside if (self.path / n).exists()]
@@ -331,8 +338,6 @@ class RunDir:
         try:
             RunConfig.from_saved(saved, where=str(self.config))
         except ConfigError as e:
-            if "newer textvae" in str(e):
-                return None  # a run, of a later format: recognised, and refused by claim
             reason = str(e).removeprefix(str(self.config) + ": ")
             return f"its {CONFIG} is not a textvae run config ({reason})"
         return None
@@ -343,7 +348,7 @@ class RunDir:
             version = read_json(self.config).get("format", 1)
         except (RunFolderError, AttributeError):
             return False
-        return isinstance(version, int) and not isinstance(version, bool) and version > RUN_FORMAT
+        return is_newer_format(version)
 
     def foreign_entries(self) -> list[str]:
         """What the folder holds that a run does not write (:func:`foreign_entries`)."""
