@@ -18,7 +18,7 @@ buckets in the reference run's order (``data.batch_schedule``) and zero reparame
 - **free-running curves**: from the reference's initial weights textvae trains the epoch on its own;
   the first update where any of the per-update figures (reconstruction, KL, KL weight, learning rate,
   gradient norm) differs by more than 1e-3 relative, beside the same for textvae against itself with
-  two torch threads instead of one (``--self-check``).
+  two (and three, four) torch threads instead of one (``--self-check``).
 
 Writes ``OUT/lockstep.json`` (``{"rows": [...]}``), ``OUT/lockstep.md`` and both sides' per-update
 curves by row in ``OUT/lockstep_curves.json.gz`` (gzip: they are most of the bytes); a row whose reference log
@@ -35,6 +35,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,10 +54,40 @@ ACCEPT = 1e-5
 """Re-synchronised updates: relative agreement required (float32 sums in another order differ by ~1e-7)."""
 PARTED = 1e-3
 """Free-running curves: the relative difference at which two runs count as parted."""
-ROWS = ("kl-annealing", "bn-vae", "du-vae", "vae", "beta-vae", "free-bits", "cyclical", "delta-vae")
-"""Rows in the order they are worth running (the language model and the two-program row have no
-lockstep harness yet; Agg-VAE's inner loop draws batches with numpy's generator)."""
+SELF_THREADS = (2, 3, 4)
+"""``--self-check``: textvae on one thread against itself on each of these thread counts. A thread count
+changes the order of floating-point sums, as another program's code does; each is one draw of how soon
+such a rounding-sized difference grows past PARTED. (Perturbing every initial weight by 1e-7 instead
+parts the runs within 4 updates: the KL of a near-collapsed posterior, ~1e-5 nats, is a cancellation
+residue that a perturbation of every log-variance weight moves by 1e-3 of itself at once, while the
+two programs start bit-identical.)"""
+ROWS = ("kl-annealing", "bn-vae", "du-vae", "vae", "beta-vae", "free-bits", "cyclical", "delta-vae", "lstm-lm",
+        "pretrain-fb")
+"""Rows in the order they are worth running (Agg-VAE's inner loop draws batches with numpy's generator,
+which no batch schedule follows)."""
 CURVE_KEYS = ("rec", "kl", "kl_weight", "lr", "grad")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One program of a row, run in lockstep against one stage of textvae's run of the row's recipe."""
+
+    name: str
+    """'' for a one-program row, else the stage's name (textvae's ``Stage.name``)."""
+    stage: int
+    script: str
+    args: tuple[str, ...]
+    loads: str = ""
+    """The name of the earlier part whose final model the program starts from (``--load_path``)."""
+
+
+def parts(row: parity.Row) -> list[Part]:
+    """A row's programs in the order they run: a two-program row (encoder pretraining, then the VAE from
+    its model) is compared stage by stage, each stage from the reference's own state at its start."""
+    if row.pretrain is None:
+        return [Part("", 0, row.script, row.args)]
+    script, args = row.pretrain
+    return [Part("pretrain", 0, script, args), Part("vae", 1, row.script, row.args, loads="pretrain")]
 
 
 def rel(a: float, b: float) -> float:
@@ -74,7 +105,8 @@ def dump_steps(updates: int, n: int) -> list[int]:
 
 
 def run_reference(
-    row: parity.Row, clone: Path, corpus: Path, seed: int, steps: list[int], out: Path, model: dict
+    row: parity.Row, part: Part, clone: Path, corpus: Path, seed: int, steps: list[int], out: Path, model: dict,
+    load: Path | None = None,
 ) -> None:
     if (out / "done.json").is_file():
         return
@@ -83,9 +115,8 @@ def run_reference(
     parity.write_reference_config(
         scratch, corpus, {**model, "dec_dropout_in": 0.0, "dec_dropout_out": 0.0}, 1
     )
-    cmd = parity.program_command(
-        row, row.script, row.args, seed, 100, scratch / "exp", out / "orders.jsonl"
-    )
+    args = (*part.args, "--load_path", str(load)) if load is not None else part.args
+    cmd = parity.program_command(row, part.script, args, seed, 100, scratch / "exp", out / "orders.jsonl")
     cmd = [
         sys.executable,
         str(ROOT / "eval" / "lockstep_reference.py"),
@@ -103,7 +134,7 @@ def run_reference(
     with open(out / "reference.log", "w") as log:
         rc = subprocess.call(cmd, cwd=scratch, stdout=log, stderr=subprocess.STDOUT, env=env)
     if rc != 0:
-        raise SystemExit(f"{row.script} exit {rc}; see {out / 'reference.log'}")
+        raise SystemExit(f"{part.script} exit {rc}; see {out / 'reference.log'}")
     (out / "done.json").write_text(json.dumps({"steps": steps, "cmd": cmd}) + "\n")
 
 
@@ -189,10 +220,13 @@ def textvae_config(row: parity.Row, corpus: Path, schedule: Path, seed: int, ove
     return recipes.resolve("ptb", row.recipe, sets, seed=seed)
 
 
-def trainer_from(config, initial: dict, run: Path, callbacks: tuple = ()):
+def trainer_from(config, initial: dict, run: Path, callbacks: tuple = (), stage: int = 0):
+    """textvae's trainer of ``config`` at the start of ``stage``, holding the reference's weights."""
     from textvae.training.trainer import Trainer
 
     trainer = Trainer(config, run, callbacks=callbacks)
+    if stage:
+        trainer._start_stage(stage)  # the stage's optimisers, schedules and strategy hooks
     state = reference_to_textvae(
         initial,
         trainer.model.state_dict(),
@@ -207,13 +241,13 @@ def config_recipe(config) -> str:
     return config.name.split("/")[-1]
 
 
-def free_run(config, initial: dict, run: Path, threads: int) -> list[dict]:
+def free_run(config, initial: dict, run: Path, threads: int, stage: int = 0) -> list[dict]:
     """One epoch of textvae from the reference's initial weights; per update its figures."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         log = StepLog()
-        trainer = trainer_from(config, initial, run, callbacks=(log,))
+        trainer = trainer_from(config, initial, run, callbacks=(log,), stage=stage)
         with zero_noise(), GradNorms(trainer.model) as grads:
             trainer.run_epoch()
     finally:
@@ -248,11 +282,11 @@ def first_parting(a: list[dict], b: list[dict]) -> tuple[int | None, str]:
 
 
 def resync(
-    config, initial: dict, out: Path, steps: list[int], run: Path, ref_curve: list[dict]
+    config, initial: dict, out: Path, steps: list[int], run: Path, ref_curve: list[dict], stage: int = 0
 ) -> list[dict]:
     """Per dumped update: load the reference's state, take textvae's update, compare."""
     recipe = config_recipe(config)
-    trainer = trainer_from(config, initial, run)
+    trainer = trainer_from(config, initial, run, stage=stage)
     batches = trainer.epoch_batches(0)
     ctx = trainer.ctx
     ctx.epoch, ctx.training, ctx.epoch_updates = 0, True, len(batches)
@@ -325,6 +359,7 @@ def resync(
 # ---- one row ----------------------------------------------------------------------------------------------
 def run_row(
     name: str,
+    part: Part,
     clone: Path,
     corpus: Path,
     seed: int,
@@ -335,6 +370,8 @@ def run_row(
     label: str,
 ) -> dict:
     row = parity.ROWS[name]
+    if part.name:
+        label = f"{label}-{part.name}"
     out = work / label
     out.mkdir(parents=True, exist_ok=True)
     model = recipes.resolve("ptb", row.recipe).model
@@ -344,8 +381,13 @@ def run_row(
     buckets = parity.training_buckets(corpus, row.recipe)
     updates = sum(b is not None for b in buckets)
     steps = dump_steps(updates, n_dumps)
-    print(f"{label}: reference {row.script}, {updates} updates, states at {steps}", flush=True)
-    run_reference(row, clone, corpus, seed, steps, out, model_d)
+    print(f"{label}: reference {part.script}, {updates} updates, states at {steps}", flush=True)
+    load = None
+    if part.loads:
+        load = work / label.replace(f"-{part.name}", f"-{part.loads}") / "final.pt"
+        if not load.is_file():
+            raise SystemExit(f"{label}: {load} missing: the reference's {part.loads} program did not finish")
+    run_reference(row, part, clone, corpus, seed, steps, out, model_d, load)
     orders = [
         json.loads(line)["order"]
         for line in (out / "orders.jsonl").read_text().splitlines()
@@ -355,8 +397,9 @@ def run_row(
     write_schedule(
         schedule,
         len(buckets),
-        {seed: orders[:1]},
-        f"{parity.REFERENCES[row.reference].repo} {row.script} epoch 1 (eval/lockstep.py)",
+        # a two-stage recipe checks that the schedule covers both stages' epochs; each part runs one
+        {seed: orders[:1] * len(parts(row))},
+        f"{parity.REFERENCES[row.reference].repo} {part.script} epoch 1 (eval/lockstep.py)",
     )
     config = textvae_config(row, corpus, schedule, seed, overrides)
     initial = torch.load(out / "initial.pt", weights_only=False)
@@ -364,12 +407,13 @@ def run_row(
     last_word = out / "last_word_steps.txt"
     last_word_steps = [int(x) for x in last_word.read_text().split()] if last_word.is_file() else []
     steps = sorted({*steps, *(k for k in last_word_steps if (out / f"state_{k + 1}.pt").is_file())})
-    resynced = resync(config, initial, out, steps, work / "textvae" / label / "resync", ref_curve)
-    ours = free_run(config, initial, work / "textvae" / label / "free", threads=1)
+    resynced = resync(config, initial, out, steps, work / "textvae" / label / "resync", ref_curve, part.stage)
+    ours = free_run(config, initial, work / "textvae" / label / "free", threads=1, stage=part.stage)
     first, what = first_parting(ours, ref_curve)
     record = {
-        "row": row.label,
+        "row": row.label + (f", stage {part.stage + 1} ({part.name}, {part.script})" if part.name else ""),
         "recipe": row.recipe,
+        **({"stage": part.name} if part.name else {}),
         "seed": seed,
         "overrides": overrides,
         "updates": updates,
@@ -391,10 +435,14 @@ def run_row(
         "curves": {"reference": ref_curve, "textvae": ours},
     }
     if self_check:
-        other = free_run(config, initial, work / "textvae" / label / "free2", threads=2)
+        other = free_run(config, initial, work / "textvae" / label / "free2", threads=2, stage=part.stage)
         record["self_first_step_over_1e-3"], record["self_parting_figure"] = first_parting(
             other, ours
         )
+        record["self_first_steps_by_threads"] = {"2": record["self_first_step_over_1e-3"]}
+        for threads in SELF_THREADS[1:]:
+            again = free_run(config, initial, work / "textvae" / label / f"free{threads}", threads, part.stage)
+            record["self_first_steps_by_threads"][str(threads)] = first_parting(again, ours)[0]
     return record
 
 
@@ -430,9 +478,22 @@ def accepted(record: dict) -> str:
     )
 
 
+def self_range(record: dict) -> str:
+    """The earliest–latest update at which textvae parted from itself over the thread counts."""
+    steps = list(record.get("self_first_steps_by_threads", {}).values())
+    if not steps:
+        return "not run"
+    parted = sorted(k for k in steps if k is not None)
+    if not parted:
+        return "none"
+    span = f"{parted[0]}–{parted[-1]}" if parted[0] != parted[-1] else f"{parted[0]}"
+    return span + (f" ({len(steps) - len(parted)} of {len(steps)} never)" if len(parted) < len(steps) else "")
+
+
 def curve_key(record: dict) -> str:
-    """A row's key in lockstep_curves.json.gz: its recipe and overrides."""
-    return " ".join([record["recipe"], *record["overrides"]])
+    """A row's key in lockstep_curves.json.gz: its recipe (and stage) and overrides."""
+    recipe = record["recipe"] + (f":{record['stage']}" if record.get("stage") else "")
+    return " ".join([recipe, *record["overrides"]])
 
 
 def render(rows: list[dict], meta: dict) -> str:
@@ -449,13 +510,16 @@ def render(rows: list[dict], meta: dict) -> str:
         f"at {ACCEPT:g} on the figures and the updated parameters. Free-running: the first update "
         f"where reconstruction, KL, KL weight, learning rate or gradient norm differ by more than "
         f"{PARTED:g} relative, textvae against the "
-        "reference and (self) textvae on 1 against 2 threads. 'Last-word' updates feed the decoder the "
+        "reference and (self) textvae on 1 against 2 threads, and against each of "
+        f"{', '.join(map(str, SELF_THREADS))} threads (earliest–latest). 'Last-word' updates feed the "
+        "decoder the "
         "vocabulary's last word, whose embedding the reference freezes (padding_idx=-1).",
         "",
         "| row | options | updates | re-synchronised updates | max rel. diff: figures / updated parameters / "
         "update beyond float32 rounding | the same apart from last-word updates | accepted | first update > "
-        "1e-3 vs reference | vs itself (1 vs 2 threads) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"1e-3 vs reference | vs itself (1 vs 2 threads) | vs itself (1 vs {'/'.join(map(str, SELF_THREADS))} "
+        "threads) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         worst = max(r["resync"], key=lambda s: s["max_rel_update"])
@@ -474,7 +538,7 @@ def render(rows: list[dict], meta: dict) -> str:
                 else f"{self_part or 'none'}"
                 + (f" ({r['self_parting_figure']})" if r.get("self_parting_figure") else "")
             )
-            + " |"
+            + f" | {self_range(r)} |"
         )
     lines += [
         "",
@@ -505,7 +569,8 @@ def main(argv: list[str] | None = None) -> None:
         help="re-synchronised updates per row (spread over the epoch)",
     )
     p.add_argument(
-        "--self-check", action="store_true", help="also textvae against itself on 2 threads"
+        "--self-check", action="store_true",
+        help=f"also textvae against itself on {', '.join(map(str, SELF_THREADS))} threads"
     )
     p.add_argument(
         "--set",
@@ -547,27 +612,27 @@ def main(argv: list[str] | None = None) -> None:
             if ref not in clones:
                 raise SystemExit(f"--rows {name}: needs --reference {ref}=PATH")
             label = name + (f"+{a.label}" if a.label else "")
-            record = run_row(
-                name,
-                Path(clones[ref]).expanduser().resolve(),
-                corpus,
-                a.seed,
-                work,
-                a.dumps,
-                a.self_check,
-                a.overrides,
-                label,
-            )
-            data["rows"] = [
-                r for r in data["rows"] if (r["recipe"], r["overrides"]) != (name, a.overrides)
-            ]
-            curves[curve_key(record)] = record.pop("curves")
-            data["rows"].append(record)
-            a.out.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(data, indent=1) + "\n")
-            # mtime 0: the same curves give the same bytes, so a re-run changes no committed file
-            curves_path.write_bytes(gzip.compress((json.dumps(curves) + "\n").encode(), mtime=0))
-            (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
+            for part in parts(parity.ROWS[name]):
+                record = run_row(
+                    name,
+                    part,
+                    Path(clones[ref]).expanduser().resolve(),
+                    corpus,
+                    a.seed,
+                    work,
+                    a.dumps,
+                    a.self_check,
+                    a.overrides,
+                    label,
+                )
+                data["rows"] = [r for r in data["rows"] if curve_key(r) != curve_key(record)]
+                curves[curve_key(record)] = record.pop("curves")
+                data["rows"].append(record)
+                a.out.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(data, indent=1) + "\n")
+                # mtime 0: the same curves give the same bytes, so a re-run changes no committed file
+                curves_path.write_bytes(gzip.compress((json.dumps(curves) + "\n").encode(), mtime=0))
+                (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     (a.out / "lockstep.md").write_text(render(data["rows"], data["meta"]))
     print((a.out / "lockstep.md").read_text())
 

@@ -17,11 +17,15 @@ patches of the program's own objects, none of its files:
   the batch, the KL weight, the optimisers' learning rates and states);
 - so is the state around every update whose batch gives the decoder the vocabulary's last word
   (listed in ``OUT/last_word_steps.txt``): the program's decoder embedding has ``padding_idx=-1``;
+- when it stops, the model's state dict is saved (``OUT/final.pt``): a later program of a two-stage
+  row (``--load_path``) starts from it;
 - each ``numpy.random.permutation`` it draws is logged to ``OUT/orders.jsonl`` (and handed back
   unchanged), so textvae can follow the same batch order.
 
 The program stops at its first evaluation-mode loss call after training began (the end of epoch 1).
-Decoder dropout is switched off through the config module eval/lockstep.py writes.
+Decoder dropout is switched off through the config module eval/lockstep.py writes. A language model
+(bn-vae's ``LSTM_LM``: no encoder, no KL) is followed through its ``reconstruct_error``; its KL is
+logged as 0 and its modules count as the decoder.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Recorder:
         self.vae = None
         self.kl_weight: float | None = None
         """The KL weight of the loss call in progress (None: the program computes its loss itself)."""
+        self.language_model = False
 
     def state(self, step: int, batch, kl_weight: float) -> None:
         torch.save(
@@ -65,10 +70,11 @@ class Recorder:
         """The update's first encoder pass: the state before it is the state the update starts from."""
         if self.model is None:
             self.model = model
+            self.language_model = not hasattr(model, "encoder")
             torch.save(model.state_dict(), self.out / "initial.pt")
         self.step += 1
         if self.last_word is None:
-            self.last_word = model.decoder.embed.weight.size(0) - 1
+            self.last_word = getattr(model, "decoder", model).embed.weight.size(0) - 1
         if isinstance(x, torch.Tensor) and bool((x[:, :-1] == self.last_word).any()):
             # the decoder reads the vocabulary's last word, whose embedding the program's
             # padding_idx=-1 freezes: a re-synchronised update here shows that difference
@@ -89,6 +95,8 @@ class Recorder:
         for p in params:
             if p.grad is not None:
                 module = names.get(id(p), "?").split(".")[0]
+                if self.language_model:  # its modules are textvae's decoder
+                    module = "decoder"
                 found[module] = found.get(module, 0.0) + float(
                     p.grad.detach().double().pow(2).sum()
                 )
@@ -104,6 +112,11 @@ class Recorder:
         with open(self.out / "steps.jsonl", "a") as f:
             f.write(json.dumps(self.pending) + "\n")
         return total
+
+    def stop(self) -> None:
+        """The end of the epoch: keep the model (a later program may load it) and end the program."""
+        torch.save(self.model.state_dict(), self.out / "final.pt")
+        raise SystemExit(0)
 
 
 def main() -> None:
@@ -138,7 +151,7 @@ def main() -> None:
 
     def loss(self, x, kl_weight, *rest, **kw):
         if not (self.training and torch.is_grad_enabled()) and rec.model is not None:
-            raise SystemExit(0)  # the end of epoch 1: its first evaluation
+            rec.stop()  # the end of epoch 1: its first evaluation
         rec.kl_weight = kl_weight
         try:
             return vae_loss(self, x, kl_weight, *rest, **kw)
@@ -187,6 +200,25 @@ def main() -> None:
             type(decoder).reconstruct_error = reconstruct_error
 
     modules.VAE.loss, modules.VAE.__init__ = loss, init
+
+    language_model = getattr(modules, "LSTM_LM", None)
+    if language_model is not None:
+        lm_reconstruct = language_model.reconstruct_error
+
+        def lm_reconstruct_error(lm, x, *a, **k):
+            if not (lm.training and torch.is_grad_enabled()):
+                if rec.model is not None:
+                    rec.stop()  # the end of epoch 1: its first evaluation
+                return lm_reconstruct(lm, x, *a, **k)
+            if not rec.in_step:
+                rec.in_step = True
+                rec.on_step_start(lm, x, None)
+            out = lm_reconstruct(lm, x, *a, **k)
+            if rec.pending is not None and "rec" not in rec.pending:
+                rec.pending.update(rec=float(out.detach().mean()), kl=0.0)
+            return out
+
+        language_model.reconstruct_error = lm_reconstruct_error
     clip = torch.nn.utils.clip_grad_norm_
     torch.nn.utils.clip_grad_norm_ = lambda params, max_norm, *a, **k: rec.on_clip(
         params, lambda ps: clip(ps, max_norm, *a, **k)

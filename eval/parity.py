@@ -28,12 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from textvae.errors import CheckpointError
-from textvae.reference.importing import read_reference_model
+from textvae.errors import TextVAEError
 from textvae.reference.logs import parse_log, read_training_curve
-from textvae.reference.state_dicts import reference_to_textvae, textvae_only
 from textvae.reference.verdict import MARGINS, MAX_SEEDS, paired_verdict, row_verdict, unpaired_verdict
-from textvae.rundir import RunDir
 from textvae.training.environment import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,38 +340,61 @@ def reference_model_file(job: dict) -> Path | None:
     return found[0] if found else None
 
 
-def cross_evaluate(job: dict, recipe: str, run: Path, iw_samples: int, test_lines: int, out: Path) -> dict:
-    """Evaluate the reference run's saved model with ``textvae eval`` (through textvae's run folder of the
-    same row and seed): ``iw_nll``, ``elbo``, ``kl``, ``mi``, ``au``, or ``{"error": ...}``."""
-    import torch
+IMPORT_NAMES = {"lagging": "he2019", "bn-vae": "bn-vae", "du-vae": "du-vae", "pretraining": "li2019"}
+"""``REFERENCES`` key -> the program's name for ``textvae import --from``."""
 
-    if out.is_file():
-        return json.loads(out.read_text())
+
+def program_args(row: Row, job: dict, corpus: Path, iw_samples: int, epochs: int) -> dict:
+    """What ``textvae import --args`` reads of one reference run: its seed, sizes, corpus and the row's
+    options (``--name value`` pairs; a bare ``--flag`` is true)."""
+    args: dict = {"seed": job["seed"], "iw_nsamples": iw_samples, "batch_size": 32, "epochs": epochs,
+                  "train_data": str(corpus / "train.txt")}
+    items = list(row.args)
+    for i, item in enumerate(items):
+        if not item.startswith("--"):
+            continue
+        value = items[i + 1] if i + 1 < len(items) and not items[i + 1].startswith("--") else "true"
+        try:
+            args[item[2:]] = json.loads(value)
+        except json.JSONDecodeError:
+            args[item[2:]] = value
+    return args
+
+
+def cross_evaluate(job: dict, row: Row, corpus: Path, iw_samples: int, epochs: int, lines: list[int],
+                   work: Path) -> dict:
+    """The reference run's saved model imported as a textvae run folder (``textvae import``: the package's
+    state-dict mapping) and scored by textvae's evaluator on the first N test lines for each N of
+    ``lines``: ``{"iw_nll", "elbo", "kl", "mi", "au"}`` on the most lines, ``"by_lines"`` for each N, or
+    ``{"error": ...}``. Cached in WORK/cross/ by run."""
+    from textvae.reference.importing import import_reference, score_imported
+
+    name = Path(job["cwd"]).name
+    cached = work / "cross" / f"{job['row']}-{name}.json"
+    if cached.is_file():
+        found = json.loads(cached.read_text())
+        if sorted(map(int, found.get("by_lines", {}))) == sorted(set(lines)) or "error" in found:
+            return found
     model = reference_model_file(job)
-    best = RunDir(run).checkpoint("best")
-    if model is None or not best.is_file():
-        return {"error": "no saved reference model" if model is None else "no textvae run to host it"}
-    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    if model is None:
+        return {"error": "no saved reference model"}
+    out = work / "imported" / job["row"] / name
+    args = work / "imported" / job["row"] / f"{name}.args.json"
     try:
-        state = reference_to_textvae(read_reference_model(model), ckpt["model"], recipe, keep=textvae_only(recipe))
-    except CheckpointError as e:
+        if not (out / "config.json").is_file():
+            args.parent.mkdir(parents=True, exist_ok=True)
+            args.write_text(json.dumps(program_args(row, job, corpus, iw_samples, epochs)) + "\n")
+            import_reference(IMPORT_NAMES[row.reference], model, out, args, corpus, row.recipe)
+        by_lines = {}
+        for n in sorted(set(lines)):
+            figures = score_imported(out, limit=n)
+            by_lines[str(n)] = {"iw_nll": figures["nll"], "elbo": figures["elbo"], "rec": figures["rec"],
+                                "kl": figures["kl"], "mi": figures["mi"], "au": figures["au"]}
+    except TextVAEError as e:
         return {"error": f"cross-evaluation: {e}"}
-    kept = [k for k in ckpt["model"] if k.endswith(textvae_only(recipe))]
-    ckpt["model"] = state
-    ckpt.pop("optimizer", None)
-    host = RunDir(run).checkpoints / "reference.pt"
-    torch.save(ckpt, host)
-    record = out.with_suffix(".eval.json")
-    result = subprocess.run([*TEXTVAE, "eval", str(run),
-                             "--checkpoint", str(host), "--iw-samples", str(iw_samples), "--limit", str(test_lines),
-                             "--no-progress", "--out", str(record)],
-                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if result.returncode != 0:
-        return {"error": f"textvae eval exit {result.returncode}: {(result.stderr or result.stdout).strip()[-300:]}"}
-    figures = json.loads(record.read_text())
-    found = {"iw_nll": figures["nll"], "elbo": figures["elbo"], "kl": figures["kl"], "mi": figures["mi"],
-             "au": figures["au"], "kept_from_textvae": kept}
-    out.write_text(json.dumps(found) + "\n")
+    found = {**by_lines[str(max(lines))], "lines": max(lines), "by_lines": by_lines}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(found) + "\n")
     return found
 
 
@@ -417,6 +437,17 @@ def judge(record: dict, language_model: bool = False, paired: bool = True) -> di
 def test_lines(meta: dict) -> str:
     found = re.search(r"/ (\d+) test lines", meta["corpus"])
     return found[1] if found else "the"
+
+
+def scoring_note(meta: dict) -> list[str]:
+    own = meta.get("reference_test_lines")
+    if own is not None and str(own) != test_lines(meta):
+        return [f"All figures are scored on the first {test_lines(meta)} PTB test lines by textvae's evaluator, "
+                "the reference's models imported (`textvae import`); each program scored its own model on the "
+                f"first {own} lines, set beside textvae's figures on those lines at the end."]
+    return [f"All figures are scored on the first {test_lines(meta)} PTB test lines. MI: the reference "
+            "programs' per-batch estimator against textvae's `eval.mi_estimator` (the recipes' whole-set "
+            "estimator), so an MI difference may be the estimators'."]
 
 
 def verdict_table(records: list[dict]) -> list[str]:
@@ -465,9 +496,7 @@ def render(records: list[dict], meta: dict) -> str:
              "of the mean difference lies inside the margin (two one-sided tests); `differs`: the 95 % interval "
              "excludes 0 and the mean is outside the margin; else `not shown`, with the seeds the observed spread "
              "would need. A row is `equivalent` when every metric is, `differs` when one does.",
-             "", f"All figures are scored on the first {test_lines(meta)} PTB test lines. MI: the reference "
-             "programs' per-batch estimator against textvae's `eval.mi_estimator` (the recipes' whole-set "
-             "estimator), so an MI difference may be the estimators'.", "",
+             "", *(scoring_note(meta)), "",
              *verdict_table(records), "",
              "| row | reference | side | IW-NLL | KL | MI | AU | train −ELBO / KL per epoch | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -515,11 +544,15 @@ def render(records: list[dict], meta: dict) -> str:
                   "|---|---|---|---|---|"]
         for row, r in crossed:
             t = r["textvae_eval"]
+            # the program's own figures, and textvae's on the same test lines
+            own = r.get("own", r)
+            if "error" not in t and "own" in r:
+                t = t["by_lines"][str(r["own"]["lines"])]
             if "error" in t:
-                lines.append(f"| {row} | {r['seed']} | {r['iw_nll']:.2f} / {r['kl']:.2f} | {t['error']} | |")
+                lines.append(f"| {row} | {r['seed']} | {own['iw_nll']:.2f} / {own['kl']:.2f} | {t['error']} | |")
             else:
-                lines.append(f"| {row} | {r['seed']} | {r['iw_nll']:.2f} / {r['kl']:.2f} | {t['iw_nll']:.2f} / "
-                             f"{t['kl']:.2f} | {t['iw_nll'] - r['iw_nll']:+.2f} |")
+                lines.append(f"| {row} | {r['seed']} | {own['iw_nll']:.2f} / {own['kl']:.2f} | {t['iw_nll']:.2f} / "
+                             f"{t['kl']:.2f} | {t['iw_nll'] - own['iw_nll']:+.2f} |")
     errors = [(rec["row"], e) for rec in records for e in rec["reference"].get("errors", [])]
     if errors:
         lines += ["", "Reference runs without results:", ""] + [f"- {row}: {e}" for row, e in errors]
@@ -547,6 +580,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--valid-lines", type=int, default=1000)
     p.add_argument("--test-lines", type=int, default=200)
     p.add_argument("--iw-samples", type=int, default=100)
+    p.add_argument("--reference-test-lines", type=int, metavar="N",
+                   help="the reference programs score their own model on the first N test lines only (their "
+                        "IW-NLL takes one sentence at a time: on 1,000 lines it costs as much as training); "
+                        "both sides are then compared on textvae's evaluator over --test-lines (implies "
+                        "--cross-eval, which also scores each reference model on the N lines)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "parity", help="scratch copies, logs, run folders")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -554,7 +592,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="run nothing: re-judge the records of parity.json (the verdict rule of docs/parity.md) "
                         "and re-render parity.md")
     p.add_argument("--cross-eval", action="store_true",
-                   help="also evaluate each finished reference run's saved model with textvae's evaluator")
+                   help="also evaluate each finished reference run's saved model with textvae's evaluator (through "
+                        "textvae import)")
     p.add_argument("--batch-order", choices=["reference", "seeded", "default"], default="reference",
                    help="reference: textvae trains on each reference run's own order of the buckets (recorded from "
                         "its run); seeded: on textvae's shuffle of the seed; default: the recipe as a user runs it "
@@ -609,6 +648,15 @@ def main(argv: list[str] | None = None) -> None:
     work = a.work.resolve()
     corpus = work / "corpus"
     sizes = make_corpus(a.ptb, corpus, a.train_lines, a.valid_lines, a.test_lines)
+    own_lines = a.reference_test_lines or sizes["test"]
+    if not 0 < own_lines <= sizes["test"]:
+        raise SystemExit(f"--reference-test-lines {own_lines}: between 1 and --test-lines ({sizes['test']})")
+    short = own_lines < sizes["test"]
+    # the reference programs' corpus: the same training and validation files, the test file cut to its N lines
+    ref_corpus = work / f"corpus-test{own_lines}" if short else corpus
+    if short:
+        make_corpus(a.ptb, ref_corpus, a.train_lines, a.valid_lines, own_lines)
+        a.cross_eval = True
     from textvae import recipes
     from textvae.data.schedule import write_schedule
 
@@ -621,9 +669,10 @@ def main(argv: list[str] | None = None) -> None:
         row = ROWS[row_name]
         for seed in a.seeds:
             scratch = work / "reference" / row_name / (f"seed{seed}" + (f"-torch{a.reference_torch_seed_offset}"
-                                                                      if a.reference_torch_seed_offset else ""))
+                                                                      if a.reference_torch_seed_offset else "")
+                                                         + (f"-test{own_lines}" if short else ""))
             patches.update(prepare_reference(clones[row.reference], row.reference, scratch))
-            write_reference_config(scratch, corpus, model_d, a.epochs)
+            write_reference_config(scratch, ref_corpus, model_d, a.epochs)
             steps = reference_steps(row, seed, a.iw_samples, scratch)
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
                          "language_model": row.language_model,
@@ -650,7 +699,9 @@ def main(argv: list[str] | None = None) -> None:
             ref_runs.append({"seed": job["seed"], **res, "last_buckets_words": trained[-6:]})
         schedule = None
         if a.batch_order == "reference" and orders:
-            schedule = work / "schedules" / f"{row_name}.json"
+            # one file per seed set: an invocation for other seeds never rewrites a file that an earlier run's
+            # config names, so that run still resumes
+            schedule = work / "schedules" / f"{row_name}-{'-'.join(map(str, sorted(orders)))}.json"
             schedule.parent.mkdir(parents=True, exist_ok=True)
             write_schedule(schedule, len(buckets), orders, f"{REFERENCES[row.reference].repo} {programs(row)}: "
                            f"its numpy.random.permutation of the {len(buckets)} training buckets, one per epoch")
@@ -670,11 +721,20 @@ def main(argv: list[str] | None = None) -> None:
             if (run / "results.json").is_file():
                 ours.append({"seed": seed, **read_textvae_run(run)})
         if a.cross_eval:
-            for ref_run in ref_runs:
+            for i, ref_run in enumerate(ref_runs):
                 job = next(j for j in jobs if j["row"] == row_name and j["seed"] == ref_run["seed"])
-                run = sweep_dir / "runs" / "ptb" / row.recipe / f"seed{ref_run['seed']}"
-                ref_run["textvae_eval"] = cross_evaluate(job, row.recipe, run, a.iw_samples, a.test_lines,
-                                                         work / "cross" / f"{row_name}-seed{ref_run['seed']}.json")
+                ref_run["textvae_eval"] = cross_evaluate(job, row, corpus, a.iw_samples, a.epochs,
+                                                         [own_lines, sizes["test"]], work)
+                if short and "error" not in ref_run["textvae_eval"]:
+                    # compared on textvae's evaluator over every test line; the program's own figures
+                    # (its N lines) are kept beside textvae's on the same lines
+                    own = {k: ref_run[k] for k in ("iw_nll", "kl", "mi", "au", "rec") if k in ref_run}
+                    ref_runs[i] = {**ref_run, **{k: ref_run["textvae_eval"][k] for k in own},
+                                   "own": {**own, "lines": own_lines}}
+                elif short:
+                    errors.append(f"seed {ref_run['seed']}: {ref_run['textvae_eval']['error']}")
+            if short:
+                ref_runs = [r for r in ref_runs if "own" in r]
         if len(ref_runs) == len(a.seeds) and len(ours) == len(a.seeds):
             v, why = "", ""
         else:
@@ -690,6 +750,7 @@ def main(argv: list[str] | None = None) -> None:
             "model": f"emb {model.embed_dim}, LSTM {model.enc_hidden}/{model.dec_hidden}, z {model.latent_dim}",
             "epochs": a.epochs, "iw_samples": a.iw_samples, "seeds": a.seeds, "patches": sorted(patches),
             "batch_order": a.batch_order, "reference_torch_seed_offset": a.reference_torch_seed_offset,
+            "reference_test_lines": own_lines,
             "machine": machine()["cpu"],
             "wall_minutes": (earlier_wall_minutes(a.out, records) if a.collect
                              else round((time.time() - started) / 60, 1))}

@@ -1,37 +1,85 @@
 #!/usr/bin/env bash
-# The multi-seed parity runs (docs/parity.md, "What is left"), one program at a time on one core, in
-# the order they matter. Re-running the script skips every reference log and textvae run that
-# finished (eval/parity.py reuses them), so it resumes where it was stopped.
+# The multi-seed parity runs (docs/parity.md, "What is left"), JOBS programs at a time (default 1), one
+# core each. JOBS seeds at a time, each through every step of its group, so that whatever has finished
+# when the script is stopped is a set of complete seed pairs in every table. Re-running it skips every
+# reference log and textvae run that finished (eval/parity.py reuses them), so it resumes where it was
+# stopped.
 #
-#   PTB=/path/to/ptb LAGGING=... BNVAE=... DUVAE=... PRETRAINING=... bash eval/parity_seeds.sh
+#   PTB=/path/to/ptb LAGGING=... BNVAE=... DUVAE=... PRETRAINING=... [JOBS=2] bash eval/parity_seeds.sh
 #
-# Every invocation scores IW-NLL on the first 1,000 PTB test lines and trains both sides on the same
-# sentences in the same order (numpy's scalar sort, the reference's recorded bucket order).
+# STEPS picks the steps (default: all five below: the paired rows and the noise floor seed by seed first,
+# then the other three seed by seed). On the reference's batch order both sides train on the same sentences
+# in the same order (numpy's scalar sort, the reference's recorded bucket order). A marker in $WORK/done/ records each finished
+# seed of a step; after each invocation the step's table is re-collected from its finished seeds
+# (eval/parity.py --collect), so a partial table states its seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-runs/parity31}
 OUT=eval/results/parity
+PHASES=("paired noise" "four default buckets")
+[ -n "${STEPS:-}" ] && PHASES=("$STEPS")
+STEPS="${PHASES[*]}"
 REFS=(--reference "lagging=$LAGGING" --reference "bn-vae=$BNVAE" --reference "du-vae=$DUVAE"
       --reference "pretraining=$PRETRAINING")
-COMMON=(--ptb "$PTB" "${REFS[@]}" --test-lines 1000 --jobs 1 --work "$WORK")
-SIX=(783435 101 202 303 404 505)
-FOUR=(783435 101 202 303)
+JOBS=${JOBS:-1}
+# Both sides' models are scored by textvae's evaluator on the first 1,000 test lines (the reference's imported
+# through textvae import); each program scores its own model on the first 200, as an evaluator check: its
+# IW-NLL takes one sentence at a time and on 1,000 lines costs as much CPU as its training.
+COMMON=(--ptb "$PTB" "${REFS[@]}" --test-lines 1000 --reference-test-lines 200 --work "$WORK")
+SEEDS=(783435 101 202 303 404 505)
 
-# 1. paired, six seeds: VAE + annealing, BN-VAE, DU-VAE (the four AVX2-sort rows re-run on the scalar sort)
-$PY eval/parity.py "${COMMON[@]}" --rows kl-annealing bn-vae du-vae --seeds "${SIX[@]}" --out $OUT/paired_six_seeds
-# 2. the noise floor: each reference against itself (same batch order, torch seed + 1)
-$PY eval/parity.py "${COMMON[@]}" --rows kl-annealing bn-vae --seeds "${SIX[@]}" --reference-only \
-    --reference-torch-seed-offset 1 --out $OUT/noise_floor_torch1
-$PY eval/noise_floor.py $OUT/paired_six_seeds $OUT/noise_floor_torch1 --out $OUT/noise_floor
-# 3. paired, four seeds: the other rows (β-VAE re-run on the scalar sort)
-$PY eval/parity.py "${COMMON[@]}" --rows vae beta-vae free-bits cyclical delta-vae pretrain-fb lstm-lm \
-    --seeds "${FOUR[@]}" --out $OUT/paired_four_seeds
-# 4. the pipeline users run: the recipes' own buckets and shuffle against the reference's runs, unpaired
-$PY eval/parity.py "${COMMON[@]}" --rows kl-annealing bn-vae du-vae --seeds "${SIX[@]}" --batch-order default \
-    --label default --out $OUT/default_pipeline
-# 5. the bucket-order A/B within textvae on the reference's schedule: random bucket contents vs argsort
-$PY eval/parity.py "${COMMON[@]}" --rows kl-annealing bn-vae du-vae --seeds "${SIX[@]}" \
-    --textvae-set 'data.bucket_order="random"' --label random-buckets --out $OUT/bucket_order_random
-# 6. the merged table
-$PY eval/parity.py --merge $OUT/paired_six_seeds $OUT/paired_four_seeds --out $OUT/paired_merged
+# per step: the --out folder under eval/results/parity, the seeds it needs, its eval/parity.py arguments
+declare -A OUTS=([paired]=paired_six_seeds [noise]=noise_floor_torch1 [four]=paired_four_seeds
+                 [default]=default_pipeline [buckets]=bucket_order_random)
+declare -A NSEEDS=([paired]=6 [noise]=6 [four]=4 [default]=6 [buckets]=6)
+# 1. paired: VAE + annealing, BN-VAE, DU-VAE (the rows that ran on numpy's AVX2 sort re-run on the scalar
+#    sort)
+# 2. noise: each reference against itself (same batch order, torch seed + 1)
+# 3. four: the other rows, four seeds (β-VAE re-run on the scalar sort)
+# 4. default: the pipeline users run (the recipes' own buckets and shuffle) against the reference, unpaired
+# 5. buckets: within textvae on the reference's schedule, random bucket contents against argsort
+declare -A ARGS=(
+    [paired]="--rows kl-annealing bn-vae du-vae"
+    [noise]="--rows kl-annealing bn-vae --reference-only --reference-torch-seed-offset 1"
+    [four]="--rows vae beta-vae free-bits cyclical delta-vae pretrain-fb lstm-lm"
+    [default]="--rows kl-annealing bn-vae du-vae --batch-order default --label default"
+    [buckets]="--rows kl-annealing bn-vae du-vae --textvae-set data.bucket_order=\"random\" --label random-buckets")
+for s in $STEPS; do
+    [ -n "${OUTS[$s]:-}" ] || { echo "parity_seeds.sh: unknown step $s (${!OUTS[*]})" >&2; exit 2; }
+done
+mkdir -p "$WORK/done" "$WORK/partial"
+
+collect() {  # collect STEP: the step's table from its finished seeds
+    local finished=() seed
+    for seed in "${SEEDS[@]}"; do [ -e "$WORK/done/$1-$seed" ] && finished+=("$seed"); done
+    [ ${#finished[@]} -gt 0 ] || return 0
+    # shellcheck disable=SC2086  # ARGS holds several words by design
+    $PY -m eval.parity "${COMMON[@]}" ${ARGS[$1]} --jobs "$JOBS" --collect --seeds "${finished[@]}" --out "$OUT/${OUTS[$1]}" >/dev/null
+}
+
+for group in "${PHASES[@]}"; do
+    while :; do
+        ran=0
+        for s in $group; do
+            todo=()  # the step's first JOBS seeds not yet done
+            for seed in "${SEEDS[@]:0:${NSEEDS[$s]}}"; do
+                [ ${#todo[@]} -lt "$JOBS" ] && [ ! -e "$WORK/done/$s-$seed" ] && todo+=("$seed")
+            done
+            [ ${#todo[@]} -gt 0 ] || continue
+            ran=1
+            # shellcheck disable=SC2086
+            $PY -m eval.parity "${COMMON[@]}" ${ARGS[$s]} --seeds "${todo[@]}" --jobs "$JOBS" \
+                --out "$WORK/partial/$s-$(IFS=-; echo "${todo[*]}")" >/dev/null
+            for seed in "${todo[@]}"; do touch "$WORK/done/$s-$seed"; done
+            collect "$s"
+            if [ "$s" = noise ] && [ -e "$OUT/paired_six_seeds/parity.json" ]; then
+                $PY -m eval.noise_floor $OUT/paired_six_seeds $OUT/noise_floor_torch1 --out $OUT/noise_floor
+            fi
+        done
+        [ $ran = 1 ] || break
+    done
+done
+if [ -e "$OUT/paired_six_seeds/parity.json" ] && [ -e "$OUT/paired_four_seeds/parity.json" ]; then
+    $PY -m eval.parity --merge $OUT/paired_six_seeds $OUT/paired_four_seeds --out $OUT/paired_merged
+fi

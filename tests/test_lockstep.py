@@ -124,3 +124,75 @@ def test_dumps_parting_and_acceptance():
     assert lockstep.accepted(record) == "no (last-word update 5)"
     record["resync"][0]["max_rel_param"] = 1e-3
     assert lockstep.accepted(record).startswith("no: 1")
+
+
+LM_MODULES = MODULES + '''
+
+class LSTM_LM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.pred_linear = nn.Embedding(9, 2, padding_idx=-1), nn.Linear(2, 9)
+    def reconstruct_error(self, x):
+        h = self.embed(x[:, :-1])
+        return nn.functional.cross_entropy(self.pred_linear(h).reshape(-1, 9), x[:, 1:].reshape(-1),
+                                           reduction="none").view(x.size(0), -1).sum(-1)
+'''
+
+LM_PROGRAM = '''
+import numpy as np, torch
+from torch import optim
+from modules import LSTM_LM
+torch.manual_seed(0); np.random.seed(0)
+lm = LSTM_LM()
+opt = optim.SGD(lm.parameters(), lr=1.0)
+batches = [torch.randint(0, 9, (3, 5)) for _ in range(4)]
+lm.train()
+for i in np.random.permutation(len(batches)):
+    opt.zero_grad()
+    lm.reconstruct_error(batches[i]).mean().backward()
+    torch.nn.utils.clip_grad_norm_(lm.parameters(), 5.0)
+    opt.step()
+lm.eval()
+with torch.no_grad():
+    lm.reconstruct_error(batches[0])
+raise SystemExit("evaluation reached: the runner should have stopped the program")
+'''
+
+
+def test_the_runner_follows_a_language_model_and_keeps_its_final_model(tmp_path):
+    (tmp_path / "prog" / "modules").mkdir(parents=True)
+    (tmp_path / "prog" / "modules" / "__init__.py").write_text(LM_MODULES)
+    (tmp_path / "prog" / "lm.py").write_text(LM_PROGRAM)
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(ROOT / "eval" / "lockstep_reference.py"), str(out), "2", "lm.py"],
+                   cwd=tmp_path / "prog", check=True, capture_output=True, text=True)
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == [1, 2, 3, 4]
+    assert all(s["kl"] == 0.0 and s["kl_weight"] is None and s["rec"] > 0 for s in steps)
+    # the language model's modules are textvae's decoder
+    assert set(steps[0]["grad_before"]) == {"decoder", "all"}
+    assert torch.load(out / "state_2.pt", weights_only=False)["batch"].shape == (3, 5)
+    final = torch.load(out / "final.pt", weights_only=True)
+    initial = torch.load(out / "initial.pt", weights_only=True)
+    assert set(final) == {"embed.weight", "pred_linear.weight", "pred_linear.bias"}
+    assert not torch.equal(final["pred_linear.weight"], initial["pred_linear.weight"])
+
+
+def test_a_two_program_row_runs_stage_by_stage():
+    from eval import parity
+
+    one = lockstep_script.parts(parity.ROWS["bn-vae"])
+    assert [(p.name, p.stage, p.script, p.loads) for p in one] == [("", 0, "text_anneal_fb.py", "")]
+    two = lockstep_script.parts(parity.ROWS["pretrain-fb"])
+    assert [(p.name, p.stage, p.script, p.loads) for p in two] == [
+        ("pretrain", 0, "text_beta.py", ""), ("vae", 1, "text_anneal_fb.py", "pretrain")]
+    assert lockstep_script.curve_key({"recipe": "pretrain-fb", "stage": "vae", "overrides": ["a=1"]}) == \
+        "pretrain-fb:vae a=1"
+
+
+def test_self_parting_range_over_thread_counts():
+    record = {"self_first_steps_by_threads": {"2": 30, "3": 24, "4": None}}
+    assert lockstep_script.self_range(record) == "24–30 (1 of 3 never)"
+    assert lockstep_script.self_range({"self_first_steps_by_threads": {"2": None}}) == "none"
+    assert lockstep_script.self_range({"self_first_steps_by_threads": {"2": 7, "3": 7}}) == "7"
+    assert lockstep_script.self_range({}) == "not run"

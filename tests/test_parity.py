@@ -442,3 +442,60 @@ def test_the_default_pipeline_spec_leaves_buckets_and_order_to_the_recipe(parity
     text = path.read_text()
     assert 'data.bucket_order="argsort"' not in text and 'data.bucket_order=\\"random\\"' in text
     assert point is not None
+
+
+def test_cross_evaluation_imports_the_reference_model_and_scores_it_on_each_line_count(parity, tmp_path):
+    import json
+
+    from conftest import write_corpus
+    from textvae import recipes
+    from textvae.data import load_corpus
+    from textvae.models import build_model
+
+    corpus = write_corpus(tmp_path / "corpus", labeled=False)
+    config = recipes.resolve("ptb", "kl-annealing", [f"data.corpus={json.dumps(str(corpus))}"])
+    config.model.embed_dim, config.model.enc_hidden, config.model.dec_hidden, config.model.latent_dim = 4, 5, 6, 3
+    vocab = len(load_corpus(config.data).vocab)
+    reference = _as_reference(build_model(config, vocab).state_dict(), "kl-annealing")
+    reference["decoder.loss.weight"] = torch.ones(vocab)
+    job = {"row": "kl-annealing", "seed": 783435, "cwd": str(tmp_path / "scratch" / "seed783435-test5")}
+    (tmp_path / "scratch" / "seed783435-test5" / "models" / "parity").mkdir(parents=True)
+    torch.save(reference, tmp_path / "scratch" / "seed783435-test5" / "models" / "parity" / "m.pt")
+    row = parity.ROWS["kl-annealing"]
+    assert parity.program_args(row, job, corpus, 3, 2) == {
+        "seed": 783435, "iw_nsamples": 3, "batch_size": 32, "epochs": 2, "train_data": str(corpus / "train.txt"),
+        "kl_start": 0.1, "warm_up": 10}
+    work = tmp_path / "work"
+    found = parity.cross_evaluate(job, row, corpus, 3, 2, [5, 20], work)
+    assert set(found["by_lines"]) == {"5", "20"} and found["lines"] == 20
+    assert found["iw_nll"] == found["by_lines"]["20"]["iw_nll"] != found["by_lines"]["5"]["iw_nll"]
+    imported = work / "imported" / "kl-annealing" / "seed783435-test5"
+    assert json.loads((imported / "env.json").read_text())["imported_from"]["recipe"] == "kl-annealing"
+    # cached: a second call reads the record, even with the model gone
+    (tmp_path / "scratch" / "seed783435-test5" / "models" / "parity" / "m.pt").unlink()
+    assert parity.cross_evaluate(job, row, corpus, 3, 2, [5, 20], work) == found
+    # a model with a tensor of the wrong size is one error, nothing scored
+    job2 = {**job, "seed": 101, "cwd": str(tmp_path / "scratch2" / "seed101")}
+    (tmp_path / "scratch2" / "seed101" / "models" / "parity").mkdir(parents=True)
+    torch.save({**reference, "decoder.pred_linear.weight": torch.ones(2, 2)},
+               tmp_path / "scratch2" / "seed101" / "models" / "parity" / "m.pt")
+    assert "decoder.pred_linear.weight" in parity.cross_evaluate(job2, row, corpus, 3, 2, [5], work)["error"]
+
+
+def test_a_reference_scored_on_fewer_lines_is_shown_beside_textvaes_figures_on_those_lines(parity):
+    own = {"iw_nll": 139.0, "kl": 8.0, "mi": 1.0, "au": 5, "rec": 135.0, "lines": 200}
+    ref = {**run(140.0, 8.1), "seed": 1, "own": own,
+           "textvae_eval": {"iw_nll": 140.0, "kl": 8.1, "by_lines": {"200": {"iw_nll": 139.1, "kl": 8.0},
+                                                                    "1000": {"iw_nll": 140.0, "kl": 8.1}}}}
+    record = {"row": "BN-VAE (0.6)", "recipe": "bn-vae", "seeds": [1], "verdict": "not shown", "explanation": "",
+              "reference": {"repo": "valdersoul/bn-vae", "script": "text_anneal_fb.py", "args": [], "runs": [ref],
+                            "errors": []},
+              "textvae": {"recipe": "bn-vae", "runs": [{**run(140.5, 8.5), "seed": 1}]}}
+    meta = {"corpus": "PTB, first 10 train / 10 valid / 1000 test lines", "model": "m", "epochs": 2,
+            "iw_samples": 100, "seeds": [1], "patches": [], "machine": "cpu", "wall_minutes": 1.0,
+            "reference_test_lines": 200}
+    text = parity.render([record], meta)
+    assert "scored on the first 1000 PTB test lines by textvae's evaluator" in text
+    assert "| BN-VAE (0.6) | 1 | 139.00 / 8.00 | 139.10 / 8.00 | +0.10 |" in text
+    assert "MI: the reference programs' per-batch estimator" in parity.render(
+        [record], {**meta, "reference_test_lines": 1000})
