@@ -282,6 +282,9 @@ def run_references(jobs: list[dict], parallel: int) -> list[dict]:
     """Reference programs are not textvae runs: Ray runs them as tasks, one CPU each."""
     import ray
 
+    # Ray starts its workers 15 niceness steps down (to keep its daemons responsive): the programs would
+    # then get only the CPU nothing else wants, as textvae sweep's workers would (textvae.sweeps.cluster)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=parallel, include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1)(run_reference)

@@ -445,9 +445,8 @@ def test_the_default_pipeline_spec_leaves_buckets_and_order_to_the_recipe(parity
 
 
 def test_cross_evaluation_imports_the_reference_model_and_scores_it_on_each_line_count(parity, tmp_path):
-    import json
-
     from conftest import write_corpus
+
     from textvae import recipes
     from textvae.data import load_corpus
     from textvae.models import build_model
@@ -499,3 +498,22 @@ def test_a_reference_scored_on_fewer_lines_is_shown_beside_textvaes_figures_on_t
     assert "| BN-VAE (0.6) | 1 | 139.00 / 8.00 | 139.10 / 8.00 | +0.10 |" in text
     assert "MI: the reference programs' per-batch estimator" in parity.render(
         [record], {**meta, "reference_test_lines": 1000})
+
+
+def test_reference_programs_run_at_the_commands_own_priority(parity, monkeypatch):
+    import sys
+    import types
+
+    seen = {}
+
+    def init(**kw):
+        seen["niceness"] = os.environ.get("RAY_worker_niceness")
+
+    fake = types.SimpleNamespace(init=init, shutdown=lambda: None, get=lambda refs: [r() for r in refs],
+                                 remote=lambda **kw: (lambda f: types.SimpleNamespace(
+                                     remote=lambda job: (lambda: f(job)))))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    monkeypatch.setattr(parity, "run_reference", lambda job: {"ran": job})
+    assert parity.run_references([1, 2], 2) == [{"ran": 1}, {"ran": 2}]
+    assert seen["niceness"] == "0"
