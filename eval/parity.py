@@ -680,15 +680,19 @@ def main(argv: list[str] | None = None) -> None:
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
                          "language_model": row.language_model,
                          "torch_seed_offset": a.reference_torch_seed_offset})
-    if a.collect:
-        ref_results = [finished_reference(j) or {"error": "not finished"} for j in jobs]
-    else:
-        print(f"reference: {len(jobs)} runs", flush=True)
-        ref_results = run_references(jobs, a.jobs)
-
-    records = []
+    records, ref_results = [], [None] * len(jobs)
+    # row by row, its reference runs and then its textvae runs: an invocation stopped part-way leaves
+    # complete pairs for the rows it reached
     for row_name in a.rows:
         row = ROWS[row_name]
+        mine = [i for i, j in enumerate(jobs) if j["row"] == row_name]
+        if a.collect:
+            found = [finished_reference(jobs[i]) or {"error": "not finished"} for i in mine]
+        else:
+            print(f"reference {row_name}: {len(mine)} runs", flush=True)
+            found = run_references([jobs[i] for i in mine], a.jobs)
+        for i, result in zip(mine, found):
+            ref_results[i] = result
         buckets = training_buckets(corpus, row.recipe)
         ref_runs, errors, orders = [], [], {}
         for job, res in zip(jobs, ref_results):
