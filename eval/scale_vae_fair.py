@@ -1,4 +1,4 @@
-"""The slides' Scale-VAE trends as tests of a reading (issue 32, item 3), from the sweeps of
+"""The slides' Scale-VAE trends as tests of a reading, from the sweeps of
 eval/sweeps/scale_vae_fair*.toml and the same-optimizer rows of eval/sweeps/table1_demo.toml.
 
 For every reading (the Scale-VAE options that the slides leave open, and the scored model) it

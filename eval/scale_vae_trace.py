@@ -1,6 +1,6 @@
 """Scale-VAE per update: the factor the decoder's means were scaled by, the std of the raw and of the
 scaled means, the KL, the reconstruction and the gradient norm before clipping, for the first epochs
-of a run (issue 32, item 2: why f_bar runs away under SGD lr 1 with clipping at 5).
+of a run (why f_bar runs away under SGD lr 1 with clipping at 5).
 
 Every update of each traced run records, on its own training batch: ``f`` (mean over dimensions of
 the factor applied: the batch's own during the first ``f_epo`` epochs, f_bar afterwards),
