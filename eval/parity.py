@@ -519,7 +519,9 @@ def render(records: list[dict], meta: dict) -> str:
                 cells = [cell("iw_nll"), cell("kl"), cell("mi"), cell("au", ".1f"), per_epoch]
             reference = rec["reference"]
             ref_name = reference["repo"] + " " + reference["script"] if side == "reference" else "textvae sweep"
-            explained = rec["verdict"] + (f": {rec['explanation']}" if rec["explanation"] else "")
+            why = rec["explanation"]
+            # the explanation of a verdict may begin with it ("not shown: iw_nll needs 7 seeds")
+            explained = why if why.startswith(rec["verdict"]) else rec["verdict"] + (f": {why}" if why else "")
             verdict_cell = explained if side == "textvae" else ""
             lines.append(f"| {rec['row'] if side == 'reference' else ''} | {ref_name} | {side} | " + " | ".join(cells)
                          + f" | {verdict_cell} |")

@@ -517,3 +517,17 @@ def test_reference_programs_run_at_the_commands_own_priority(parity, monkeypatch
     monkeypatch.setattr(parity, "run_reference", lambda job: {"ran": job})
     assert parity.run_references([1, 2], 2) == [{"ran": 1}, {"ran": 2}]
     assert seen["niceness"] == "0"
+
+
+def test_a_verdict_is_named_once_beside_its_explanation(parity):
+    record = {"row": "VAE", "recipe": "vae", "seeds": [1], "verdict": "not shown",
+              "explanation": "not shown: iw_nll needs 7 seeds",
+              "reference": {"repo": "r", "script": "s", "args": [], "runs": [{**run(1.0, 0.1), "seed": 1}],
+                            "errors": []},
+              "textvae": {"recipe": "vae", "runs": [{**run(1.5, 0.1), "seed": 1}]}}
+    meta = {"corpus": "PTB", "model": "m", "epochs": 2, "iw_samples": 100, "seeds": [1], "patches": [],
+            "machine": "cpu", "wall_minutes": 1.0}
+    text = parity.render([record], meta)
+    assert "| not shown: iw_nll needs 7 seeds |" in text and "not shown: not shown" not in text
+    record["verdict"], record["explanation"] = "differs", "on iw_nll"
+    assert "| differs: on iw_nll |" in parity.render([record], meta)
