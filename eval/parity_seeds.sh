@@ -6,6 +6,7 @@
 # stopped.
 #
 #   PTB=/path/to/ptb LAGGING=... BNVAE=... DUVAE=... PRETRAINING=... [JOBS=2] bash eval/parity_seeds.sh
+# (OUT: the results folder, default eval/results/parity; WORK: runs and scratch copies, default runs/parity31)
 #
 # STEPS picks the steps (default: all five below: the paired rows and the noise floor seed by seed first,
 # then the other three seed by seed). On the reference's batch order both sides train on the same sentences
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-runs/parity31}
-OUT=eval/results/parity
+OUT=${OUT:-eval/results/parity}
 PHASES=("paired noise" "four default buckets")
 [ -n "${STEPS:-}" ] && PHASES=("$STEPS")
 STEPS="${PHASES[*]}"

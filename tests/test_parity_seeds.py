@@ -27,7 +27,8 @@ def run_script(tmp_path: Path, **env: str) -> list[list[str]]:
     calls.unlink(missing_ok=True)
     subprocess.run(["bash", str(ROOT / "eval" / "parity_seeds.sh")], check=True, capture_output=True, text=True,
                    env={**os.environ, "PY": str(py), "CALLS": str(calls), "WORK": str(tmp_path / "work"),
-                        "PTB": "ptb", "LAGGING": "l", "BNVAE": "b", "DUVAE": "d", "PRETRAINING": "p", **env})
+                        "OUT": str(tmp_path / "out"), "PTB": "ptb", "LAGGING": "l", "BNVAE": "b", "DUVAE": "d",
+                        "PRETRAINING": "p", **env})
     return [json.loads(line) for line in calls.read_text().splitlines()] if calls.is_file() else []
 
 
@@ -54,8 +55,12 @@ def test_seeds_go_through_every_step_of_a_phase_jobs_at_a_time_and_resume(tmp_pa
     assert run_script(tmp_path, JOBS="2", STEPS="paired noise") == []
     # a seed whose marker is missing (its invocation was stopped) is run again, alone
     (tmp_path / "work" / "done" / "noise-303").unlink()
+    # once the paired table exists, the noise floor is judged against it after each noise invocation
+    (tmp_path / "out" / "paired_six_seeds").mkdir(parents=True)
+    (tmp_path / "out" / "paired_six_seeds" / "parity.json").write_text("{}")
     again = run_script(tmp_path, JOBS="2", STEPS="paired noise")
-    assert [seeds_of(c) for c in again if "--collect" not in c] == [["303"]]
+    assert [seeds_of(c) for c in again if c[:2] == ["-m", "eval.parity"] and "--collect" not in c] == [["303"]]
+    assert [c[:2] for c in again if "eval.noise_floor" in c] == [["-m", "eval.noise_floor"]]
 
 
 def test_an_unknown_step_is_refused(tmp_path):
@@ -64,6 +69,7 @@ def test_an_unknown_step_is_refused(tmp_path):
     py.chmod(0o755)
     result = subprocess.run(["bash", str(ROOT / "eval" / "parity_seeds.sh")], capture_output=True, text=True,
                             env={**os.environ, "PY": str(py), "CALLS": str(tmp_path / "c"), "WORK": str(tmp_path),
+                                 "OUT": str(tmp_path / "out"),
                                  "PTB": "x", "LAGGING": "x", "BNVAE": "x", "DUVAE": "x", "PRETRAINING": "x",
                                  "STEPS": "paired nonsense"})
     assert result.returncode == 2 and "unknown step nonsense" in result.stderr
