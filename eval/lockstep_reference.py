@@ -67,7 +67,11 @@ class Recorder:
         )
 
     def on_step_start(self, model, x, kl_weight: float | None) -> None:
-        """The update's first encoder pass: the state before it is the state the update starts from."""
+        """A training forward pass: the first since the last clip starts an update, and the state before
+        it is the state the update starts from (later passes of the same update are ignored)."""
+        if self.in_step:
+            return
+        self.in_step = True
         if self.model is None:
             self.model = model
             self.language_model = not hasattr(model, "encoder")
@@ -168,8 +172,7 @@ def main() -> None:
 
             def encoder_forward(enc, x, *a, **k):
                 training = enc.training and torch.is_grad_enabled()
-                if training and not rec.in_step:
-                    rec.in_step = True
+                if training:
                     rec.on_step_start(rec.vae, x, rec.kl_weight)
                 out = forward(enc, x, *a, **k)
                 if training and rec.pending is not None and "kl" not in rec.pending:
@@ -210,9 +213,7 @@ def main() -> None:
                 if rec.model is not None:
                     rec.stop()  # the end of epoch 1: its first evaluation
                 return lm_reconstruct(lm, x, *a, **k)
-            if not rec.in_step:
-                rec.in_step = True
-                rec.on_step_start(lm, x, None)
+            rec.on_step_start(lm, x, None)
             out = lm_reconstruct(lm, x, *a, **k)
             if rec.pending is not None and "rec" not in rec.pending:
                 rec.pending.update(rec=float(out.detach().mean()), kl=0.0)

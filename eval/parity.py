@@ -343,10 +343,6 @@ def reference_model_file(job: dict) -> Path | None:
     return found[0] if found else None
 
 
-IMPORT_NAMES = {"lagging": "he2019", "bn-vae": "bn-vae", "du-vae": "du-vae", "pretraining": "li2019"}
-"""``REFERENCES`` key -> the program's name for ``textvae import --from``."""
-
-
 def program_args(row: Row, job: dict, corpus: Path, iw_samples: int, epochs: int) -> dict:
     """What ``textvae import --args`` reads of one reference run: its seed, sizes, corpus and the row's
     options (``--name value`` pairs; a bare ``--flag`` is true)."""
@@ -371,6 +367,7 @@ def cross_evaluate(job: dict, row: Row, corpus: Path, iw_samples: int, epochs: i
     ``lines``: ``{"iw_nll", "elbo", "kl", "mi", "au"}`` on the most lines, ``"by_lines"`` for each N, or
     ``{"error": ...}``. Cached in WORK/cross/ by run."""
     from textvae.reference.importing import import_reference, score_imported
+    from textvae.reference.state_dicts import PROGRAMS
 
     name = Path(job["cwd"]).name
     cached = work / "cross" / f"{job['row']}-{name}.json"
@@ -387,7 +384,9 @@ def cross_evaluate(job: dict, row: Row, corpus: Path, iw_samples: int, epochs: i
         if not (out / "config.json").is_file():
             args.parent.mkdir(parents=True, exist_ok=True)
             args.write_text(json.dumps(program_args(row, job, corpus, iw_samples, epochs)) + "\n")
-            import_reference(IMPORT_NAMES[row.reference], model, out, args, corpus, row.recipe)
+            # textvae import names a program by its repository's entry in PROGRAMS
+            program = next(name for name, repo in PROGRAMS.items() if repo == REFERENCES[row.reference].repo)
+            import_reference(program, model, out, args, corpus, row.recipe)
         by_lines = {}
         for n in sorted(set(lines)):
             figures = score_imported(out, limit=n)
@@ -682,24 +681,20 @@ def main(argv: list[str] | None = None) -> None:
             jobs.append({"row": row_name, "seed": seed, "cwd": str(scratch), "steps": steps,
                          "language_model": row.language_model,
                          "torch_seed_offset": a.reference_torch_seed_offset})
-    records, ref_results = [], [None] * len(jobs)
+    records = []
     # row by row, its reference runs and then its textvae runs: an invocation stopped part-way leaves
     # complete pairs for the rows it reached
     for row_name in a.rows:
         row = ROWS[row_name]
-        mine = [i for i, j in enumerate(jobs) if j["row"] == row_name]
+        row_jobs = [j for j in jobs if j["row"] == row_name]
         if a.collect:
-            found = [finished_reference(jobs[i]) or {"error": "not finished"} for i in mine]
+            found = [finished_reference(j) or {"error": "not finished"} for j in row_jobs]
         else:
-            print(f"reference {row_name}: {len(mine)} runs", flush=True)
-            found = run_references([jobs[i] for i in mine], a.jobs)
-        for i, result in zip(mine, found):
-            ref_results[i] = result
+            print(f"reference {row_name}: {len(row_jobs)} runs", flush=True)
+            found = run_references(row_jobs, a.jobs)
         buckets = training_buckets(corpus, row.recipe)
         ref_runs, errors, orders = [], [], {}
-        for job, res in zip(jobs, ref_results):
-            if job["row"] != row_name:
-                continue
+        for job, res in zip(row_jobs, found):
             if "error" in res:
                 errors.append(f"seed {job['seed']}: {res['error']}")
                 continue
@@ -731,7 +726,7 @@ def main(argv: list[str] | None = None) -> None:
                 ours.append({"seed": seed, **read_textvae_run(run)})
         if a.cross_eval:
             for i, ref_run in enumerate(ref_runs):
-                job = next(j for j in jobs if j["row"] == row_name and j["seed"] == ref_run["seed"])
+                job = next(j for j in row_jobs if j["seed"] == ref_run["seed"])
                 ref_run["textvae_eval"] = cross_evaluate(job, row, corpus, a.iw_samples, a.epochs,
                                                          [own_lines, sizes["test"]], work)
                 if short and "error" not in ref_run["textvae_eval"]:
