@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reference-torch-seed-offset", type=int, default=0, metavar="N",
                    help="the reference programs seed torch with seed + N (numpy, hence the batch order, keeps the "
                         "seed): with --reference-only, the reference's second run of each seed for the noise floor "
-                        "(eval/noise_floor.py)")
+                        "(eval/side_ab.py)")
     p.add_argument("--reference-only", action="store_true", help="run the reference programs only")
     p.add_argument("--collect", action="store_true",
                    help="run nothing: record what earlier invocations finished (unfinished runs count as not run)")

@@ -12,7 +12,7 @@ into a batch schedule (textvae.data.schedule) so that textvae trains on the same
 With ``PARITY_TORCH_SEED_OFFSET=N`` in the environment, every ``torch.manual_seed(s)`` the program
 calls seeds ``s + N`` instead: numpy's draws (the batch order) stay those of the seed while the
 initial weights, dropout masks and posterior samples change — the reference against itself, the
-noise floor of a paired comparison (eval/noise_floor.py).
+noise floor of a paired comparison (eval/side_ab.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval import agg_vae_side_by_side, noise_floor
+from eval import agg_vae_side_by_side, side_ab
 from eval import parity as parity_script
 from textvae.errors import CheckpointError
 from textvae.reference.state_dicts import reference_to_textvae, textvae_only
@@ -407,19 +407,31 @@ def test_one_reader_serves_both_scripts_and_reads_a_diverged_log(parity):
     assert agg.parse_peer_log(LOG).nll == 160.25 and agg.parse_peer_log(diverged).nll == float("-inf")
 
 
-def test_the_noise_floor_judges_the_reference_against_itself(tmp_path):
-    floor = noise_floor
-
-    def out(name, shift):
+def test_one_side_is_judged_against_itself_across_two_invocations(tmp_path):
+    def out(name, reference_shift, textvae_shift, reference_only=False):
         folder = tmp_path / name
         folder.mkdir()
-        runs = [{**run(140.0 + s + shift * (1 + 0.01 * s), 8.0), "seed": s} for s in (1, 2, 3, 4)]
-        (folder / "parity.json").write_text(json.dumps({"rows": [{"row": "BN-VAE", "reference": {"runs": runs}}]}))
+        row = {"row": "BN-VAE"}
+        for side, shift in (("reference", reference_shift), ("textvae", textvae_shift)):
+            if side == "textvae" and reference_only:
+                continue
+            row[side] = {"runs": [{**run(140.0 + s + shift * (1 + 0.01 * s), 8.0), "seed": s} for s in (1, 2, 3, 4)]}
+        (folder / "parity.json").write_text(json.dumps({"rows": [row]}))
         return folder
 
-    [row] = floor.floor(out("a", 0.0), out("b", 0.1))
-    assert row["seeds"] == [1, 2, 3, 4] and row["metrics"]["iw_nll"]["verdict"] == "equivalent"
-    assert abs(row["metrics"]["iw_nll"]["mean"] - 0.1025) < 1e-9
+    paired = out("paired", 0.0, 0.0)
+    [noise] = side_ab.compare(paired, out("noise", 0.1, 0.0, reference_only=True), "reference")
+    assert noise["seeds"] == [1, 2, 3, 4] and noise["metrics"]["iw_nll"]["verdict"] == "equivalent"
+    assert abs(noise["metrics"]["iw_nll"]["mean"] - 0.1025) < 1e-9
+    [option] = side_ab.compare(paired, out("option", 0.0, 3.0), "textvae")
+    iw_nll = option["metrics"]["iw_nll"]
+    assert iw_nll["verdict"] == "differs" and abs(iw_nll["mean"] - 3.075) < 1e-9
+    assert side_ab.compare(paired, out("noise2", 0.1, 0.0, reference_only=True), "textvae") == []
+    side_ab.main([str(paired), str(tmp_path / "option"), "--side", "textvae", "--title", "an option",
+                  "--out", str(tmp_path / "ab")])
+    record = json.loads((tmp_path / "ab" / "ab.json").read_text())
+    assert record["side"] == "textvae" and record["first"] == "paired" and "/" not in record["second"]
+    assert (tmp_path / "ab" / "ab.md").read_text().startswith("# an option")
 
 
 def test_a_torch_seed_offset_moves_torch_not_numpy(tmp_path):

@@ -1,0 +1,105 @@
+"""One side of the parity comparison against itself, across two eval/parity.py invocations.
+
+    python -m eval.side_ab FIRST SECOND --side {reference,textvae} --title TITLE --out DIR
+
+FIRST and SECOND are ``--out`` folders of two ``eval/parity.py`` invocations on the same rows, seeds
+and corpus, differing in one thing; their paired differences (second − first, per seed) are judged by
+the same rule and margins as textvae against the reference (textvae.reference.verdict):
+
+- ``--side reference``: the noise floor. SECOND ran ``--reference-only --reference-torch-seed-offset N``:
+  the same numpy draws (batch order) of each seed, other torch draws (initial weights, dropout masks,
+  posterior samples). What a paired comparison of a program with *itself* shows, so the textvae rows
+  can be read against it.
+- ``--side textvae``: a textvae option's A/B on the reference's batch order. SECOND ran with
+  ``--textvae-set KEY=VALUE --label …`` (DU-VAE's in-place renormalisation, the frozen last word,
+  random bucket contents), FIRST with textvae's defaults: what the option changes in the final
+  figures, to be read against the noise floor.
+
+Writes ``OUT/ab.json`` and ``OUT/ab.md``.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from textvae.reference.verdict import MARGINS, paired_verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def side_runs(folder: Path, side: str) -> dict[str, dict[int, dict]]:
+    data = json.loads((folder / "parity.json").read_text())
+    return {r["row"]: {run["seed"]: run for run in r[side]["runs"]} for r in data["rows"] if side in r}
+
+
+def compare(first: Path, second: Path, side: str = "reference") -> list[dict]:
+    a, b = side_runs(first, side), side_runs(second, side)
+    rows = []
+    for row in a:
+        if row not in b:
+            continue
+        seeds = sorted(set(a[row]) & set(b[row]))
+        metrics = (
+            {
+                k: paired_verdict([float(b[row][s][k]) - float(a[row][s][k]) for s in seeds], m)
+                for k, m in MARGINS.items()
+            }
+            if seeds
+            else {}
+        )
+        rows.append({"row": row, "seeds": seeds, "metrics": metrics})
+    return rows
+
+
+def render(rows: list[dict], title: str) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        "Paired differences, second − first per seed; mean [90 % interval] (sample SD of the differences).",
+        "",
+        "| row | seeds | IW-NLL Δ [90 % CI] | KL Δ [90 % CI] | MI Δ [90 % CI] | AU Δ [90 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = []
+        for k in MARGINS:
+            m = r["metrics"].get(k)
+            cells.append(
+                "—"
+                if not m or m["diff_ci90"] is None
+                else f"{m['mean']:+.2f} [{m['diff_ci90'][0]:+.2f}, {m['diff_ci90'][1]:+.2f}] (sd {m['sd']:.2f})"
+            )
+        lines.append(f"| {r['row']} | {len(r['seeds'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("first", type=Path)
+    p.add_argument("second", type=Path)
+    p.add_argument("--side", choices=["reference", "textvae"], default="reference")
+    p.add_argument("--title", default="Noise floor: the reference program against itself (same batch order, "
+                   "other torch seed)")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    rows = compare(a.first, a.second, a.side)
+    a.out.mkdir(parents=True, exist_ok=True)
+    record = {"title": a.title, "side": a.side, "first": portable(a.first), "second": portable(a.second), "rows": rows}
+    (a.out / "ab.json").write_text(json.dumps(record, indent=1) + "\n")
+    (a.out / "ab.md").write_text(render(rows, a.title))
+    print(render(rows, a.title))
+
+
+def portable(folder: Path) -> str:
+    """The folder relative to the repository when it is inside it: committed records name no machine's paths."""
+    try:
+        return str(folder.resolve().relative_to(ROOT))
+    except ValueError:
+        return folder.name
+
+
+if __name__ == "__main__":
+    main()
