@@ -25,6 +25,8 @@ def test_defaults_round_trip():
         ({"strategies": {"beta-vae": {"bta": 1.0}}}, "unknown key 'strategies.beta-vae.bta' (did you mean 'beta'?)"),
         ({"prior": {"name": "standard-normal", "depth": 2}}, "unknown key 'prior.depth'"),
         ({"strategies": {}}, "'strategies' is empty"),
+        ({"train": {"callbacks": ["a.b:C", 0]}}, "key 'train.callbacks[1]' expects str, got 0"),
+        ({"train": {"callbacks": "a.b:C"}}, "key 'train.callbacks' expects list, got 'a.b:C'"),
     ],
 )
 def test_bad_keys_and_types_are_named(d, message):

@@ -149,6 +149,40 @@ def test_a_bn_vae_model_keeps_its_batch_norm_and_evaluate_finishes_the_run(tmp_p
     assert textvae_to_reference_name(shift, list(state), "bn-vae") == "encoder.mu_bn.bias"
 
 
+@pytest.mark.parametrize(
+    "args, option, floored, source",
+    [
+        ({"kl_start": 0, "warm_up": 10, "epochs": 2}, [], False, "args"),  # ended inside the warm-up
+        ({"kl_start": 0, "warm_up": 10, "epochs": 12}, [], True, "args"),
+        ({"kl_start": 1.0, "epochs": 2}, [], True, "args"),
+        ({}, [], True, "unknown"),  # as the program's own --eval of a saved model
+        ({"kl_start": 0, "warm_up": 10, "epochs": 12}, ["--final-kl-weight", "0.4"], False, "--final"),
+    ],
+)
+def test_a_du_vae_model_is_scored_with_the_variance_floor_its_program_used(
+    tmp_path, corpus, args, option, floored, source
+):
+    vocab = first_appearance_vocab(corpus / "train.txt")
+    model, args_file = save(tmp_path, reference_vae(len(vocab), batch_norm=True), {"gamma": 0.6, **args})
+    run = tmp_path / "run"
+    result = invoke("import", model, "--from", "du-vae", "--args", args_file, "--corpus", corpus, "--out", run, *option)
+    assert result.exit_code == 0, result.output
+    weights = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["model"]
+    [flag] = [v for k, v in weights.items() if k.endswith(".floor_on")]
+    assert bool(flag) is floored
+    evaluation = json.loads((run / "env.json").read_text())["imported_from"]["evaluation"]
+    assert evaluation["variance_floor"] is floored and evaluation["final_kl_weight_from"].startswith(source)
+
+
+def test_a_final_kl_weight_outside_zero_to_one_is_refused(tmp_path, corpus):
+    vocab = first_appearance_vocab(corpus / "train.txt")
+    model, _ = save(tmp_path, reference_vae(len(vocab), batch_norm=True), {})
+    result = invoke("import", model, "--from", "du-vae", "--corpus", corpus, "--out", tmp_path / "run",
+                    "--final-kl-weight", "1.5")
+    assert result.exit_code != 0 and "--final-kl-weight" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_language_model_without_encoder_imports_as_lstm_lm(tmp_path, corpus):
     vocab = first_appearance_vocab(corpus / "train.txt")
     g = torch.Generator().manual_seed(1)

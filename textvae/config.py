@@ -363,7 +363,15 @@ def coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         expected = {dict: dict, list: (list, tuple), tuple: (list, tuple)}[origin]
         if not isinstance(value, expected):
             raise bad
-        return value if origin is dict else list(value)
+        if origin is dict:
+            return value
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+            raise bad
+        items = args[:1] * len(value) if origin is list or args[-1:] == (Ellipsis,) else args
+        if not items:
+            return list(value)
+        return [coerce(v, item, f"{key}[{i}]", where) for i, (v, item) in enumerate(zip(value, items))]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad

@@ -49,6 +49,15 @@ def register(app: typer.Typer) -> None:
             "inferred from its tensors and --args).",
         ),
         overrides: Optional[list[str]] = SetOption,
+        final_kl_weight: Optional[float] = typer.Option(
+            None,
+            "--final-kl-weight",
+            min=0.0,
+            max=1.0,
+            help="DU-VAE: the KL weight of the run's last training step, which decides whether "
+            "the program scored the model with its variance floor (only at 1); default: from "
+            "--args' kl_start, warm_up and epochs, else 1 (as the program's --eval).",
+        ),
         evaluate: bool = typer.Option(
             False,
             help="Also score the test split and write results.json "
@@ -63,9 +72,9 @@ def register(app: typer.Typer) -> None:
 
         # the config records the scored subset, as a trained run's does (report reads it there)
         sets = [*(overrides or []), *([f"eval.limit={limit}"] if evaluate and limit else [])]
-        record = import_reference(from_.value, model, out, args, corpus, recipe, sets)[
-            "imported_from"
-        ]
+        record = import_reference(
+            from_.value, model, out, args, corpus, recipe, sets, final_kl_weight
+        )["imported_from"]
         typer.echo(
             f"imported {model} ({record['program']}) as recipe {record['recipe']} into {out}"
         )

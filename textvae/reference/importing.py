@@ -196,6 +196,41 @@ def import_config(
     return config, recipe, sizes["vocab_size"]
 
 
+def final_kl_weight(args: dict[str, Any]) -> float | None:
+    """The KL weight of the program's last training step, from its schedule arguments (None without
+    them): linear from ``kl_start`` to 1 over ``warm_up`` epochs, assuming the run trained all its
+    ``epochs`` (a run stopped early by its learning-rate decays ends sooner; pass the weight then)."""
+    if "kl_start" not in args:
+        return None
+    kl_start, warm_up = float(args["kl_start"]), float(args.get("warm_up", 0) or 0)
+    if kl_start >= 1 or warm_up <= 0:
+        return 1.0
+    if "epochs" not in args:
+        return None
+    return min(1.0, kl_start + (1 - kl_start) * float(args["epochs"]) / warm_up)
+
+
+def evaluation_state(
+    recipe: str, args: dict[str, Any], kl_weight: float | None
+) -> tuple[dict[str, bool], dict[str, Any]]:
+    """The training state a saved model's evaluation depends on, which the model file lacks, and its
+    provenance record. DU-VAE's program floors the posterior variance only while its KL weight is 1:
+    its end-of-training figures of a run that ended inside the warm-up are floor-free, while its
+    ``--eval`` of a saved model floors (the default here when the weight is unknown)."""
+    if recipe != "du-vae":
+        return {}, {}
+    source = "--final-kl-weight" if kl_weight is not None else "args"
+    kl_weight = kl_weight if kl_weight is not None else final_kl_weight(args)
+    if kl_weight is None:
+        source = "unknown (the program's --eval floors)"
+    floored = kl_weight is None or kl_weight >= 1.0
+    return {".floor_on": floored}, {
+        "final_kl_weight": kl_weight,
+        "final_kl_weight_from": source,
+        "variance_floor": floored,
+    }
+
+
 def corpus_folder(corpus: Path | None, args: dict[str, Any]) -> Path:
     if corpus is None:
         if not args.get("train_data"):
@@ -217,9 +252,14 @@ def import_reference(
     corpus: Path | None = None,
     recipe: str | None = None,
     overrides: list[str] | None = None,
+    kl_weight: float | None = None,
 ) -> dict[str, Any]:
     """Write run folder ``out`` holding the reference model ``model_file`` (see the module doc);
-    returns the provenance record written to its env.json."""
+    returns the provenance record written to its env.json. ``kl_weight``: the KL weight of the
+    program's last training step, where it decides how the program evaluated (DU-VAE); default:
+    from the arguments' schedule (:func:`final_kl_weight`)."""
+    if kl_weight is not None and not 0 <= kl_weight <= 1:
+        raise ConfigError(f"--final-kl-weight {kl_weight}: a KL weight between 0 and 1")
     if program not in PROGRAMS:
         raise ConfigError(f"--from {program!r}: one of {', '.join(PROGRAMS)}")
     model_file, run = Path(model_file), RunDir(out)
@@ -239,6 +279,11 @@ def import_reference(
         )
     model = build_model(config, len(data.vocab))
     weights = reference_to_textvae(state, model.state_dict(), recipe, keep=textvae_only(recipe))
+    flags, evaluation = evaluation_state(recipe, args, kl_weight)
+    for suffix, value in flags.items():
+        for key in weights:
+            if key.endswith(suffix):
+                weights[key] = torch.tensor(value)
     model.load_state_dict(weights)
     provenance = {
         "imported_from": {
@@ -249,6 +294,7 @@ def import_reference(
             "recipe": recipe,
             "corpus": str(folder),
             "args": {k: args[k] for k in USED_ARGS if k in args},
+            **({"evaluation": evaluation} if evaluation else {}),
         }
     }
     with run:
