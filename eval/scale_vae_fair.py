@@ -142,6 +142,26 @@ def verdicts(by_point: dict, latent_dim: int, rows: dict) -> dict:
     return out
 
 
+CORPORA = {"demo": "Demo corpus (10k short-Yelp sentences, ", "ptb": "PTB ("}
+
+
+def setting(records: list[RunRecord]) -> str:
+    """Corpus, training subset, model sizes and test scoring of the runs, as one sentence part."""
+
+    def joined(values: set) -> str:
+        return " / ".join(map(str, sorted(values, key=str)))
+
+    corpora = {r.corpus for r in records}
+    corpus = CORPORA.get(joined(corpora), f"{joined(corpora)} (")
+    limits = {r.config.get("data.train_limit") for r in records} - {None}
+    subset = f"first {joined(limits)} training sentences, " if limits else ""
+    sizes = joined({"/".join(str(r.config[f"model.{k}"]) for k in ("embed_dim", "enc_hidden", "latent_dim"))
+                    for r in records})
+    samples = joined({r.config["eval.iw_samples"] for r in records})
+    sentences = joined({r.results.get("n_sentences") for r in records})
+    return f"{corpus}{subset}{sizes} model), test IW-NLL with K = {samples} on the {sentences} test sentences"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", type=Path)
@@ -197,10 +217,9 @@ def main(argv: list[str] | None = None) -> None:
          "decomposition": decomposition}, indent=1) + "\n")
 
     lines = ["# The slides' Scale-VAE trends as tests of each reading (eval/scale_vae_fair.py)", "",
-             ("Demo corpus (10k short-Yelp sentences, 64/128/16 model), test IW-NLL with K = 100 on the 1000 test "
-              "sentences; mean ± std over seeds (number of seeds in brackets). A reading is the recipe's Scale-VAE "
-              "options (f_bar sample-std, centring, f detached) with the changes named, the optimiser, and the "
-              "model scored."), "",
+             (f"{setting(records)}; mean ± std over seeds (number of seeds in brackets). A reading is the "
+              "recipe's Scale-VAE options (f_bar sample-std, centring, f detached) with the changes named, the "
+              "optimiser, and the model scored."), "",
              "## NLL against des_std (f_epo 1)", "",
              "| reading | budget | " + " | ".join(f"des_std {d}" for d in (0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)) + " |",
              "|---|---|" + "---|" * 7]

@@ -52,9 +52,23 @@ def test_trends_follow_the_measured_numbers(tmp_path):
     rows = {(r["row"], r["optimizer"]): r for r in out["same_optimizer"]}
     assert rows[("bn-vae", "sgd lr 1, clip 5 global")]["nll"] == 40.0
     assert rows[("bn-vae@scale-vae", "adam lr 0.001, clip 5 per-module")]["seeds"] == 2
-    assert "| recipe · adam · scaled-posterior |" in (tmp_path / "out" / "trends.md").read_text()
+    text = (tmp_path / "out" / "trends.md").read_text()
+    assert "| recipe · adam · scaled-posterior |" in text
+    assert "Demo corpus (10k short-Yelp sentences, 64/128/16 model), test IW-NLL with K = 100 on the 10 test" in text
     assert out["decomposition"] == [{"run": f"{tmp_path.name}/scale-vae/seed1", "budget": "6 epochs",
                                      "optimizer": "adam lr 0.001, clip 5 per-module", **use}]
+
+
+def test_the_setting_line_names_the_corpus_subset_and_sizes_of_the_runs(tmp_path):
+    config = recipes.resolve("ptb", "scale-vae", ["data.train_limit=3000", "eval.iw_samples=50"], 1)
+    with RunDir(tmp_path / "seed1") as rundir:
+        rundir.claim(fresh=True)
+        rundir.write_config(config.to_dict())
+        rundir.write_results({"split": "test", "limit": None, "n_sentences": 1000, "n_targets": 50, "nll": 1.0,
+                              "kl": 1.0, "mi": 1.0, "au": 1, "iw_samples": 50, "best_epoch": 1, "epochs": 1})
+    [record] = fair.read_records([tmp_path])
+    assert fair.setting([record]) == ("PTB (first 3000 training sentences, 256/512/32 model), test IW-NLL with "
+                                      "K = 50 on the 1000 test sentences")
 
 
 def test_trace_summary_reads_each_epoch(tmp_path):
