@@ -407,6 +407,14 @@ def summary(runs: list[dict], key: str) -> dict:
             "values": values}
 
 
+def seeds_wanted(metric: dict) -> str:
+    """What a "not shown" metric lacks: the seeds its observed spread would need, or a second seed when
+    one seed gives no interval."""
+    if metric["diff_ci90"] is None:
+        return "needs a second seed (one gives no interval)"
+    return f"needs {metric['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds"
+
+
 def judge(record: dict, language_model: bool = False, paired: bool = True) -> dict:
     """The record with its verdict (textvae.reference.verdict, docs/parity.md): per metric the paired
     differences textvae − reference over the seeds both sides finished, their mean, 90 % and 95 %
@@ -426,8 +434,7 @@ def judge(record: dict, language_model: bool = False, paired: bool = True) -> di
                 "explanation": "; ".join(record["reference"].get("errors", [])) or "missing runs"}
     keys = ("iw_nll",) if language_model or record.get("recipe") == "lstm-lm" else tuple(MARGINS)
     metrics = {k: paired_verdict([float(ours[s][k]) - float(ref[s][k]) for s in seeds], MARGINS[k]) for k in keys}
-    unshown = [f"{k} needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds" for k, m in metrics.items()
-               if m["verdict"] == "not shown"]
+    unshown = [f"{k} {seeds_wanted(m)}" for k, m in metrics.items() if m["verdict"] == "not shown"]
     differing = [k for k, m in metrics.items() if m["verdict"] == "differs"]
     why = "; ".join(([f"differs on {', '.join(differing)}"] if differing else [])
                     + ([f"not shown: {', '.join(unshown)}"] if unshown else []))
@@ -465,8 +472,7 @@ def verdict_table(records: list[dict]) -> list[str]:
                 cells.append("—")
                 continue
             ci = "[{:+.2f}, {:+.2f}]".format(*m["diff_ci90"]) if m["diff_ci90"] else "—"
-            need = (f", needs {m['seeds_needed'] or '>' + str(MAX_SEEDS)} seeds"
-                    if m["verdict"] == "not shown" else "")
+            need = f", {seeds_wanted(m)}" if m["verdict"] == "not shown" else ""
             cells.append(f"{m['mean']:+.2f} {ci} (±{m['margin']:g}) {m['verdict']}{need}")
         lines.append(f"| {rec['row']} | {len(rec.get('paired_seeds', []))} | " + " | ".join(cells)
                      + f" | **{rec['verdict']}** |")

@@ -221,7 +221,9 @@ def test_a_record_is_judged_on_its_paired_differences(parity):
                                 [{**r, "kl": 3.2000160217285156, "iw_nll": r["iw_nll"] + 0.01 * r["seed"]}
                                  for r in reference]))
     assert fixed["metrics"]["kl"]["verdict"] == "equivalent"
-    assert parity.judge(record(reference, reference[:1]))["metrics"]["iw_nll"]["verdict"] == "not shown"
+    one = parity.judge(record(reference, reference[:1]))
+    assert one["metrics"]["iw_nll"]["verdict"] == "not shown"
+    assert "iw_nll needs a second seed" in one["explanation"] and ">1000" not in one["explanation"]
     assert parity.judge(record(reference, []))["verdict"] == "not run"
 
 
