@@ -36,22 +36,36 @@ def side_runs(folder: Path, side: str) -> dict[str, dict[int, dict]]:
 
 
 def compare(first: Path, second: Path, side: str = "reference") -> list[dict]:
+    """Per row of both folders: the paired verdict of second − first on ``side``'s runs, per metric,
+    the per-seed figures, and beside them (``parity``) textvae − reference in FIRST on the same
+    seeds, the comparison the A/B is read against."""
     a, b = side_runs(first, side), side_runs(second, side)
+    ours, theirs = side_runs(first, "textvae"), side_runs(first, "reference")
     rows = []
     for row in a:
         if row not in b:
             continue
         seeds = sorted(set(a[row]) & set(b[row]))
-        metrics = (
-            {
-                k: paired_verdict([float(b[row][s][k]) - float(a[row][s][k]) for s in seeds], m)
-                for k, m in MARGINS.items()
-            }
-            if seeds
-            else {}
-        )
-        rows.append({"row": row, "seeds": seeds, "metrics": metrics})
+        # a language model's record has no latent figures
+        keys = [k for k in MARGINS if all(k in a[row][s] and k in b[row][s] for s in seeds)]
+        metrics = {k: paired_verdict([float(b[row][s][k]) - float(a[row][s][k]) for s in seeds], MARGINS[k])
+                   for k in keys} if seeds else {}
+        per_seed = [{"seed": s, "first": {k: a[row][s][k] for k in keys}, "second": {k: b[row][s][k] for k in keys}}
+                    for s in seeds]
+        both = [s for s in seeds if s in ours.get(row, {}) and s in theirs.get(row, {})]
+        parity = {k: paired_verdict([float(ours[row][s][k]) - float(theirs[row][s][k]) for s in both], MARGINS[k])
+                  for k in keys} if both else {}
+        rows.append({"row": row, "seeds": seeds, "metrics": metrics, "per_seed": per_seed, "parity": parity})
     return rows
+
+
+def cell(metric: dict | None) -> str:
+    if not metric:
+        return "—"
+    if metric["diff_ci90"] is None:
+        return f"{metric['mean']:+.2f} (one seed)"
+    lo, hi = metric["diff_ci90"]
+    return f"{metric['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] (sd {metric['sd']:.2f})"
 
 
 def render(rows: list[dict], title: str) -> str:
@@ -64,15 +78,17 @@ def render(rows: list[dict], title: str) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = []
-        for k in MARGINS:
-            m = r["metrics"].get(k)
-            cells.append(
-                "—"
-                if not m or m["diff_ci90"] is None
-                else f"{m['mean']:+.2f} [{m['diff_ci90'][0]:+.2f}, {m['diff_ci90'][1]:+.2f}] (sd {m['sd']:.2f})"
-            )
-        lines.append(f"| {r['row']} | {len(r['seeds'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['row']} | {len(r['seeds'])} | " + " | ".join(cell(r["metrics"].get(k)) for k in MARGINS)
+                     + " |")
+        if r.get("parity"):
+            lines.append("| beside it: textvae − reference, same seeds | | "
+                         + " | ".join(cell(r["parity"].get(k)) for k in MARGINS) + " |")
+    lines += ["", "| row | seed | first: IW-NLL / KL | second: IW-NLL / KL |", "|---|---|---|---|"]
+    for r in rows:
+        for s in r.get("per_seed", []):
+            pair = [" / ".join(f"{side[k]:.2f}" for k in ("iw_nll", "kl") if k in side)
+                    for side in (s["first"], s["second"])]
+            lines.append(f"| {r['row']} | {s['seed']} | {pair[0]} | {pair[1]} |")
     return "\n".join(lines) + "\n"
 
 

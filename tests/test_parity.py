@@ -425,6 +425,7 @@ def test_one_side_is_judged_against_itself_across_two_invocations(tmp_path):
     [noise] = side_ab.compare(paired, out("noise", 0.1, 0.0, reference_only=True), "reference")
     assert noise["seeds"] == [1, 2, 3, 4] and noise["metrics"]["iw_nll"]["verdict"] == "equivalent"
     assert abs(noise["metrics"]["iw_nll"]["mean"] - 0.1025) < 1e-9
+    assert noise["parity"]["iw_nll"]["mean"] == 0.0 and [s["seed"] for s in noise["per_seed"]] == [1, 2, 3, 4]
     [option] = side_ab.compare(paired, out("option", 0.0, 3.0), "textvae")
     iw_nll = option["metrics"]["iw_nll"]
     assert iw_nll["verdict"] == "differs" and abs(iw_nll["mean"] - 3.075) < 1e-9
@@ -433,7 +434,10 @@ def test_one_side_is_judged_against_itself_across_two_invocations(tmp_path):
                   "--out", str(tmp_path / "ab")])
     record = json.loads((tmp_path / "ab" / "ab.json").read_text())
     assert record["side"] == "textvae" and record["first"] == "paired" and "/" not in record["second"]
-    assert (tmp_path / "ab" / "ab.md").read_text().startswith("# an option")
+    text = (tmp_path / "ab" / "ab.md").read_text()
+    assert text.startswith("# an option") and "| BN-VAE | 4 | +3.08 [" in text
+    assert "| beside it: textvae − reference, same seeds | | +0.00 [" in text
+    assert "| BN-VAE | 1 | 141.00 / 8.00 | 144.03" in text
 
 
 def test_a_torch_seed_offset_moves_torch_not_numpy(tmp_path):
