@@ -295,7 +295,7 @@ CASES = {
     "sweep: a corpus not in the data root": lambda t, c: (sweep(t, spec(t, "", datasets='["ptb"]')),
                                                           "s.toml: corpus 'ptb' is not in"),
     "sweep: seeds = [true, 2]": lambda t, c: (sweep(t, spec(t, "seeds = [true, 2]")),
-                                             "s.toml: 'seeds' must be a number or a non-empty list of integers"),
+                                             "s.toml: key 'seeds[0]' expects int, got True"),
     "sweep: a negative seed": lambda t, c: (sweep(t, spec(t, "seeds = [-1]")), "s.toml: 'seeds' must be"),
     "sweep: --set style key unknown": lambda t, c: (sweep(t, spec(t, 'set = ["no.such=1"]')),
                                                     "s.toml: --set no.such=1: unknown section or key 'no.such'"),

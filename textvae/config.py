@@ -351,14 +351,17 @@ def coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return coerce(value, arg, key, where)
-            except ConfigError:
-                continue
-        raise bad
+            except ConfigError as e:
+                # a list that fails inside a list arm: its element's error names what is wrong
+                if isinstance(value, (list, tuple)) and typing.get_origin(arg) in (list, tuple):
+                    errors.append(e)
+        raise errors[0] if errors else bad
     if origin in (dict, list, tuple):
         expected = {dict: dict, list: (list, tuple), tuple: (list, tuple)}[origin]
         if not isinstance(value, expected):

@@ -100,8 +100,8 @@ def _check(spec: SweepSpec, where: str) -> SweepSpec:
             raise ConfigError(f"{where}: '{key}' is empty; list at least one")
     if isinstance(spec.seeds, int) and not 1 <= spec.seeds <= MAX_SEEDS:
         raise ConfigError(f"{where}: 'seeds' must be a count from 1 to {MAX_SEEDS}, got {spec.seeds}")
-    if isinstance(spec.seeds, list) and (not spec.seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in spec.seeds)):
+    # the elements' type is the config reader's check; their range is this one
+    if isinstance(spec.seeds, list) and (not spec.seeds or not all(0 <= s < 2**63 for s in spec.seeds)):
         raise ConfigError(f"{where}: 'seeds' must be a number or a non-empty list of integers >= 0, "
                           f"got {spec.seeds!r}")
     if spec.cpus_per_run <= 0 or (spec.gpus_per_run is not None and spec.gpus_per_run < 0):
