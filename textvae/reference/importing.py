@@ -210,24 +210,21 @@ def final_kl_weight(args: dict[str, Any]) -> float | None:
     return min(1.0, kl_start + (1 - kl_start) * float(args["epochs"]) / warm_up)
 
 
-def evaluation_state(
-    recipe: str, args: dict[str, Any], kl_weight: float | None
-) -> tuple[dict[str, bool], dict[str, Any]]:
-    """The training state a saved model's evaluation depends on, which the model file lacks, and its
-    provenance record. DU-VAE's program floors the posterior variance only while its KL weight is 1:
-    its end-of-training figures of a run that ended inside the warm-up are floor-free, while its
-    ``--eval`` of a saved model floors (the default here when the weight is unknown)."""
-    if recipe != "du-vae":
-        return {}, {}
-    source = "--final-kl-weight" if kl_weight is not None else "args"
-    kl_weight = kl_weight if kl_weight is not None else final_kl_weight(args)
-    if kl_weight is None:
-        source = "unknown (the program's --eval floors)"
-    floored = kl_weight is None or kl_weight >= 1.0
-    return {".floor_on": floored}, {
+def variance_floor(args: dict[str, Any], kl_weight: float | None) -> dict[str, Any]:
+    """Whether DU-VAE's program scored the model with its variance floor, which the model file does
+    not record: the program floors the posterior variance only while its KL weight is 1, so its
+    end-of-training figures of a run that ended inside the warm-up are floor-free, while its
+    ``--eval`` of a saved model floors (the default here when the weight is unknown). Returns the
+    provenance record; ``variance_floor`` is the value of textvae's switch."""
+    if kl_weight is not None:
+        source = "--final-kl-weight"
+    else:
+        kl_weight = final_kl_weight(args)
+        source = "args" if kl_weight is not None else "unknown (the program's --eval floors)"
+    return {
         "final_kl_weight": kl_weight,
         "final_kl_weight_from": source,
-        "variance_floor": floored,
+        "variance_floor": kl_weight is None or kl_weight >= 1.0,
     }
 
 
@@ -278,12 +275,12 @@ def import_reference(
             "(train on another corpus, or a vocab_file?)"
         )
     model = build_model(config, len(data.vocab))
-    weights = reference_to_textvae(state, model.state_dict(), recipe, keep=textvae_only(recipe))
-    flags, evaluation = evaluation_state(recipe, args, kl_weight)
-    for suffix, value in flags.items():
-        for key in weights:
-            if key.endswith(suffix):
-                weights[key] = torch.tensor(value)
+    own = textvae_only(recipe)  # DU-VAE's floor switch: the only entry no reference model holds
+    weights = reference_to_textvae(state, model.state_dict(), recipe, keep=own)
+    evaluation = variance_floor(args, kl_weight) if own else {}
+    for key in weights:
+        if key.endswith(own):  # never, for a recipe without such entries
+            weights[key] = torch.tensor(evaluation["variance_floor"])
     model.load_state_dict(weights)
     provenance = {
         "imported_from": {
