@@ -30,17 +30,20 @@ from textvae.reference.verdict import MARGINS, paired_verdict
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def side_runs(folder: Path, side: str) -> dict[str, dict[int, dict]]:
-    data = json.loads((folder / "parity.json").read_text())
-    return {r["row"]: {run["seed"]: run for run in r[side]["runs"]} for r in data["rows"] if side in r}
+def runs_by_side(folder: Path) -> dict[str, dict[str, dict[int, dict]]]:
+    """``{side: {row: {seed: run}}}`` of an eval/parity.py ``--out`` folder."""
+    rows = json.loads((folder / "parity.json").read_text())["rows"]
+    return {side: {r["row"]: {run["seed"]: run for run in r[side]["runs"]} for r in rows if side in r}
+            for side in ("reference", "textvae")}
 
 
 def compare(first: Path, second: Path, side: str = "reference") -> list[dict]:
     """Per row of both folders: the paired verdict of second − first on ``side``'s runs, per metric,
     the per-seed figures, and beside them (``parity``) textvae − reference in FIRST on the same
     seeds, the comparison the A/B is read against."""
-    a, b = side_runs(first, side), side_runs(second, side)
-    ours, theirs = side_runs(first, "textvae"), side_runs(first, "reference")
+    first_runs = runs_by_side(first)
+    a, b = first_runs[side], runs_by_side(second)[side]
+    ours, theirs = first_runs["textvae"], first_runs["reference"]
     rows = []
     for row in a:
         if row not in b:
